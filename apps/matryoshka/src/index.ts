@@ -1,0 +1,1 @@
+export { ExitStatus, UsageError, buildProgram, main } from "./cli.js";

@@ -1,0 +1,2 @@
+export * from "./qemu.js";
+export * from "./guests.js";

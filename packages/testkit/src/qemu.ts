@@ -1,0 +1,89 @@
+import { spawn, spawnSync } from "node:child_process";
+
+/** What a guest did on QEMU: its console output and how it ended. */
+export interface QemuResult {
+  /** Everything the guest wrote to its UART (QEMU's stdout with -nographic). */
+  output: string;
+  /** QEMU's exit status: 0 for a test-device pass, the guest's code for a fail. */
+  status: number | null;
+  /** True when the time limit ran out and QEMU was killed. */
+  timedOut: boolean;
+  /** QEMU's own diagnostics. */
+  stderr: string;
+}
+
+export interface QemuOptions {
+  /** Wall-clock limit in milliseconds (default 20 s). */
+  timeoutMs?: number;
+  /** Bytes typed on the guest's UART. */
+  input?: string | Uint8Array;
+  /** Extra QEMU arguments, e.g. ["-smp", "2"] or a virtio-blk drive. */
+  extraArgs?: string[];
+  /** Guest RAM in MiB (QEMU's default for virt is 128). */
+  memoryMiB?: number;
+  /** QEMU binary (default `qemu-system-riscv32` on PATH). */
+  binary?: string;
+}
+
+const DEFAULT_BINARY = "qemu-system-riscv32";
+
+/** Where QEMU is, or why it cannot be used: tests print the reason when they skip. */
+export function qemuAvailability(binary = DEFAULT_BINARY): { available: true } | { available: false; reason: string } {
+  const probe = spawnSync(binary, ["--version"], { encoding: "utf8" });
+  if (probe.error || probe.status !== 0) {
+    return { available: false, reason: `${binary} is not installed (apt-get install qemu-system-misc)` };
+  }
+  return { available: true };
+}
+
+/** The command line the oracle uses, so reports can show how to reproduce a run by hand. */
+export function qemuCommandLine(elfPath: string, options: QemuOptions = {}): string[] {
+  return [
+    options.binary ?? DEFAULT_BINARY,
+    "-machine", "virt",
+    "-bios", "none",
+    "-nographic",
+    "-m", `${options.memoryMiB ?? 128}M`,
+    "-kernel", elfPath,
+    ...(options.extraArgs ?? []),
+  ];
+}
+
+/**
+ * Runs an ELF on QEMU's riscv32 `virt` machine exactly as `qemu-system-riscv32 -machine virt
+ * -bios none -nographic -kernel X` does, and returns its UART output and exit status.
+ */
+export function runOnQemu(elfPath: string, options: QemuOptions = {}): Promise<QemuResult> {
+  const [binary, ...args] = qemuCommandLine(elfPath, options);
+  const timeoutMs = options.timeoutMs ?? 20_000;
+  return new Promise((resolve, reject) => {
+    const child = spawn(binary!, args, { stdio: ["pipe", "pipe", "pipe"] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill("SIGKILL");
+    }, timeoutMs);
+    child.stdout.on("data", (chunk: Buffer) => out.push(chunk));
+    child.stderr.on("data", (chunk: Buffer) => err.push(chunk));
+    child.on("error", (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      resolve({
+        output: Buffer.concat(out).toString("latin1"),
+        status: timedOut ? null : code,
+        timedOut,
+        stderr: Buffer.concat(err).toString("utf8"),
+      });
+    });
+    // Keep stdin open until QEMU exits when typing input: an early EOF is fine for -nographic,
+    // but the guest may still be reading, so write and leave the pipe open.
+    if (options.input !== undefined) child.stdin.write(options.input);
+    child.stdin.on("error", () => {});
+    if (options.input === undefined) child.stdin.end();
+  });
+}
