@@ -1,1 +1,2 @@
-export {};
+export { runGuest } from "./run.js";
+export type { InputSource, RunOptions, RunReport } from "./run.js";

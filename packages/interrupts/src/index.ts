@@ -1,1 +1,3 @@
-export {};
+export * from "./lines.js";
+export { CLINT_SIZE, Clint } from "./clint.js";
+export { PLIC_PRIORITY_BITS, PLIC_SOURCES, Plic, plicSize } from "./plic.js";

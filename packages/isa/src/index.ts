@@ -1,1 +1,2 @@
 export * from "./opcodes.js";
+export * from "./decode.js";

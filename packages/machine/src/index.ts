@@ -1,1 +1,12 @@
-export {};
+export { VIRT, DEFAULT_MEMORY_MIB, TIMEBASE_FREQUENCY } from "./layout.js";
+export { InstructionClock } from "./clock.js";
+export { VirtMachine } from "./board.js";
+export type { BootInfo, BootOptions, MachineOptions, RunOutcome } from "./board.js";
+export { LoadError, parseKernel } from "./loader.js";
+export type { KernelImage } from "./loader.js";
+export { buildFdt, cells, node } from "./fdt.js";
+export type { FdtNode, FdtValue } from "./fdt.js";
+export { virtDeviceTree } from "./device-tree.js";
+export type { DeviceTreeOptions } from "./device-tree.js";
+export { ElfError, parseElf } from "./elf.js";
+export type { ElfImage, ElfSegment, ElfSymbol } from "./elf.js";

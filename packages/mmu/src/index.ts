@@ -1,1 +1,3 @@
-export {};
+export * from "./pmp.js";
+export * from "./sv32.js";
+export * from "./tlb.js";

@@ -27,6 +27,14 @@ export interface QemuOptions {
 
 const DEFAULT_BINARY = "qemu-system-riscv32";
 
+/**
+ * The hart QEMU emulates for the oracle: exactly our ISA, RV32IMAC + Zicsr + Zifencei with S and U
+ * modes, Sv32 and PMP. QEMU 7.2's default `rv32` CPU also has F, D, H, Zba/Zbb/Zbc/Zbs, Sstc and
+ * Zihintpause, which show in `misa`, in the writable bits of `mstatus` and `mideleg`, and in which
+ * encodings are legal; switching them off makes the two machines comparable bit for bit.
+ */
+export const QEMU_CPU = "rv32,f=off,d=off,h=off,zba=off,zbb=off,zbc=off,zbs=off,sstc=off,Zihintpause=off";
+
 /** Where QEMU is, or why it cannot be used: tests print the reason when they skip. */
 export function qemuAvailability(binary = DEFAULT_BINARY): { available: true } | { available: false; reason: string } {
   const probe = spawnSync(binary, ["--version"], { encoding: "utf8" });
@@ -41,6 +49,7 @@ export function qemuCommandLine(elfPath: string, options: QemuOptions = {}): str
   return [
     options.binary ?? DEFAULT_BINARY,
     "-machine", "virt",
+    "-cpu", QEMU_CPU,
     "-bios", "none",
     "-nographic",
     "-m", `${options.memoryMiB ?? 128}M`,

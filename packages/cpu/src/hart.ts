@@ -1,0 +1,934 @@
+import { decodeInto, Op, type Instruction } from "@matryoshka/isa";
+import { BUS_ERROR, type Bus } from "@matryoshka/memory";
+import {
+  Access,
+  ACCESS_FAULT_CAUSE,
+  PAGE_FAULT_CAUSE,
+  Pmp,
+  PMP_R,
+  PMP_W,
+  PMP_X,
+  SATP_MODE_SV32,
+  Tlb,
+  WALK_ACCESS_FAULT,
+  WALK_PAGE_FAULT,
+  WalkInfo,
+  walkSv32,
+  type TranslationState,
+} from "@matryoshka/mmu";
+import { CodeCache, pack } from "./code-cache.js";
+import { Cause, INTERRUPT_BIT, MPP_SHIFT, MSTATUS, Priv } from "./constants.js";
+
+/** Internal operations of the pre-decode cache, beyond the `isa` operations. */
+export const InternalOp = {
+  /** An ALU instruction whose destination is x0: it retires and does nothing. */
+  NOP: 120,
+  /** A 4-byte instruction starting in the last halfword of a page: decoded on every execution. */
+  STRADDLE: 121,
+} as const;
+
+/** Why an engine returned control. */
+export const StopReason = {
+  /** The instruction budget ran out (or the run was cut short for the caller to update time). */
+  Budget: 0,
+  /** WFI with nothing pending: the machine may skip time to the next event. */
+  Wfi: 1,
+  /** A trap was intercepted for the host (see `Hart.interceptTraps`). */
+  Intercept: 2,
+  /** A device asked the machine to stop (e.g. the test device). */
+  Halt: 3,
+} as const;
+export type StopReason = (typeof StopReason)[keyof typeof StopReason];
+
+export interface HartOptions {
+  hartId?: number;
+  /** Number of PMP entries, 0..64; 0 means no PMP (QEMU's pmp=false). Default 16, as QEMU. */
+  pmpEntries?: number;
+  /** Whether the C extension is present (misa.C). Default true. */
+  compressed?: boolean;
+  /** Shared pre-decode cache (one per machine); created if absent. */
+  codeCache?: CodeCache;
+}
+
+// misa for RV32 (MXL=1) with I, M, A, C, S, U: what QEMU 7.2 reports for the same hart.
+const MISA_BASE = 0x4000_0000 | (1 << 0) | (1 << 8) | (1 << 12) | (1 << 18) | (1 << 20);
+const MISA_C = 1 << 2;
+// QEMU 7.2 reports its version in marchid and mimpid; we do the same so guests print the same.
+const MARCHID = 0x0007_0216;
+const MIMPID = 0x0007_0216;
+
+// Writable masks, chosen to match QEMU 7.2 wherever the specification leaves the choice open.
+const MSTATUS_WRITABLE =
+  MSTATUS.SIE | MSTATUS.MIE | MSTATUS.SPIE | MSTATUS.MPIE | MSTATUS.SPP | MSTATUS.VS | MSTATUS.MPP |
+  MSTATUS.MPRV | MSTATUS.SUM | MSTATUS.MXR | MSTATUS.TVM | MSTATUS.TW | MSTATUS.TSR;
+const SSTATUS_VISIBLE =
+  MSTATUS.SIE | MSTATUS.SPIE | MSTATUS.UBE | MSTATUS.SPP | MSTATUS.VS | MSTATUS.FS | MSTATUS.XS |
+  MSTATUS.SUM | MSTATUS.MXR | MSTATUS.SD;
+const SSTATUS_WRITABLE = SSTATUS_VISIBLE & MSTATUS_WRITABLE;
+const MEDELEG_WRITABLE = 0x00f0_bfff;
+const MIDELEG_WRITABLE = 0x2666;
+const MIE_WRITABLE = 0x2eee;
+const MIP_WRITABLE = 0x2666;
+const S_LEVEL_INTERRUPTS = 0x2222;
+/** mcountinhibit: CY, IR and the hpm counters; TM (bit 1) is read-only zero (priv 1.12 §3.1.13). */
+const MCOUNTINHIBIT_WRITABLE = 0xffff_fffd;
+/** menvcfg/senvcfg: only FIOM exists without Zicbo*, so only it is writable (§3.1.18). */
+const ENVCFG_WRITABLE = 0x1;
+
+/** Interrupts in priority order (§3.1.9): MEI, MSI, MTI, SEI, SSI, STI. */
+const INTERRUPT_PRIORITY = [11, 3, 7, 9, 1, 5, 13] as const;
+
+const TWO32 = 0x1_0000_0000;
+
+/**
+ * One RV32IMAC + Zicsr + Zifencei hart with M, S and U modes (privileged spec 1.12). It holds the
+ * architectural state and implements everything off the fast path: CSRs, traps, interrupts,
+ * translation misses and MMIO. Engines (the interpreter here, the translator in `bt`) run it.
+ */
+export class Hart {
+  readonly hartId: number;
+  readonly bus: Bus;
+  readonly pmp: Pmp;
+  readonly codeCache: CodeCache;
+  readonly compressed: boolean;
+
+  /** Integer registers; x[0] is kept zero. */
+  readonly x = new Int32Array(32);
+  /** Program counter (held as a signed 32-bit integer; use `pc >>> 0` for the address). */
+  pc = 0;
+  priv: number = Priv.M;
+
+  // Machine and supervisor CSRs.
+  mstatus = 0;
+  medeleg = 0;
+  mideleg = 0;
+  mie = 0;
+  /** The software-writable bits of mip. */
+  mipSoftware = 0;
+  /** Interrupt lines driven by devices: MSIP and MTIP (CLINT), MEIP and SEIP (PLIC). */
+  mipLines = 0;
+  mtvec = 0;
+  stvec = 0;
+  mepc = 0;
+  sepc = 0;
+  mcause = 0;
+  scause = 0;
+  mtval = 0;
+  stval = 0;
+  mscratch = 0;
+  sscratch = 0;
+  satp = 0;
+  mcounteren = 0;
+  scounteren = 0;
+  menvcfg = 0;
+  senvcfg = 0;
+  mcountinhibit = 0;
+  readonly mhpmevent = new Int32Array(32);
+  readonly mhpmcounter = new Float64Array(32);
+
+  /** Traps taken, by cause: exceptions and interrupts separately (for statistics). */
+  readonly exceptionCounts = new Float64Array(32);
+  readonly interruptCounts = new Float64Array(32);
+
+  /** Instructions started (retired or trapped): the basis of mcycle and of deterministic time. */
+  steps = 0;
+  /** Instructions that trapped instead of retiring. */
+  trapped = 0;
+  private cycleOffset = 0;
+  private instretOffset = 0;
+  /**
+   * Machine time for the `time` CSR. The board replaces this with its CLINT's mtime; alone, a
+   * hart counts one tick per ten instructions.
+   */
+  readTime: () => number = () => Math.floor(this.steps / 10);
+
+  /** LR/SC: reserved physical address (-1 for none) and the value LR read there. */
+  reservation = -1;
+  reservationValue = 0;
+
+  /** TLBs indexed [access * 3 + privilegeIndex], privilegeIndex 0 U, 1 S, 2 M. */
+  readonly tlbs: Tlb[];
+  private readonly walkInfo = new WalkInfo();
+  private readonly translation: TranslationState = { satp: 0, priv: 0, sum: false, mxr: false };
+  private pmpVersion = 0;
+
+  /** Set by slow paths when they raised an exception, for the engine to notice. */
+  faulted = false;
+  /** Set when the engine must leave its inner loop (state it caches changed). */
+  needsResync = false;
+  /** A device or the host asked the engine to stop; `pendingStopReason` says why. */
+  stopRequested = false;
+  pendingStopReason: StopReason = StopReason.Halt;
+
+  /** Asks the running engine to return at the next instruction boundary it checks. */
+  requestStop(reason: StopReason = StopReason.Halt): void {
+    this.pendingStopReason = reason;
+    this.stopRequested = true;
+    this.needsResync = true;
+  }
+
+  /**
+   * Host interception (for a hypervisor running on bare metal): when set, a trap is not delivered
+   * to the guest's CSRs; the engine stops with StopReason.Intercept and the trap is described in
+   * `intercepted*`. Interrupts are intercepted too.
+   */
+  interceptTraps = false;
+  interceptedCause = 0;
+  interceptedTval = 0;
+  interceptedInstruction = 0;
+
+  /** Scratch decode page for instructions that are not in a cacheable RAM page. */
+  readonly scratchCode = new Int32Array(4096);
+  private readonly decoded: Instruction = { op: Op.ILLEGAL, rd: 0, rs1: 0, rs2: 0, imm: 0, csr: 0, aqrl: 0, length: 4, raw: 0 };
+
+  constructor(bus: Bus, options: HartOptions = {}) {
+    this.bus = bus;
+    this.hartId = options.hartId ?? 0;
+    this.pmp = new Pmp(options.pmpEntries ?? 16);
+    this.compressed = options.compressed ?? true;
+    this.codeCache = options.codeCache ?? new CodeCache(bus.ram.base, bus.ram.size);
+    this.tlbs = [];
+    for (let i = 0; i < 9; i++) this.tlbs.push(new Tlb());
+    for (let p = 0; p < 3; p++) this.codeCache.registerStoreTlb(this.tlbs[Access.Store * 3 + p]!);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Counters
+
+  get mcycle(): number {
+    return this.frozenCycle ?? this.steps + this.cycleOffset;
+  }
+  get minstret(): number {
+    return this.frozenInstret ?? this.steps - this.trapped + this.instretOffset;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Privilege and TLB selection
+
+  /** Effective privilege of loads and stores: MPRV in M-mode uses MPP (§3.1.6.3). */
+  get dataPriv(): number {
+    if (this.priv === Priv.M && (this.mstatus & MSTATUS.MPRV) !== 0) return (this.mstatus >>> MPP_SHIFT) & 3;
+    return this.priv;
+  }
+
+  tlbFor(access: Access, priv: number): Tlb {
+    return this.tlbs[access * 3 + (priv === Priv.M ? 2 : priv)]!;
+  }
+
+  flushTlbs(): void {
+    for (const tlb of this.tlbs) tlb.flush();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Traps and interrupts (§3.1.6.1, §3.1.7, §3.1.9, §4.1.1)
+
+  /** Raises a synchronous exception at the current pc. */
+  raiseException(cause: number, tval: number): void {
+    this.trapped++;
+    this.faulted = true;
+    this.needsResync = true;
+    if (this.interceptTraps) {
+      this.interceptedCause = cause;
+      this.interceptedTval = tval >>> 0;
+      this.requestStop(StopReason.Intercept);
+      return;
+    }
+    this.deliverTrap(cause, tval, false);
+  }
+
+  private deliverTrap(cause: number, tval: number, interrupt: boolean): void {
+    (interrupt ? this.interruptCounts : this.exceptionCounts)[cause & 31]!++;
+    const delegation = interrupt ? this.mideleg : this.medeleg;
+    const pc = this.pc;
+    if (this.priv !== Priv.M && ((delegation >>> cause) & 1) !== 0) {
+      this.scause = (interrupt ? INTERRUPT_BIT | cause : cause) >>> 0;
+      this.sepc = pc & this.epcMask;
+      this.stval = tval >>> 0;
+      let s = this.mstatus & ~(MSTATUS.SPP | MSTATUS.SPIE | MSTATUS.SIE);
+      if (this.priv === Priv.S) s |= MSTATUS.SPP;
+      if (this.mstatus & MSTATUS.SIE) s |= MSTATUS.SPIE;
+      this.mstatus = s;
+      this.priv = Priv.S;
+      this.pc = trapVector(this.stvec, cause, interrupt);
+    } else {
+      this.mcause = (interrupt ? INTERRUPT_BIT | cause : cause) >>> 0;
+      this.mepc = pc & this.epcMask;
+      this.mtval = tval >>> 0;
+      let s = this.mstatus & ~(MSTATUS.MPP | MSTATUS.MPIE | MSTATUS.MIE);
+      s |= this.priv << MPP_SHIFT;
+      if (this.mstatus & MSTATUS.MIE) s |= MSTATUS.MPIE;
+      this.mstatus = s;
+      this.priv = Priv.M;
+      this.pc = trapVector(this.mtvec, cause, interrupt);
+    }
+  }
+
+  get mip(): number {
+    return this.mipSoftware | this.mipLines;
+  }
+
+  /** Drives an interrupt line (MSIP, MTIP, MEIP or SEIP bit) from a device. */
+  setInterruptLine(bit: number, level: boolean): void {
+    const before = this.mipLines;
+    this.mipLines = level ? before | bit : before & ~bit;
+    if (this.mipLines !== before) this.needsResync = true;
+  }
+
+  /** The interrupt to take now, or -1 (§3.1.9: enable rules and priority). */
+  pendingInterrupt(): number {
+    const pending = (this.mipSoftware | this.mipLines) & this.mie;
+    if (pending === 0) return -1;
+    const mEnabled = this.priv < Priv.M || (this.mstatus & MSTATUS.MIE) !== 0;
+    const sEnabled = this.priv < Priv.S || (this.priv === Priv.S && (this.mstatus & MSTATUS.SIE) !== 0);
+    const mLevel = mEnabled ? pending & ~this.mideleg : 0;
+    const sLevel = sEnabled ? pending & this.mideleg : 0;
+    const candidates = mLevel !== 0 ? mLevel : sLevel;
+    if (candidates === 0) return -1;
+    for (const irq of INTERRUPT_PRIORITY) if ((candidates >>> irq) & 1) return irq;
+    return -1;
+  }
+
+  /** Takes an interrupt (the current pc is the instruction that has not run yet). */
+  takeInterrupt(irq: number): void {
+    this.needsResync = true;
+    if (this.interceptTraps) {
+      this.interceptedCause = (INTERRUPT_BIT | irq) >>> 0;
+      this.interceptedTval = 0;
+      this.requestStop(StopReason.Intercept);
+      return;
+    }
+    this.deliverTrap(irq, 0, true);
+  }
+
+  /** Whether any enabled-in-mie interrupt is pending, regardless of global enables: WFI wakes on it. */
+  get wakeable(): boolean {
+    return ((this.mipSoftware | this.mipLines) & this.mie) !== 0;
+  }
+
+  private get epcMask(): number {
+    return this.compressed ? ~1 : ~3;
+  }
+
+  /** Raises an illegal-instruction exception with the instruction bits in tval, as QEMU does. */
+  illegalInstruction(): void {
+    const bits = this.instructionBitsAt(this.pc);
+    this.interceptedInstruction = bits;
+    this.raiseException(Cause.IllegalInstruction, bits);
+  }
+
+  /** The encoding at an address (fetch permissions assumed already checked), 0 if unreadable. */
+  instructionBitsAt(pc: number): number {
+    const pa = this.translateNoFault(pc, Access.Fetch);
+    if (pa < 0) return 0;
+    const low = this.bus.load(pa, 2);
+    if (low === BUS_ERROR) return 0;
+    if ((low & 3) !== 3) return low;
+    const highPa = ((pc + 2) & 0xfff) === 0 ? this.translateNoFault(pc + 2, Access.Fetch) : pa + 2;
+    const high = highPa < 0 ? BUS_ERROR : this.bus.load(highPa, 2);
+    return high === BUS_ERROR ? low : (low | (high << 16)) >>> 0;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // System instructions
+
+  mret(): void {
+    if (this.priv < Priv.M) return this.illegalInstruction();
+    const s = this.mstatus;
+    const previous = (s >>> MPP_SHIFT) & 3;
+    let next = s & ~(MSTATUS.MPP | MSTATUS.MIE);
+    if (s & MSTATUS.MPIE) next |= MSTATUS.MIE;
+    next |= MSTATUS.MPIE;
+    if (previous !== Priv.M) next &= ~MSTATUS.MPRV;
+    this.mstatus = next;
+    this.priv = previous;
+    this.pc = this.mepc & this.epcMask;
+    this.needsResync = true;
+  }
+
+  sret(): void {
+    if (this.priv === Priv.U || (this.priv === Priv.S && (this.mstatus & MSTATUS.TSR) !== 0)) {
+      return this.illegalInstruction();
+    }
+    const s = this.mstatus;
+    const previous = s & MSTATUS.SPP ? Priv.S : Priv.U;
+    let next = s & ~(MSTATUS.SPP | MSTATUS.SIE);
+    if (s & MSTATUS.SPIE) next |= MSTATUS.SIE;
+    next |= MSTATUS.SPIE;
+    next &= ~MSTATUS.MPRV; // the new privilege is below M (§3.1.6.1)
+    this.mstatus = next;
+    this.priv = previous;
+    this.pc = this.sepc & this.epcMask;
+    this.needsResync = true;
+  }
+
+  /**
+   * WFI (§3.3.3): illegal in U-mode (S-mode exists) and in S-mode when TW=1, as QEMU does with a
+   * zero time limit. Returns true if the hart should sleep (nothing pending locally).
+   */
+  wfi(): boolean {
+    if (this.priv === Priv.U || (this.priv === Priv.S && (this.mstatus & MSTATUS.TW) !== 0)) {
+      this.illegalInstruction();
+      return false;
+    }
+    return !this.wakeable;
+  }
+
+  sfenceVma(rs1: number, _rs2: number): void {
+    if (this.priv === Priv.U || (this.priv === Priv.S && (this.mstatus & MSTATUS.TVM) !== 0)) {
+      return this.illegalInstruction();
+    }
+    // Our TLBs are not tagged by ASID, so an ASID-specific fence flushes like a global one.
+    if (rs1 !== 0) {
+      const va = this.x[rs1]!;
+      for (const tlb of this.tlbs) tlb.flushPage(va);
+    } else {
+      this.flushTlbs();
+    }
+    this.needsResync = true;
+  }
+
+  fenceI(): void {
+    this.codeCache.clear();
+    this.needsResync = true;
+  }
+
+  ecall(): void {
+    const cause = this.priv === Priv.U ? Cause.EcallFromU : this.priv === Priv.S ? Cause.EcallFromS : Cause.EcallFromM;
+    this.interceptedInstruction = 0x73;
+    this.raiseException(cause, 0);
+  }
+
+  ebreak(): void {
+    this.raiseException(Cause.Breakpoint, this.pc);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // CSRs (§2.1 address mapping, chapter 3 and 4 registers)
+
+  /**
+   * Executes a Zicsr instruction. `source` is the rs1 register number (or the uimm for the I
+   * forms). Returns false if it trapped.
+   */
+  csrInstruction(op: number, rd: number, source: number, csr: number): boolean {
+    const immediate = op === Op.CSRRWI || op === Op.CSRRSI || op === Op.CSRRCI;
+    const isWrite = op === Op.CSRRW || op === Op.CSRRWI;
+    const writes = isWrite || source !== 0;
+    // CSR address bits 9:8 give the lowest privilege that may access it; 11:10 = 3 is read-only.
+    if (((csr >>> 8) & 3) > this.priv || (writes && csr >>> 10 === 3) || !this.csrAccessAllowed(csr)) {
+      this.illegalInstruction();
+      return false;
+    }
+    const old = this.readCsr(csr);
+    if (old === undefined) {
+      this.illegalInstruction();
+      return false;
+    }
+    if (writes) {
+      const operand = immediate ? source : this.x[source]! >>> 0;
+      const value = isWrite ? operand : op === Op.CSRRS || op === Op.CSRRSI ? old | operand : old & ~operand;
+      // A write to minstret must not be followed by this instruction's own increment (§3.1.11);
+      // the CSR write happens before the instruction retires, hence the -1 in writeCsr.
+      this.writeCsr(csr, value >>> 0);
+    }
+    if (rd !== 0) this.x[rd] = old;
+    this.needsResync = true;
+    return true;
+  }
+
+  /** Counter enables (§3.1.11, §4.1.5) and TVM for satp (§3.1.6.5). */
+  private csrAccessAllowed(csr: number): boolean {
+    if ((csr >= 0xc00 && csr <= 0xc1f) || (csr >= 0xc80 && csr <= 0xc9f)) {
+      const bit = 1 << (csr & 0x1f);
+      if (this.priv < Priv.M && (this.mcounteren & bit) === 0) return false;
+      if (this.priv === Priv.U && (this.scounteren & bit) === 0) return false;
+    }
+    if (csr === 0x180 && this.priv === Priv.S && (this.mstatus & MSTATUS.TVM) !== 0) return false;
+    return true;
+  }
+
+  private counterValue(index: number): number {
+    if (index === 0) return this.mcycle;
+    if (index === 1) return this.readTime();
+    if (index === 2) return this.minstret;
+    return this.mhpmcounter[index]!;
+  }
+
+  /**
+   * Sets a counter as of the end of the current instruction. A write to mcycle or minstret
+   * replaces the count the writing instruction itself would add (§3.1.11: "the value written
+   * takes effect after the writing instruction"); QEMU 7.2 instead counts that instruction too.
+   */
+  private setCounter(index: number, value: number): void {
+    if (index === 0) {
+      if (this.frozenCycle !== undefined) this.frozenCycle = value;
+      else this.cycleOffset = value - this.steps - 1;
+    } else if (index === 2) {
+      if (this.frozenInstret !== undefined) this.frozenInstret = value;
+      else this.instretOffset = value - (this.steps - this.trapped) - 1;
+    } else {
+      this.mhpmcounter[index] = value;
+    }
+  }
+
+  /** Reads a CSR; undefined if it does not exist. No side effects. */
+  readCsr(csr: number): number | undefined {
+    switch (csr) {
+      case 0x100: return (this.mstatus & SSTATUS_VISIBLE) >>> 0;
+      case 0x104: return this.mie & this.mideleg & S_LEVEL_INTERRUPTS;
+      case 0x105: return this.stvec >>> 0;
+      case 0x106: return this.scounteren >>> 0;
+      case 0x10a: return this.senvcfg;
+      case 0x140: return this.sscratch >>> 0;
+      case 0x141: return (this.sepc & this.epcMask) >>> 0;
+      case 0x142: return this.scause >>> 0;
+      case 0x143: return this.stval >>> 0;
+      case 0x144: return this.mip & this.mideleg & S_LEVEL_INTERRUPTS;
+      case 0x180: return this.satp >>> 0;
+      case 0x300: return this.mstatus >>> 0;
+      case 0x301: return (MISA_BASE | (this.compressed ? MISA_C : 0)) >>> 0;
+      case 0x302: return this.medeleg;
+      case 0x303: return this.mideleg;
+      case 0x304: return this.mie;
+      case 0x305: return this.mtvec >>> 0;
+      case 0x306: return this.mcounteren >>> 0;
+      case 0x30a: return this.menvcfg;
+      case 0x310: return 0; // mstatush: SBE/MBE, little-endian only
+      case 0x31a: return 0; // menvcfgh: no Sstc or Svpbmt
+      case 0x320: return this.mcountinhibit >>> 0;
+      case 0x340: return this.mscratch >>> 0;
+      case 0x341: return (this.mepc & this.epcMask) >>> 0;
+      case 0x342: return this.mcause >>> 0;
+      case 0x343: return this.mtval >>> 0;
+      case 0x344: return this.mip;
+      case 0xf11: return 0; // mvendorid: non-commercial
+      case 0xf12: return MARCHID;
+      case 0xf13: return MIMPID;
+      case 0xf14: return this.hartId;
+      case 0xf15: return 0; // mconfigptr
+    }
+    if (csr >= 0x3a0 && csr <= 0x3af) {
+      const register = csr - 0x3a0;
+      return register * 4 < this.pmp.count ? this.pmp.readCfg(register) : undefined;
+    }
+    if (csr >= 0x3b0 && csr <= 0x3ef) {
+      const index = csr - 0x3b0;
+      return index < this.pmp.count ? this.pmp.readAddr(index) : undefined;
+    }
+    if (csr >= 0x323 && csr <= 0x33f) return this.mhpmevent[csr - 0x320]! >>> 0;
+    // Counters: mcycle/minstret/mhpmcounterN at 0xB00, user views at 0xC00; high halves +0x80.
+    const counterBase = csr & 0xf60;
+    if (counterBase === 0xb00 || counterBase === 0xc00 || counterBase === 0xb80 || counterBase === 0xc80) {
+      const index = csr & 0x1f;
+      if (counterBase === 0xb00 || counterBase === 0xb80) {
+        if (index === 1) return undefined; // there is no mtime CSR
+      }
+      const value = this.counterValue(index);
+      const high = (csr & 0x80) !== 0;
+      return high ? Math.floor(value / TWO32) >>> 0 : value >>> 0;
+    }
+    return undefined;
+  }
+
+  /** Writes a CSR known to exist and be writable; applies its WARL rules. */
+  writeCsr(csr: number, value: number): void {
+    switch (csr) {
+      case 0x100:
+        this.writeMstatus((this.mstatus & ~SSTATUS_WRITABLE) | (value & SSTATUS_WRITABLE));
+        return;
+      case 0x104: {
+        const mask = this.mideleg & S_LEVEL_INTERRUPTS;
+        this.mie = (this.mie & ~mask) | (value & mask);
+        return;
+      }
+      case 0x105: if ((value & 3) < 2) this.stvec = value; return;
+      case 0x106: this.scounteren = value; return;
+      case 0x10a: this.senvcfg = value & ENVCFG_WRITABLE; return;
+      case 0x140: this.sscratch = value; return;
+      case 0x141: this.sepc = value & this.epcMask; return;
+      case 0x142: this.scause = value; return;
+      case 0x143: this.stval = value; return;
+      case 0x144: {
+        // Only SSIP (and LCOFIP) are writable through sip (§4.1.3).
+        const mask = this.mideleg & 0x2002;
+        this.mipSoftware = (this.mipSoftware & ~mask) | (value & mask);
+        return;
+      }
+      case 0x180:
+        this.satp = value;
+        this.flushTlbs();
+        return;
+      case 0x300: this.writeMstatus(value); return;
+      case 0x301: return; // misa is read-only here, as on QEMU 7.2
+      case 0x302: this.medeleg = value & MEDELEG_WRITABLE; return;
+      case 0x303: this.mideleg = value & MIDELEG_WRITABLE; return;
+      case 0x304: this.mie = value & MIE_WRITABLE; return;
+      // Modes 2 and 3 are reserved: like QEMU, ignore such a write entirely (WARL).
+      case 0x305: if ((value & 3) < 2) this.mtvec = value; return;
+      case 0x306: this.mcounteren = value; return;
+      case 0x30a: this.menvcfg = value & ENVCFG_WRITABLE; return;
+      case 0x310: case 0x31a: return;
+      case 0x320: this.writeCountInhibit(value & MCOUNTINHIBIT_WRITABLE); return;
+      case 0x340: this.mscratch = value; return;
+      case 0x341: this.mepc = value & this.epcMask; return;
+      case 0x342: this.mcause = value; return;
+      case 0x343: this.mtval = value; return;
+      case 0x344: this.mipSoftware = value & MIP_WRITABLE; return;
+    }
+    if (csr >= 0x3a0 && csr <= 0x3af) {
+      this.pmp.writeCfg(csr - 0x3a0, value);
+      this.flushTlbs();
+      return;
+    }
+    if (csr >= 0x3b0 && csr <= 0x3ef) {
+      this.pmp.writeAddr(csr - 0x3b0, value);
+      this.flushTlbs();
+      return;
+    }
+    if (csr >= 0x323 && csr <= 0x33f) {
+      this.mhpmevent[csr - 0x320] = value;
+      return;
+    }
+    if ((csr & 0xf60) === 0xb00 || (csr & 0xf60) === 0xb80) {
+      const index = csr & 0x1f;
+      const current = this.counterValue(index);
+      const high = Math.floor(current / TWO32);
+      const low = current - high * TWO32;
+      const next = (csr & 0x80) !== 0 ? (value >>> 0) * TWO32 + low : high * TWO32 + (value >>> 0);
+      this.setCounter(index, next);
+    }
+  }
+
+  private writeMstatus(value: number): void {
+    let next = (this.mstatus & ~MSTATUS_WRITABLE) | (value & MSTATUS_WRITABLE);
+    // MPP is WARL over implemented modes (§3.1.6.1): 2 is not one, so keep the old MPP. QEMU 7.2
+    // stores 2 as written; the specification wins.
+    if (((next >>> MPP_SHIFT) & 3) === 2) next = (next & ~MSTATUS.MPP) | (this.mstatus & MSTATUS.MPP);
+    // SD summarizes FS, VS and XS being dirty (only VS is writable here).
+    next &= ~MSTATUS.SD;
+    if ((next & MSTATUS.VS) === MSTATUS.VS || (next & MSTATUS.FS) === MSTATUS.FS) next |= MSTATUS.SD;
+    const flushMask = MSTATUS.SUM | MSTATUS.MXR;
+    if ((next ^ this.mstatus) & flushMask) this.flushTlbs();
+    this.mstatus = next;
+  }
+
+  private writeCountInhibit(value: number): void {
+    // Freeze or resume mcycle/minstret by folding the elapsed count into their offsets.
+    const changed = value ^ this.mcountinhibit;
+    if (changed & 1) {
+      if (value & 1) this.frozenCycle = this.mcycle;
+      else {
+        this.cycleOffset = (this.frozenCycle ?? 0) - this.steps - 1;
+        this.frozenCycle = undefined;
+      }
+    }
+    if (changed & 4) {
+      if (value & 4) this.frozenInstret = this.minstret;
+      else {
+        this.instretOffset = (this.frozenInstret ?? 0) - (this.steps - this.trapped) - 1;
+        this.frozenInstret = undefined;
+      }
+    }
+    this.mcountinhibit = value;
+  }
+  private frozenCycle: number | undefined;
+  private frozenInstret: number | undefined;
+
+  // ---------------------------------------------------------------------------------------------
+  // Translation and the memory slow paths
+
+  private translationState(priv: number): TranslationState {
+    const t = this.translation;
+    t.satp = this.satp;
+    t.priv = priv;
+    t.sum = (this.mstatus & MSTATUS.SUM) !== 0;
+    t.mxr = (this.mstatus & MSTATUS.MXR) !== 0;
+    return t;
+  }
+
+  /**
+   * Translates a virtual address for an access at the privilege that access uses, checks PMP, and
+   * returns the physical address, or a negative number after raising the fault. `size` is the
+   * width for the PMP check.
+   */
+  translate(va: number, access: Access, size: number): number {
+    const priv = access === Access.Fetch ? this.priv : this.dataPriv;
+    const address = va >>> 0;
+    let pa = address;
+    if (priv !== Priv.M && (this.satp & SATP_MODE_SV32) !== 0) {
+      pa = walkSv32(this.bus, this.pmp, address, access, this.translationState(priv), this.walkInfo);
+      if (pa === WALK_PAGE_FAULT) {
+        this.raiseException(PAGE_FAULT_CAUSE[access], address);
+        return -1;
+      }
+      if (pa === WALK_ACCESS_FAULT) {
+        this.raiseException(ACCESS_FAULT_CAUSE[access], address);
+        return -1;
+      }
+    }
+    const perm = access === Access.Fetch ? PMP_X : access === Access.Load ? PMP_R : PMP_W;
+    if (pa + size > TWO32 || !this.pmp.check(pa, size, perm, priv)) {
+      this.raiseException(ACCESS_FAULT_CAUSE[access], address);
+      return -1;
+    }
+    return pa;
+  }
+
+  /** Translation without side effects on failure (no exception, no A/D). */
+  private translateNoFault(va: number, access: Access): number {
+    const priv = access === Access.Fetch ? this.priv : this.dataPriv;
+    if (priv === Priv.M || (this.satp & SATP_MODE_SV32) === 0) return va >>> 0;
+    const savedFault = this.faulted;
+    const pa = walkSv32(this.bus, this.pmp, va >>> 0, access, this.translationState(priv), this.walkInfo);
+    this.faulted = savedFault;
+    return pa;
+  }
+
+  /**
+   * Fills the TLB for the page of `va` if the page is plain RAM that PMP treats uniformly, and (for
+   * stores) holds no decoded code. Called after a successful `translate`.
+   */
+  private maybeFillTlb(va: number, pa: number, access: Access): void {
+    const ram = this.bus.ram;
+    const pagePa = pa - (pa & 0xfff);
+    if (pagePa < ram.base || pagePa + 4096 > ram.base + ram.size) return;
+    const priv = access === Access.Fetch ? this.priv : this.dataPriv;
+    const perms = this.pmp.pagePermissions(pagePa, priv);
+    const perm = access === Access.Fetch ? PMP_X : access === Access.Load ? PMP_R : PMP_W;
+    if (perms < 0 || (perms & perm) === 0) return;
+    const ramOffset = pagePa - ram.base;
+    if (access === Access.Store && this.codeCache.hasCode(ramOffset >>> 12)) return;
+    this.tlbFor(access, priv).fill(va, ramOffset, pagePa / 4096);
+  }
+
+  /** A load that missed the TLB or is misaligned or MMIO. Returns the unsigned value. */
+  loadSlow(va: number, size: 1 | 2 | 4): number {
+    const address = va >>> 0;
+    if ((address & 0xfff) + size > 4096) return this.loadStraddling(address, size);
+    const pa = this.translate(address, Access.Load, size);
+    if (pa < 0) return 0;
+    this.maybeFillTlb(address, pa, Access.Load);
+    const value = this.bus.load(pa, size);
+    if (value === BUS_ERROR) {
+      this.raiseException(Cause.LoadAccessFault, address);
+      return 0;
+    }
+    if (!this.bus.ram.contains(pa, size)) this.needsResync = true; // a device may have changed state
+    return value;
+  }
+
+  private loadStraddling(address: number, size: number): number {
+    let value = 0;
+    for (let i = 0; i < size; i++) {
+      const pa = this.translate((address + i) >>> 0, Access.Load, 1);
+      if (pa < 0) return 0;
+      const byte = this.bus.load(pa, 1);
+      if (byte === BUS_ERROR) {
+        this.raiseException(Cause.LoadAccessFault, (address + i) >>> 0);
+        return 0;
+      }
+      value |= byte << (8 * i);
+    }
+    return value >>> 0;
+  }
+
+  /** A store that missed the TLB, or is misaligned, MMIO, or to a page holding decoded code. */
+  storeSlow(va: number, size: 1 | 2 | 4, value: number): void {
+    const address = va >>> 0;
+    if ((address & 0xfff) + size > 4096) {
+      // Translate every byte before writing any, so a fault leaves memory untouched.
+      const pas: number[] = [];
+      for (let i = 0; i < size; i++) {
+        const pa = this.translate((address + i) >>> 0, Access.Store, 1);
+        if (pa < 0) return;
+        pas.push(pa);
+      }
+      for (let i = 0; i < size; i++) {
+        if (!this.bus.isMapped(pas[i]!)) {
+          this.raiseException(Cause.StoreAccessFault, (address + i) >>> 0);
+          return;
+        }
+      }
+      for (let i = 0; i < size; i++) this.storePhysical(pas[i]!, 1, (value >>> (8 * i)) & 0xff);
+      return;
+    }
+    const pa = this.translate(address, Access.Store, size);
+    if (pa < 0) return;
+    this.maybeFillTlb(address, pa, Access.Store);
+    if (!this.storePhysical(pa, size, value)) this.raiseException(Cause.StoreAccessFault, address);
+  }
+
+  /** Stores to a physical address, keeping the decode cache coherent. */
+  private storePhysical(pa: number, size: 1 | 2 | 4, value: number): boolean {
+    const ram = this.bus.ram;
+    if (ram.contains(pa, size)) {
+      const page = (pa - ram.base) >>> 12;
+      if (this.codeCache.hasCode(page)) {
+        this.codeCache.invalidatePage(page);
+        this.needsResync = true;
+      }
+      const lastPage = (pa + size - 1 - ram.base) >>> 12;
+      if (lastPage !== page && this.codeCache.hasCode(lastPage)) {
+        this.codeCache.invalidatePage(lastPage);
+        this.needsResync = true;
+      }
+    } else {
+      this.needsResync = true;
+    }
+    return this.bus.store(pa, size, value);
+  }
+
+  /**
+   * Translates for an atomic read-modify-write and returns the RAM word index, or -1 after raising
+   * a fault. AMOs need write permission and natural alignment (QEMU raises store/AMO misaligned);
+   * they are only supported on RAM (an AMO to MMIO is a store/AMO access fault).
+   */
+  atomicAddress(va: number, isLoadReserved: boolean): number {
+    const address = va >>> 0;
+    if ((address & 3) !== 0) {
+      this.raiseException(isLoadReserved ? Cause.LoadMisaligned : Cause.StoreMisaligned, address);
+      return -1;
+    }
+    const access = isLoadReserved ? Access.Load : Access.Store;
+    const pa = this.translate(address, access, 4);
+    if (pa < 0) return -1;
+    const ram = this.bus.ram;
+    if (!ram.contains(pa, 4)) {
+      this.raiseException(isLoadReserved ? Cause.LoadAccessFault : Cause.StoreAccessFault, address);
+      return -1;
+    }
+    if (!isLoadReserved) {
+      const page = (pa - ram.base) >>> 12;
+      if (this.codeCache.hasCode(page)) {
+        this.codeCache.invalidatePage(page);
+        this.needsResync = true;
+      }
+    }
+    return (pa - ram.base) >>> 2;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Instruction fetch and decode
+
+  /**
+   * Finds the decode page for the pc: translates it (raising a fetch fault if needed) and returns
+   * the shared page for RAM, or the scratch page with this one instruction decoded for anything
+   * else (ROM). Returns undefined if fetching faulted.
+   * `fetchRamOffset` is set to the page's RAM byte offset, or -1 for the scratch page.
+   */
+  fetchPage(pc: number): Int32Array | undefined {
+    const address = pc >>> 0;
+    if ((address & 1) !== 0 || (!this.compressed && (address & 2) !== 0)) {
+      this.raiseException(Cause.InstructionMisaligned, address);
+      return undefined;
+    }
+    const tlb = this.tlbFor(Access.Fetch, this.priv);
+    const vpn = address >>> 12;
+    const index = vpn & 255;
+    if (tlb.tag[index] === vpn) {
+      this.fetchRamOffset = tlb.frameOffset[index]!;
+      return this.codeCache.page(this.fetchRamOffset >>> 12);
+    }
+    const pa = this.translate(address, Access.Fetch, 2);
+    if (pa < 0) return undefined;
+    this.maybeFillTlb(address, pa, Access.Fetch);
+    const ram = this.bus.ram;
+    if (ram.contains(pa - (pa & 0xfff), 4096) && tlb.tag[index] === vpn) {
+      this.fetchRamOffset = pa - (pa & 0xfff) - ram.base;
+      return this.codeCache.page(this.fetchRamOffset >>> 12);
+    }
+    // Not cacheable (ROM, or RAM that PMP splits): decode just this instruction.
+    this.fetchRamOffset = -1;
+    const scratch = this.scratchCode;
+    const slot = (address & 0xfff) >>> 1;
+    if (!this.decodeFromBus(address, pa, scratch, slot)) return undefined;
+    return scratch;
+  }
+
+  /** RAM byte offset of the page `fetchPage` last returned; -1 for the scratch page. */
+  fetchRamOffset = -1;
+
+  /** Decodes the instruction at a RAM page slot into a page array. */
+  decodeSlot(page: Int32Array, ramOffset: number, slot: number): void {
+    const u16 = this.bus.ram.u16;
+    const halfword = (ramOffset >>> 1) + slot;
+    const low = u16[halfword]!;
+    if ((low & 3) === 3) {
+      if (slot === 2047) {
+        page[slot * 2] = InternalOp.STRADDLE;
+        page[slot * 2 + 1] = 0;
+        return;
+      }
+      this.packInto(page, slot, (low | (u16[halfword + 1]! << 16)) >>> 0);
+    } else {
+      this.packInto(page, slot, low);
+    }
+  }
+
+  /**
+   * Decodes an instruction that straddles a page boundary, or lies outside cacheable RAM, into the
+   * scratch page. Returns false if fetching its second half faulted.
+   */
+  decodeStraddling(pc: number): boolean {
+    const address = pc >>> 0;
+    const pa = this.translate(address, Access.Fetch, 2);
+    if (pa < 0) return false;
+    return this.decodeFromBus(address, pa, this.scratchCode, (address & 0xfff) >>> 1);
+  }
+
+  private decodeFromBus(address: number, pa: number, page: Int32Array, slot: number): boolean {
+    const low = this.bus.load(pa, 2);
+    if (low === BUS_ERROR) {
+      this.raiseException(Cause.InstructionAccessFault, address);
+      return false;
+    }
+    let raw = low;
+    if ((low & 3) === 3) {
+      const nextAddress = (address + 2) >>> 0;
+      const highPa = (nextAddress & 0xfff) === 0 ? this.translate(nextAddress, Access.Fetch, 2) : pa + 2;
+      if (highPa < 0) return false;
+      const high = this.bus.load(highPa, 2);
+      if (high === BUS_ERROR) {
+        this.raiseException(Cause.InstructionAccessFault, nextAddress);
+        return false;
+      }
+      raw = (low | (high << 16)) >>> 0;
+    }
+    this.packInto(page, slot, raw);
+    return true;
+  }
+
+  private packInto(page: Int32Array, slot: number, raw: number): void {
+    const insn = decodeInto(raw, this.decoded);
+    let op: number = insn.op;
+    if (insn.length === 2 && !this.compressed) op = Op.ILLEGAL;
+    if (insn.rd === 0 && writesOnlyRd(op)) op = InternalOp.NOP;
+    page[slot * 2] = pack(op, insn.length, insn.rd, insn.rs1, insn.rs2, insn.aqrl);
+    page[slot * 2 + 1] = op === Op.CSRRW || op === Op.CSRRS || op === Op.CSRRC || op === Op.CSRRWI || op === Op.CSRRSI || op === Op.CSRRCI
+      ? insn.csr
+      : insn.imm;
+  }
+
+  /** Resets to the state after power-on (§3.4): M-mode, pc at the reset vector. */
+  reset(pc: number): void {
+    this.x.fill(0);
+    this.pc = pc | 0;
+    this.priv = Priv.M;
+    this.mstatus = 0;
+    this.mcause = 0;
+    this.reservation = -1;
+    this.satp = 0;
+    this.flushTlbs();
+    this.needsResync = true;
+  }
+}
+
+/** ALU operations with no effect but writing rd, which become NOPs when rd is x0. */
+function writesOnlyRd(op: number): boolean {
+  return (op >= Op.ADDI && op <= Op.AND) || op === Op.LUI || op === Op.AUIPC || (op >= Op.MUL && op <= Op.REMU);
+}
+
+/** Trap target (§3.1.7): vectored mode sends interrupts to base + 4 × cause. */
+function trapVector(tvec: number, cause: number, interrupt: boolean): number {
+  const base = tvec & ~3;
+  return interrupt && (tvec & 3) === 1 ? (base + 4 * cause) | 0 : base | 0;
+}

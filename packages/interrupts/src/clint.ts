@@ -1,0 +1,100 @@
+import type { AccessSize, MmioDevice } from "@matryoshka/memory";
+import { LINE, type Clock, type InterruptLines } from "./lines.js";
+
+/** Register layout of the SiFive CLINT (ACLINT MSWI + MTIMER) as QEMU `virt` maps it. */
+export const CLINT_SIZE = 0x10000;
+const MSIP_BASE = 0x0000;
+const MTIMECMP_BASE = 0x4000;
+const MTIME = 0xbff8;
+
+const TWO32 = 0x1_0000_0000;
+
+/**
+ * The core-local interruptor: per-hart software interrupt (msip) and timer compare (mtimecmp),
+ * and the shared mtime. Time comes from a Clock (the board's deterministic instruction clock or
+ * wall time); writes to mtime shift it by an offset.
+ */
+export class Clint implements MmioDevice {
+  private readonly harts: InterruptLines[];
+  private readonly clock: Clock;
+  private readonly msip: Uint8Array;
+  /** mtimecmp per hart; QEMU resets it to 0, so MTIP is pending until software sets it. */
+  readonly mtimecmp: Float64Array;
+  private timeOffset = 0;
+
+  constructor(harts: InterruptLines[], clock: Clock) {
+    this.harts = harts;
+    this.clock = clock;
+    this.msip = new Uint8Array(harts.length);
+    this.mtimecmp = new Float64Array(harts.length);
+  }
+
+  get mtime(): number {
+    return this.clock.now() + this.timeOffset;
+  }
+
+  /** Recomputes MTIP for every hart from mtime and mtimecmp. */
+  update(): void {
+    const now = this.mtime;
+    for (let h = 0; h < this.harts.length; h++) this.harts[h]!.setInterruptLine(LINE.MTIP, now >= this.mtimecmp[h]!);
+  }
+
+  /** Ticks until hart `h`'s timer fires (0 if already due). */
+  ticksUntilTimer(h: number): number {
+    return Math.max(0, this.mtimecmp[h]! - this.mtime);
+  }
+
+  read(offset: number, size: AccessSize): number | undefined {
+    if (size !== 4) return this.readNarrow(offset, size);
+    if (offset >= MSIP_BASE && offset < MSIP_BASE + 4 * this.harts.length) return this.msip[(offset - MSIP_BASE) >> 2]!;
+    if (offset >= MTIMECMP_BASE && offset < MTIMECMP_BASE + 8 * this.harts.length) {
+      const value = this.mtimecmp[(offset - MTIMECMP_BASE) >> 3]!;
+      return (offset & 4) === 0 ? value % TWO32 >>> 0 : Math.floor(value / TWO32) >>> 0;
+    }
+    if (offset === MTIME) return this.mtime % TWO32 >>> 0;
+    if (offset === MTIME + 4) return Math.floor(this.mtime / TWO32) >>> 0;
+    return 0;
+  }
+
+  private readNarrow(offset: number, size: AccessSize): number | undefined {
+    const word = this.read(offset & ~3, 4);
+    if (word === undefined) return undefined;
+    const shifted = word >>> (8 * (offset & 3));
+    return size === 1 ? shifted & 0xff : shifted & 0xffff;
+  }
+
+  write(offset: number, size: AccessSize, value: number): boolean {
+    if (size !== 4) {
+      // Narrow writes merge into the containing word, as on QEMU.
+      const shift = 8 * (offset & 3);
+      const mask = (size === 1 ? 0xff : 0xffff) << shift;
+      const current = this.read(offset & ~3, 4) ?? 0;
+      return this.write(offset & ~3, 4, ((current & ~mask) | ((value << shift) & mask)) >>> 0);
+    }
+    if (offset >= MSIP_BASE && offset < MSIP_BASE + 4 * this.harts.length) {
+      const hart = (offset - MSIP_BASE) >> 2;
+      this.msip[hart] = value & 1;
+      this.harts[hart]!.setInterruptLine(LINE.MSIP, (value & 1) !== 0);
+      return true;
+    }
+    if (offset >= MTIMECMP_BASE && offset < MTIMECMP_BASE + 8 * this.harts.length) {
+      const hart = (offset - MTIMECMP_BASE) >> 3;
+      const current = this.mtimecmp[hart]!;
+      const high = Math.floor(current / TWO32);
+      const low = current - high * TWO32;
+      this.mtimecmp[hart] = (offset & 4) === 0 ? high * TWO32 + value : value * TWO32 + low;
+      this.update();
+      return true;
+    }
+    if (offset === MTIME || offset === MTIME + 4) {
+      const current = this.mtime;
+      const high = Math.floor(current / TWO32);
+      const low = current - high * TWO32;
+      const next = offset === MTIME ? high * TWO32 + value : value * TWO32 + low;
+      this.timeOffset += next - current;
+      this.update();
+      return true;
+    }
+    return true; // reserved space reads as zero and ignores writes
+  }
+}

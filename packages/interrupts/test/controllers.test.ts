@@ -1,0 +1,113 @@
+import { describe, expect, it } from "vitest";
+import { Clint, LINE, Plic } from "@matryoshka/interrupts";
+
+class Lines {
+  mip = 0;
+  setInterruptLine(bit: number, level: boolean): void {
+    this.mip = level ? this.mip | bit : this.mip & ~bit;
+  }
+}
+
+function clock(start = 0) {
+  return { t: start, now() { return this.t; } };
+}
+
+describe("CLINT", () => {
+  it("raises MTIP when mtime reaches mtimecmp, from reset value 0 as QEMU", () => {
+    const hart = new Lines();
+    const time = clock(100);
+    const clint = new Clint([hart], time);
+    clint.update();
+    expect(hart.mip & LINE.MTIP).toBe(LINE.MTIP);
+    clint.write(0x4000, 4, 150);
+    clint.write(0x4004, 4, 0);
+    expect(hart.mip & LINE.MTIP).toBe(0);
+    expect(clint.ticksUntilTimer(0)).toBe(50);
+    time.t = 150;
+    clint.update();
+    expect(hart.mip & LINE.MTIP).toBe(LINE.MTIP);
+  });
+
+  it("keeps 64-bit mtimecmp halves and reads mtime in halves", () => {
+    const hart = new Lines();
+    const time = clock(0x1_2345_6789);
+    const clint = new Clint([hart], time);
+    expect(clint.read(0xbff8, 4)).toBe(0x2345_6789);
+    expect(clint.read(0xbffc, 4)).toBe(1);
+    clint.write(0x4004, 4, 7);
+    clint.write(0x4000, 4, 0xffff_ffff);
+    expect(clint.read(0x4000, 4)).toBe(0xffff_ffff);
+    expect(clint.read(0x4004, 4)).toBe(7);
+  });
+
+  it("drives MSIP per hart from msip registers", () => {
+    const harts = [new Lines(), new Lines()];
+    const clint = new Clint(harts, clock());
+    clint.write(4, 4, 1);
+    expect(harts[0]!.mip & LINE.MSIP).toBe(0);
+    expect(harts[1]!.mip & LINE.MSIP).toBe(LINE.MSIP);
+    expect(clint.read(4, 4)).toBe(1);
+    clint.write(4, 4, 0);
+    expect(harts[1]!.mip & LINE.MSIP).toBe(0);
+  });
+
+  it("shifts time when software writes mtime", () => {
+    const time = clock(1000);
+    const clint = new Clint([new Lines()], time);
+    clint.write(0xbff8, 4, 10);
+    expect(clint.mtime).toBe(10);
+    time.t = 1005;
+    expect(clint.read(0xbff8, 4)).toBe(15);
+  });
+});
+
+describe("PLIC", () => {
+  const enable = (plic: Plic, context: number, source: number) => {
+    const word = 0x2000 + 0x80 * context + 4 * (source >> 5);
+    plic.write(word, 4, (plic.read(word, 4)! | (1 << (source & 31))) >>> 0);
+  };
+
+  it("delivers an enabled source above threshold to the context's hart line", () => {
+    const hart = new Lines();
+    const plic = new Plic([hart]);
+    plic.write(4 * 10, 4, 1);
+    plic.setLevel(10, true);
+    expect(hart.mip & LINE.MEIP).toBe(0); // not enabled yet
+    enable(plic, 0, 10);
+    expect(hart.mip & LINE.MEIP).toBe(LINE.MEIP);
+    plic.write(0x20_0000, 4, 1); // threshold 1: priority must exceed it
+    expect(hart.mip & LINE.MEIP).toBe(0);
+  });
+
+  it("claims the highest priority first, lowest id on ties, and re-pends a still-high line", () => {
+    const hart = new Lines();
+    const plic = new Plic([hart]);
+    for (const source of [3, 5, 7]) {
+      plic.write(4 * source, 4, source === 7 ? 2 : 5);
+      enable(plic, 1, source);
+      plic.setLevel(source, true);
+    }
+    expect(hart.mip & LINE.SEIP).toBe(LINE.SEIP);
+    const claim = 0x20_1004;
+    expect(plic.read(claim, 4)).toBe(3);
+    expect(plic.read(claim, 4)).toBe(5);
+    expect(plic.read(claim, 4)).toBe(7);
+    expect(plic.read(claim, 4)).toBe(0);
+    expect(hart.mip & LINE.SEIP).toBe(0);
+    plic.setLevel(5, false);
+    plic.write(claim, 4, 3); // complete 3: its line is still high, so it is pending again
+    plic.write(claim, 4, 5);
+    expect(plic.read(0x1000, 4)).toBe(1 << 3);
+    expect(plic.read(claim, 4)).toBe(3);
+  });
+
+  it("masks priorities to 3 bits and has no source 0", () => {
+    const plic = new Plic([new Lines()]);
+    plic.write(4, 4, 0xff);
+    expect(plic.read(4, 4)).toBe(7);
+    plic.write(0, 4, 7);
+    expect(plic.read(0, 4)).toBe(0);
+    plic.write(0x2000, 4, 0xffff_ffff);
+    expect(plic.read(0x2000, 4)).toBe(0xffff_fffe);
+  });
+});

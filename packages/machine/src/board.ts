@@ -1,0 +1,259 @@
+import { Hart, Interpreter, CodeCache, StopReason, type Engine } from "@matryoshka/cpu";
+import { TEST_DEVICE_SIZE, TestDevice, UART_SIZE, Uart16550, type FinisherEvent } from "@matryoshka/devices";
+import { CLINT_SIZE, Clint, Plic, plicSize } from "@matryoshka/interrupts";
+import { Bus, Ram, Rom } from "@matryoshka/memory";
+import { InstructionClock } from "./clock.js";
+import { virtDeviceTree } from "./device-tree.js";
+import { DEFAULT_MEMORY_MIB, VIRT } from "./layout.js";
+import { LoadError, parseKernel, type KernelImage } from "./loader.js";
+
+/** What to boot, as QEMU's -kernel, -bios, -append and -initrd take it. */
+export interface BootOptions {
+  kernel: Uint8Array;
+  /** M-mode firmware loaded at the start of RAM (e.g. OpenSBI fw_jump); none means -bios none. */
+  bios?: Uint8Array;
+  /** Kernel command line for /chosen/bootargs. */
+  append?: string;
+  initrd?: Uint8Array;
+}
+
+export interface BootInfo {
+  kernel: KernelImage;
+  fdtAddress: number;
+  fdt: Uint8Array;
+  startAddress: number;
+  initrd?: { start: number; end: number };
+}
+
+export interface MachineOptions {
+  /** Number of harts (default 1). */
+  harts?: number;
+  /** RAM size in MiB (default 128, as QEMU). */
+  memoryMiB?: number;
+  /** PMP entries per hart, 0..64 (default 16, as QEMU). */
+  pmpEntries?: number;
+  /** Deterministic clock rate: instructions per mtime tick (default 10). */
+  instructionsPerTick?: number;
+  /** Instructions a hart runs before the next one gets its turn (default 10,000). */
+  quantum?: number;
+  /** Execution engine (default: the interpreter). */
+  engine?: Engine;
+  /** Receives every byte the guest writes to UART0. */
+  console?: (byte: number) => void;
+}
+
+/** How a run ended. */
+export type RunOutcome =
+  | { kind: "pass" }
+  | { kind: "fail"; code: number }
+  | { kind: "reset" }
+  | { kind: "limit" }
+  /** Every hart waits for an interrupt that nothing can raise. */
+  | { kind: "idle"; reason: string };
+
+/**
+ * A board compatible with QEMU's riscv32 `virt` machine. `run` interleaves the harts
+ * deterministically in one thread (round robin, `quantum` instructions each), with time that
+ * advances by retired instructions, so every run of the same program is identical.
+ */
+export class VirtMachine {
+  readonly ram: Ram;
+  readonly bus: Bus;
+  readonly harts: Hart[];
+  readonly clock: InstructionClock;
+  readonly clint: Clint;
+  readonly plic: Plic;
+  readonly uart: Uart16550;
+  readonly codeCache: CodeCache;
+  readonly engine: Engine;
+  readonly quantum: number;
+  private finished: FinisherEvent | undefined;
+  private readonly rom: Uint8Array;
+
+  constructor(options: MachineOptions = {}) {
+    const hartCount = options.harts ?? 1;
+    if (!Number.isInteger(hartCount) || hartCount < 1 || hartCount > 8) {
+      throw new RangeError(`harts must be 1..8 (QEMU virt's limit per socket), got ${hartCount}`);
+    }
+    const memoryMiB = options.memoryMiB ?? DEFAULT_MEMORY_MIB;
+    if (!Number.isInteger(memoryMiB) || memoryMiB < 1 || memoryMiB > 2047) {
+      throw new RangeError(`memory must be 1..2047 MiB, got ${memoryMiB}`);
+    }
+    this.quantum = options.quantum ?? 10_000;
+    this.ram = new Ram(VIRT.dram.base, memoryMiB * 1024 * 1024);
+    this.bus = new Bus(this.ram);
+    this.codeCache = new CodeCache(this.ram.base, this.ram.size);
+    this.harts = [];
+    for (let id = 0; id < hartCount; id++) {
+      this.harts.push(new Hart(this.bus, { hartId: id, pmpEntries: options.pmpEntries ?? 16, codeCache: this.codeCache }));
+    }
+    this.clock = new InstructionClock(options.instructionsPerTick ?? 10);
+    for (const hart of this.harts) hart.readTime = () => this.clint.mtime;
+    this.engine = options.engine ?? new Interpreter();
+
+    this.rom = new Uint8Array(VIRT.mrom.size);
+    this.bus.addMmio("mrom", VIRT.mrom.base, VIRT.mrom.size, new Rom(this.rom));
+    this.bus.addMmio("test", VIRT.test.base, TEST_DEVICE_SIZE, new TestDevice((event) => this.finish(event)));
+    this.clint = new Clint(this.harts, this.clock);
+    this.bus.addMmio("clint", VIRT.clint.base, CLINT_SIZE, this.clint);
+    this.plic = new Plic(this.harts);
+    this.bus.addMmio("plic", VIRT.plic.base, Math.max(VIRT.plic.size, plicSize(hartCount)), this.plic);
+    const output = options.console ?? (() => {});
+    this.uart = new Uart16550(output, (level) => this.plic.setLevel(VIRT.uart0.irq, level));
+    this.bus.addMmio("uart0", VIRT.uart0.base, UART_SIZE, this.uart);
+    this.clint.update();
+  }
+
+  private finish(event: FinisherEvent): void {
+    this.finished = event;
+    for (const hart of this.harts) hart.requestStop(StopReason.Halt);
+  }
+
+  /**
+   * Writes QEMU's reset vector into the mask ROM and points every hart at it: each hart starts at
+   * 0x1000 with a0 = its hart id, a1 = the device-tree address, a2 = the fw_dynamic_info block
+   * (for OpenSBI), and jumps to `startAddress` (the start of RAM for `-bios none`).
+   */
+  setResetVector(startAddress: number, fdtAddress: number, nextStageEntry: number): void {
+    const words = [
+      0x0000_0297, // auipc t0, 0
+      0x0282_8613, // addi  a2, t0, 40      (fw_dynamic_info below)
+      0xf140_2573, // csrr  a0, mhartid
+      0x0202_a583, // lw    a1, 32(t0)      (device tree address)
+      0x0182_a283, // lw    t0, 24(t0)      (start address)
+      0x0002_8067, // jr    t0
+      startAddress >>> 0, 0,
+      fdtAddress >>> 0, 0,
+      // fw_dynamic_info (OpenSBI's fw_dynamic): magic "OSBI", version 2, next stage address,
+      // next stage mode (1 = S), options, boot hart.
+      0x4942_534f, 2, nextStageEntry >>> 0, 1, 0, 0,
+    ];
+    const view = new DataView(this.rom.buffer);
+    words.forEach((word, i) => view.setUint32(4 * i, word, true));
+    for (const hart of this.harts) hart.reset(VIRT.mrom.base);
+    this.codeCache.clear();
+  }
+
+  /**
+   * Loads firmware, kernel and initrd, writes the device tree and the reset vector, as QEMU 7.2's
+   * `virt` does: with no firmware the reset vector jumps to the start of RAM; with firmware
+   * there, the kernel goes to the next 4 MiB boundary after it (RV32) and the firmware finds it
+   * through fw_dynamic_info. Throws LoadError for anything that does not fit.
+   */
+  boot(options: BootOptions): BootInfo {
+    const ramBase = this.ram.base;
+    let firmwareEnd = ramBase;
+    if (options.bios) {
+      const firmware = parseKernel(options.bios, ramBase);
+      this.loadChunks(firmware, "firmware");
+      firmwareEnd = Math.max(...firmware.chunks.map((c) => c.address + c.memSize));
+    }
+    const kernelAddress = options.bios ? Math.ceil(firmwareEnd / 0x40_0000) * 0x40_0000 : ramBase;
+    const kernel = parseKernel(options.kernel, kernelAddress);
+    this.loadChunks(kernel, "kernel");
+    let initrd: { start: number; end: number } | undefined;
+    if (options.initrd) {
+      // QEMU: halfway into RAM below 256 MiB, else 128 MiB past the kernel.
+      const start = kernel.entry + (this.ram.size < 256 * 1024 * 1024 ? this.ram.size / 2 : 128 * 1024 * 1024);
+      if (!this.ram.contains(start, options.initrd.length)) {
+        throw new LoadError(`initrd of ${options.initrd.length} bytes does not fit in RAM at 0x${start.toString(16)}`);
+      }
+      this.ram.write(start, options.initrd);
+      initrd = { start, end: start + options.initrd.length };
+    }
+    const fdt = virtDeviceTree({
+      harts: this.harts.length,
+      memoryBase: ramBase,
+      memorySize: this.ram.size,
+      bootargs: options.append,
+      initrd,
+    });
+    const fdtAddress = this.fdtAddress(fdt.length);
+    this.ram.write(fdtAddress, fdt);
+    this.setResetVector(ramBase, fdtAddress, kernel.entry);
+    return { kernel, fdtAddress, fdt, startAddress: ramBase, initrd };
+  }
+
+  private loadChunks(image: KernelImage, what: string): void {
+    for (const chunk of image.chunks) {
+      if (!this.ram.contains(chunk.address, chunk.memSize)) {
+        throw new LoadError(
+          `${what} segment at 0x${chunk.address.toString(16)} (${chunk.memSize} bytes) lies outside RAM ` +
+            `0x${this.ram.base.toString(16)}..0x${(this.ram.base + this.ram.size).toString(16)}`,
+        );
+      }
+      this.ram.u8.fill(0, chunk.address - this.ram.base, chunk.address - this.ram.base + chunk.memSize);
+      this.ram.write(chunk.address, chunk.data);
+    }
+    this.codeCache.clear();
+  }
+
+  /** Where QEMU 7.2 puts the device tree: the last 2 MiB-aligned slot below min(RAM end, 3 GiB). */
+  fdtAddress(fdtSize: number): number {
+    const top = Math.min(this.ram.base + this.ram.size, 0xc000_0000);
+    return Math.floor((top - fdtSize) / 0x20_0000) * 0x20_0000;
+  }
+
+  /** Instructions started by all harts. */
+  get instructions(): number {
+    let total = 0;
+    for (const hart of this.harts) total += hart.steps;
+    return total;
+  }
+
+  /**
+   * Runs until the guest finishes through the test device, `maxInstructions` (machine time, in
+   * instructions) pass, or every hart waits for an interrupt nothing can raise.
+   */
+  run(maxInstructions = Number.POSITIVE_INFINITY): RunOutcome {
+    const asleep = new Uint8Array(this.harts.length);
+    const limit = this.clock.elapsed + maxInstructions;
+    while (this.finished === undefined) {
+      if (this.clock.elapsed >= limit) return { kind: "limit" };
+      this.clint.update();
+      let longest = 0;
+      let anyRan = false;
+      for (let h = 0; h < this.harts.length && this.finished === undefined; h++) {
+        const hart = this.harts[h]!;
+        if (asleep[h]) {
+          if (!hart.wakeable) continue;
+          asleep[h] = 0;
+        }
+        anyRan = true;
+        const untilTimer = this.clock.instructionsUntil(this.clint.mtimecmp[h]!);
+        const budget = Math.max(1, Math.min(this.quantum, limit - this.clock.elapsed, untilTimer > 0 ? untilTimer : this.quantum));
+        const before = hart.steps;
+        this.clock.beginSlice(hart);
+        const reason = this.engine.run(hart, budget);
+        this.clock.endSlice();
+        longest = Math.max(longest, hart.steps - before);
+        if (reason === StopReason.Wfi) asleep[h] = 1;
+      }
+      this.clock.elapsed += longest;
+      if (!anyRan || (longest === 0 && asleep.every((s) => s === 1))) {
+        // Everyone sleeps: skip time to the earliest timer deadline, if any can wake a hart.
+        const next = this.nextTimerDeadline();
+        if (next === undefined) {
+          if (this.uart.pendingInput > 0) continue;
+          return { kind: "idle", reason: "every hart waits for an interrupt and no timer is armed" };
+        }
+        this.clock.elapsed = Math.max(this.clock.elapsed, Math.min(limit, next));
+      }
+    }
+    const event = this.finished;
+    return event.kind === "fail" ? { kind: "fail", code: event.code } : event;
+  }
+
+  /** Machine time (in instructions) of the earliest mtimecmp that is enabled and in the future. */
+  private nextTimerDeadline(): number | undefined {
+    let best: number | undefined;
+    for (let h = 0; h < this.harts.length; h++) {
+      const hart = this.harts[h]!;
+      if ((hart.mie & (1 << 7)) === 0) continue;
+      const at = this.clint.mtimecmp[h]! * this.clock.instructionsPerTick;
+      if (at <= this.clock.instructions) continue;
+      if (best === undefined || at < best) best = at;
+    }
+    return best;
+  }
+}
