@@ -1,11 +1,40 @@
+import { OP_COUNT } from "@matryoshka/isa";
 import type { Tlb } from "@matryoshka/mmu";
+
+/** Word 0 of a slot that has not been decoded yet (InternalOp.DECODE in hart.ts). */
+const NOT_DECODED = OP_COUNT + 2;
+/** Word 0 of the slots past the end of a page (InternalOp.PAGE_END): fetch the next page. */
+const PAGE_END = OP_COUNT + 3;
+
+/**
+ * Words in a decode page: 2 per halfword slot, plus two guard slots past the end (offsets 4096
+ * and 4098) where sequential execution lands after the last instruction of the page.
+ */
+export const DECODE_PAGE_WORDS = 4096 + 4;
+
+/** A fresh decode page: every slot says "decode me", the guard slots say "next page". */
+export function emptyDecodePage(): Int32Array {
+  const page = new Int32Array(DECODE_PAGE_WORDS);
+  for (let i = 0; i < 4096; i += 2) page[i] = NOT_DECODED;
+  page[4096] = PAGE_END;
+  page[4098] = PAGE_END;
+  return page;
+}
+
+/** A page whose every slot says "fetch": where the engine points after leaving a page. */
+export function missPage(): Int32Array {
+  const page = new Int32Array(DECODE_PAGE_WORDS);
+  for (let i = 0; i < DECODE_PAGE_WORDS; i += 2) page[i] = PAGE_END;
+  return page;
+}
 
 /**
  * Pre-decoded instructions per physical page of RAM, shared by every hart and engine of a machine.
  *
  * A page's entry is an Int32Array of 2 words per halfword slot (2048 slots: compressed code may
- * start at any even address). Word 0 packs the operation and registers (see `pack`), word 1 holds
- * the immediate; a zero word 0 means "not decoded yet", so pages decode lazily as code runs.
+ * start at any even address), so the word index of an instruction equals its byte offset in the
+ * page. Word 0 packs the operation and registers (see `pack`), word 1 holds the immediate; word 0
+ * starts as InternalOp.DECODE, so pages decode lazily as code runs.
  *
  * Writes to a page with decoded code must drop its entry. Rather than test every store, a page
  * that gets decoded is removed from all registered store TLBs: stores to it take the slow path,
@@ -32,7 +61,7 @@ export class CodeCache {
   page(ramPage: number): Int32Array {
     let page = this.pages[ramPage];
     if (page === undefined) {
-      page = new Int32Array(4096);
+      page = emptyDecodePage();
       this.pages[ramPage] = page;
       const physicalPage = (this.ramBase >>> 12) + ramPage;
       for (const tlb of this.storeTlbs) tlb.flushFrame(physicalPage);
@@ -42,6 +71,23 @@ export class CodeCache {
 
   hasCode(ramPage: number): boolean {
     return this.pages[ramPage] !== undefined;
+  }
+
+  /**
+   * A store of `size` bytes at RAM offset `ramOffset` hit a page with decoded code: mark every
+   * slot whose instruction could include those bytes (a 4-byte instruction may start 2 bytes
+   * before) as not decoded. The page array stays, so an engine running on it sees the change at
+   * once: self-modifying code works without leaving the loop, and data that shares a page with
+   * code costs only the slow store path.
+   */
+  invalidateBytes(ramOffset: number, size: number): void {
+    const page = this.pages[ramOffset >>> 12];
+    if (page === undefined) return;
+    const first = Math.max(0, (ramOffset & 0xfff) - 2) & ~1;
+    const last = Math.min(4095, (ramOffset & 0xfff) + size - 1);
+    for (let slot = first; slot <= last; slot += 2) page[slot] = NOT_DECODED;
+    // Bytes spilling into the next page only start instructions there at its offset 0.
+    if ((ramOffset & 0xfff) + size > 4096) this.invalidateBytes((ramOffset & ~0xfff) + 4096, (ramOffset & 0xfff) + size - 4096);
   }
 
   invalidatePage(ramPage: number): void {

@@ -1,4 +1,4 @@
-import { decodeInto, Op, type Instruction } from "@matryoshka/isa";
+import { decodeInto, Op, OP_COUNT, type Instruction } from "@matryoshka/isa";
 import { BUS_ERROR, type Bus } from "@matryoshka/memory";
 import {
   Access,
@@ -16,15 +16,19 @@ import {
   walkSv32,
   type TranslationState,
 } from "@matryoshka/mmu";
-import { CodeCache, pack } from "./code-cache.js";
+import { CodeCache, missPage, pack } from "./code-cache.js";
 import { Cause, INTERRUPT_BIT, MPP_SHIFT, MSTATUS, Priv } from "./constants.js";
 
 /** Internal operations of the pre-decode cache, beyond the `isa` operations. */
 export const InternalOp = {
   /** An ALU instruction whose destination is x0: it retires and does nothing. */
-  NOP: 120,
+  NOP: OP_COUNT,
   /** A 4-byte instruction starting in the last halfword of a page: decoded on every execution. */
-  STRADDLE: 121,
+  STRADDLE: OP_COUNT + 1,
+  /** A slot not decoded yet (pages start filled with it, see CodeCache). */
+  DECODE: OP_COUNT + 2,
+  /** Past the end of a page, or on a page the engine has not fetched: translate the pc. */
+  PAGE_END: OP_COUNT + 3,
 } as const;
 
 /** Why an engine returned control. */
@@ -79,6 +83,7 @@ const ENVCFG_WRITABLE = 0x1;
 const INTERRUPT_PRIORITY = [11, 3, 7, 9, 1, 5, 13] as const;
 
 const TWO32 = 0x1_0000_0000;
+const MISS_PAGE = missPage();
 
 /**
  * One RV32IMAC + Zicsr + Zifencei hart with M, S and U modes (privileged spec 1.12). It holds the
@@ -177,8 +182,12 @@ export class Hart {
   interceptedTval = 0;
   interceptedInstruction = 0;
 
-  /** Scratch decode page for instructions that are not in a cacheable RAM page. */
-  readonly scratchCode = new Int32Array(4096);
+  /**
+   * Scratch decode page for one instruction that is not in a cacheable RAM page (ROM, a page PMP
+   * splits, a 4-byte instruction across a page boundary). Every other slot says PAGE_END, so the
+   * engine fetches again right after executing it.
+   */
+  readonly scratchCode = missPage();
   private readonly decoded: Instruction = { op: Op.ILLEGAL, rd: 0, rs1: 0, rs2: 0, imm: 0, csr: 0, aqrl: 0, length: 4, raw: 0 };
 
   constructor(bus: Bus, options: HartOptions = {}) {
@@ -760,20 +769,8 @@ export class Hart {
   /** Stores to a physical address, keeping the decode cache coherent. */
   private storePhysical(pa: number, size: 1 | 2 | 4, value: number): boolean {
     const ram = this.bus.ram;
-    if (ram.contains(pa, size)) {
-      const page = (pa - ram.base) >>> 12;
-      if (this.codeCache.hasCode(page)) {
-        this.codeCache.invalidatePage(page);
-        this.needsResync = true;
-      }
-      const lastPage = (pa + size - 1 - ram.base) >>> 12;
-      if (lastPage !== page && this.codeCache.hasCode(lastPage)) {
-        this.codeCache.invalidatePage(lastPage);
-        this.needsResync = true;
-      }
-    } else {
-      this.needsResync = true;
-    }
+    if (ram.contains(pa, size)) this.codeCache.invalidateBytes(pa - ram.base, size);
+    else this.needsResync = true; // a device may have changed state
     return this.bus.store(pa, size, value);
   }
 
@@ -796,13 +793,7 @@ export class Hart {
       this.raiseException(isLoadReserved ? Cause.LoadAccessFault : Cause.StoreAccessFault, address);
       return -1;
     }
-    if (!isLoadReserved) {
-      const page = (pa - ram.base) >>> 12;
-      if (this.codeCache.hasCode(page)) {
-        this.codeCache.invalidatePage(page);
-        this.needsResync = true;
-      }
-    }
+    if (!isLoadReserved) this.codeCache.invalidateBytes(pa - ram.base, 4);
     return (pa - ram.base) >>> 2;
   }
 
@@ -839,8 +830,8 @@ export class Hart {
     // Not cacheable (ROM, or RAM that PMP splits): decode just this instruction.
     this.fetchRamOffset = -1;
     const scratch = this.scratchCode;
-    const slot = (address & 0xfff) >>> 1;
-    if (!this.decodeFromBus(address, pa, scratch, slot)) return undefined;
+    scratch.set(MISS_PAGE);
+    if (!this.decodeFromBus(address, pa, scratch, (address & 0xfff) >>> 1)) return undefined;
     return scratch;
   }
 
@@ -872,6 +863,7 @@ export class Hart {
     const address = pc >>> 0;
     const pa = this.translate(address, Access.Fetch, 2);
     if (pa < 0) return false;
+    this.scratchCode.set(MISS_PAGE);
     return this.decodeFromBus(address, pa, this.scratchCode, (address & 0xfff) >>> 1);
   }
 
