@@ -534,7 +534,8 @@ export class Interpreter implements Engine {
           break loop;
       }
     }
-    hart.pc = (pageVa + at) | 0;
+    // After a trap the hart already points at the handler (or, intercepted, at the instruction).
+    if (!trapped) hart.pc = (pageVa + at) | 0;
     hart.steps = base + n;
     return n;
   }
