@@ -407,8 +407,9 @@ export class Hart {
     this.raiseException(cause, 0);
   }
 
+  /** EBREAK: mtval may be 0 or the pc (§3.1.16); QEMU 7.2 writes 0, so do we. */
   ebreak(): void {
-    this.raiseException(Cause.Breakpoint, this.pc);
+    this.raiseException(Cause.Breakpoint, 0);
   }
 
   // ---------------------------------------------------------------------------------------------

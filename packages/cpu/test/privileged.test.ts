@@ -146,11 +146,13 @@ describe("traps (§3.1.6.1, §3.3.1)", () => {
     }
   });
 
-  it("reports EBREAK (and C.EBREAK) with the pc in mtval, as QEMU does", () => {
+  it("reports EBREAK (and C.EBREAK) with mtval 0, as QEMU does (the spec allows 0 or the pc)", () => {
     const t = at(Priv.M, [c("c.ebreak")]);
+    t.hart.mtval = 123;
     t.run(1);
     expect(t.hart.mcause).toBe(3);
-    expect(t.hart.mtval >>> 0).toBe(RAM_BASE);
+    expect(t.hart.mepc >>> 0).toBe(RAM_BASE);
+    expect(t.hart.mtval).toBe(0);
   });
 
   it("delegates to S through medeleg, saving SPP/SPIE, but never from M", () => {

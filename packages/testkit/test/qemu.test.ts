@@ -24,6 +24,7 @@ describe.skipIf(!qemu.available)("QEMU oracle", () => {
     const lines = result.output.trim().split("\n");
     expect(lines[0]).toBe("crc32 check: cbf43926 ok");
     expect(lines).toHaveLength(17);
+    expect(lines[16]).toMatch(/^round 127: [0-9a-f]{8}$/);
   });
 
   it("reports a timeout for a guest that never stops", async () => {

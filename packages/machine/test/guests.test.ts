@@ -1,0 +1,27 @@
+import { readFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import { VirtMachine, type RunOutcome } from "@matryoshka/machine";
+import { guestPath, listGuests, qemuAvailability, runOnQemu } from "@matryoshka/testkit";
+
+const qemu = qemuAvailability();
+if (!qemu.available) console.log(`[skip] differential tests against QEMU: ${qemu.reason}`);
+
+/** Runs a guest on our board and returns its console and QEMU-style exit status. */
+export function runOnMatryoshka(name: string, maxInstructions = 2_000_000_000): { output: string; status: number | null; outcome: RunOutcome } {
+  const bytes: number[] = [];
+  const machine = new VirtMachine({ console: (b) => bytes.push(b) });
+  machine.boot({ kernel: new Uint8Array(readFileSync(guestPath(name))) });
+  const outcome = machine.run(maxInstructions);
+  const status = outcome.kind === "pass" ? 0 : outcome.kind === "fail" ? outcome.code : null;
+  return { output: Buffer.from(bytes).toString("latin1"), status, outcome };
+}
+
+describe.skipIf(!qemu.available)("every guest behaves as on QEMU", () => {
+  it.each(listGuests())("%s: same console output and exit status", async (name) => {
+    const [reference, ours] = [await runOnQemu(guestPath(name), { timeoutMs: 30_000 }), runOnMatryoshka(name)];
+    expect(reference.timedOut).toBe(false);
+    expect(ours.outcome.kind).not.toBe("limit");
+    expect(ours.output).toBe(reference.output);
+    expect(ours.status).toBe(reference.status);
+  });
+});
