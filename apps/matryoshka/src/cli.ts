@@ -1,6 +1,10 @@
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import { Command, CommanderError, InvalidArgumentError } from "commander";
+import Table from "cli-table3";
+import { LoadError } from "@matryoshka/machine";
+import { runGuest, type InputSource, type RunReport } from "@matryoshka/nested";
 import { qemuAvailability, qemuCommandLine, runOnQemu } from "@matryoshka/testkit";
+import { streamInput } from "./input.js";
 
 /**
  * Exit statuses of `matryoshka` commands. Users script against them: keep them stable.
@@ -26,13 +30,59 @@ function positiveInteger(value: string): number {
   return parsed;
 }
 
+function integerIn(min: number, max: number) {
+  return (value: string): number => {
+    const parsed = Number(value);
+    if (!Number.isSafeInteger(parsed) || parsed < min || parsed > max) {
+      throw new InvalidArgumentError(`expected an integer from ${min} to ${max}`);
+    }
+    return parsed;
+  };
+}
+
 function requireFile(path: string, what: string): void {
   if (!existsSync(path)) throw new UsageError(`${what} not found: ${path}`);
+  if (!statSync(path).isFile()) throw new UsageError(`${what} is not a file: ${path}`);
+}
+
+function readInput(path: string, what: string): Uint8Array {
+  requireFile(path, what);
+  return new Uint8Array(readFileSync(path));
 }
 
 interface Io {
   stdout: (text: string) => void;
   stderr: (text: string) => void;
+  /** Raw console bytes from the guest. */
+  console?: (byte: number) => void;
+  /** Console input for the guest; none means the guest sees no input. */
+  input?: () => InputSource & { close(): void };
+}
+
+/** Names of exception and interrupt causes (privileged spec 1.12, table 3.6). */
+const EXCEPTION_NAMES: Record<number, string> = {
+  0: "instruction address misaligned", 1: "instruction access fault", 2: "illegal instruction",
+  3: "breakpoint", 4: "load address misaligned", 5: "load access fault", 6: "store/AMO address misaligned",
+  7: "store/AMO access fault", 8: "ecall from U", 9: "ecall from S", 11: "ecall from M",
+  12: "instruction page fault", 13: "load page fault", 15: "store/AMO page fault",
+};
+const INTERRUPT_NAMES: Record<number, string> = {
+  1: "supervisor software", 3: "machine software", 5: "supervisor timer", 7: "machine timer",
+  9: "supervisor external", 11: "machine external",
+};
+
+function statsTable(report: RunReport): string {
+  const table = new Table({ head: ["statistic", "value"] });
+  table.push(["instructions", report.instructions.toLocaleString("en-US")]);
+  table.push(["wall time (ms)", report.wallMilliseconds.toFixed(1)]);
+  table.push(["MIPS", (report.instructions / Math.max(report.wallMilliseconds, 0.001) / 1000).toFixed(1)]);
+  for (const [cause, count] of [...report.exceptions].sort((a, b) => a[0] - b[0])) {
+    table.push([`exception ${cause}: ${EXCEPTION_NAMES[cause] ?? "reserved"}`, count.toLocaleString("en-US")]);
+  }
+  for (const [cause, count] of [...report.interrupts].sort((a, b) => a[0] - b[0])) {
+    table.push([`interrupt ${cause}: ${INTERRUPT_NAMES[cause] ?? "platform"}`, count.toLocaleString("en-US")]);
+  }
+  return table.toString();
 }
 
 export function buildProgram(io: Io, setStatus: (status: number) => void): Command {
@@ -41,6 +91,53 @@ export function buildProgram(io: Io, setStatus: (status: number) => void): Comma
     .exitOverride()
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
     .showHelpAfterError(false);
+
+  program
+    .command("run")
+    .description("boot a guest on the virt board (QEMU's -kernel, -bios, -append, -initrd) with its console on stdio")
+    .argument("<kernel>", "ELF file, Linux RISC-V Image, or raw binary")
+    .option("--bios <file>", "M-mode firmware loaded at the start of RAM (e.g. OpenSBI fw_jump)")
+    .option("--append <args>", "kernel command line (device tree /chosen/bootargs)")
+    .option("--initrd <file>", "initial ramdisk (device tree /chosen/linux,initrd-*)")
+    .option("--harts <n>", "number of harts, 1..8", integerIn(1, 8), 1)
+    .option("--mem <MiB>", "RAM size in MiB, 1..2047", integerIn(1, 2047), 128)
+    .option("--pmp <n>", "PMP entries per hart, 0..64 (0: no PMP)", integerIn(0, 64), 16)
+    .option("--max-insns <n>", "stop after this many instructions of machine time (status 124)", integerIn(1, Number.MAX_SAFE_INTEGER))
+    .option("--stats", "print instructions, traps by cause and time on stderr at the end")
+    .action(async (kernelPath: string, options: { bios?: string; append?: string; initrd?: string; harts: number; mem: number; pmp: number; maxInsns?: number; stats?: boolean }) => {
+      const kernel = readInput(kernelPath, "kernel");
+      const bios = options.bios === undefined ? undefined : readInput(options.bios, "firmware");
+      const initrd = options.initrd === undefined ? undefined : readInput(options.initrd, "initrd");
+      const input = io.input?.();
+      let report: RunReport;
+      try {
+        report = await runGuest({
+          kernel, bios, initrd, append: options.append,
+          harts: options.harts, memoryMiB: options.mem, pmpEntries: options.pmp,
+          maxInstructions: options.maxInsns,
+          console: io.console ?? ((byte) => io.stdout(String.fromCharCode(byte))),
+          input,
+        });
+      } catch (error) {
+        if (error instanceof LoadError) throw new UsageError(error.message);
+        throw error;
+      } finally {
+        input?.close();
+      }
+      if (options.stats) io.stderr(`${statsTable(report)}\n`);
+      const outcome = report.outcome;
+      switch (outcome.kind) {
+        case "pass": setStatus(ExitStatus.pass); break;
+        case "fail": setStatus(outcome.code === 0 ? ExitStatus.abnormal : outcome.code & 0xff || ExitStatus.abnormal); break;
+        case "limit":
+          io.stderr(`matryoshka: instruction limit of ${options.maxInsns} reached\n`);
+          setStatus(ExitStatus.limit);
+          break;
+        default:
+          io.stderr(`matryoshka: the guest stopped the machine abnormally: ${"reason" in outcome ? outcome.reason : outcome.kind}\n`);
+          setStatus(ExitStatus.abnormal);
+      }
+    });
 
   program
     .command("oracle")
@@ -90,7 +187,32 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
   }
 }
 
+/** Guest console bytes go to stdout in chunks, not one write per byte. */
+function bufferedConsole(): (byte: number) => void {
+  const buffer = Buffer.alloc(4096);
+  let length = 0;
+  const flush = () => {
+    if (length > 0) process.stdout.write(Buffer.from(buffer.subarray(0, length)));
+    length = 0;
+  };
+  process.on("exit", flush);
+  let scheduled = false;
+  return (byte) => {
+    buffer[length++] = byte;
+    if (length === buffer.length || byte === 0x0a) flush();
+    else if (!scheduled) {
+      scheduled = true;
+      setImmediate(() => {
+        scheduled = false;
+        flush();
+      });
+    }
+  };
+}
+
 const defaultIo: Io = {
   stdout: (text) => process.stdout.write(text),
   stderr: (text) => process.stderr.write(text),
+  console: bufferedConsole(),
+  input: () => streamInput(process.stdin),
 };

@@ -1,4 +1,6 @@
 import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { guestPath, qemuAvailability, repoRoot } from "@matryoshka/testkit";
@@ -29,6 +31,70 @@ describe("pnpm matryoshka", () => {
 
   it("rejects an unknown command with status 2", () => {
     expect(matryoshka("frobnicate").status).toBe(2);
+  });
+
+  it("runs a guest on our board with only its console on stdout, and status 0 for a pass", () => {
+    const { status, stdout, stderr } = matryoshka("run", guestPath("hello"));
+    expect(stdout).toBe("Hello from matryoshka guest on hart 0!\n");
+    expect(stderr).toBe("");
+    expect(status).toBe(0);
+  });
+
+  it("exits with the guest's failure code", () => {
+    const { status, stdout } = matryoshka("run", guestPath("fail"));
+    expect(stdout).toBe("failing on purpose with code 42\n");
+    expect(status).toBe(42);
+  });
+
+  it("exits with 124 when --max-insns runs out", () => {
+    const { status, stderr } = matryoshka("run", guestPath("crc32"), "--max-insns", "100000");
+    expect(status).toBe(124);
+    expect(stderr).toContain("instruction limit");
+  });
+
+  it("exits with 3 and a reason when the guest wrecks the machine", () => {
+    // A C source file is a valid raw kernel to QEMU too: it executes garbage and ends in a loop
+    // of faults at an unmapped trap vector.
+    const { status, stderr } = matryoshka("run", join(repoRoot, "guests/hello/hello.c"));
+    expect(status).toBe(3);
+    expect(stderr).toMatch(/trapped 1000\+ times in a row/);
+  });
+
+  it.each([
+    [["--harts", "0"], "--harts"],
+    [["--mem", "4096"], "--mem"],
+    [["--pmp", "65"], "--pmp"],
+    [["--max-insns", "-1"], "--max-insns"],
+    [["--bios", "/no/such/firmware"], "firmware not found"],
+    [["--mem", "1"], "too small"],
+  ])("rejects %j with status 2 and one line", (options, message) => {
+    const { status, stderr } = matryoshka("run", guestPath("hello"), ...options);
+    expect(status).toBe(2);
+    expect(stderr.trim().split("\n")).toHaveLength(1);
+    expect(stderr).toContain(message);
+  });
+
+  it("rejects a malformed ELF, and a directory given as a file, with status 2 and one line", () => {
+    const dir = mkdtempSync(join(tmpdir(), "matryoshka-cli-"));
+    const truncated = join(dir, "truncated.elf");
+    writeFileSync(truncated, readFileSync(guestPath("hello")).subarray(0, 40));
+    const elf = matryoshka("run", truncated);
+    expect(elf.status).toBe(2);
+    expect(elf.stderr.trim().split("\n")).toHaveLength(1);
+    expect(elf.stderr).toContain("not an ELF file");
+    const directory = matryoshka("run", guestPath("hello"), "--initrd", dir);
+    expect(directory.status).toBe(2);
+    expect(directory.stderr).toContain("not a file");
+    rmSync(dir, { recursive: true });
+  });
+
+  it("prints statistics on stderr with --stats, the same on every run", () => {
+    const first = matryoshka("run", guestPath("hello"), "--stats");
+    const second = matryoshka("run", guestPath("hello"), "--stats");
+    expect(first.stdout).toBe("Hello from matryoshka guest on hart 0!\n");
+    const instructions = (text: string) => /instructions\D+([\d,]+)/.exec(text)?.[1];
+    expect(instructions(first.stderr)).toBeDefined();
+    expect(instructions(first.stderr)).toBe(instructions(second.stderr));
   });
 
   it.skipIf(!qemu.available)("runs hello on QEMU with only the guest's console on stdout", () => {

@@ -69,18 +69,28 @@ const SSTATUS_VISIBLE =
   MSTATUS.SIE | MSTATUS.SPIE | MSTATUS.UBE | MSTATUS.SPP | MSTATUS.VS | MSTATUS.FS | MSTATUS.XS |
   MSTATUS.SUM | MSTATUS.MXR | MSTATUS.SD;
 const SSTATUS_WRITABLE = SSTATUS_VISIBLE & MSTATUS_WRITABLE;
-const MEDELEG_WRITABLE = 0x00f0_bfff;
-const MIDELEG_WRITABLE = 0x2666;
-const MIE_WRITABLE = 0x2eee;
-const MIP_WRITABLE = 0x2666;
-const S_LEVEL_INTERRUPTS = 0x2222;
+/**
+ * medeleg: causes 0-9, 12, 13 and 15. Ecall from M (11) cannot be delegated and is read-only zero
+ * (§3.1.8); causes 10 and 20-23 belong to the H extension, absent here. QEMU 7.2 lets all of
+ * them be written (0x00f0bfff); the specification wins.
+ */
+const MEDELEG_WRITABLE = 0xb3ff;
+/**
+ * mideleg, mie and mip: only the S- and M-level interrupts this hart has. QEMU 7.2 also lets the
+ * VS-level (2, 6, 10, H extension) and LCOFI (13, Sscofpmf) bits be written without those
+ * extensions; here they are read-only zero, as §3.1.9 requires for interrupts that cannot occur.
+ */
+const MIDELEG_WRITABLE = 0x222;
+const MIE_WRITABLE = 0xaaa;
+const MIP_WRITABLE = 0x222;
+const S_LEVEL_INTERRUPTS = 0x222;
 /** mcountinhibit: CY, IR and the hpm counters; TM (bit 1) is read-only zero (priv 1.12 §3.1.13). */
 const MCOUNTINHIBIT_WRITABLE = 0xffff_fffd;
 /** menvcfg/senvcfg: only FIOM exists without Zicbo*, so only it is writable (§3.1.18). */
 const ENVCFG_WRITABLE = 0x1;
 
 /** Interrupts in priority order (§3.1.9): MEI, MSI, MTI, SEI, SSI, STI. */
-const INTERRUPT_PRIORITY = [11, 3, 7, 9, 1, 5, 13] as const;
+const INTERRUPT_PRIORITY = [11, 3, 7, 9, 1, 5] as const;
 
 const TWO32 = 0x1_0000_0000;
 const MISS_PAGE = missPage();
@@ -558,8 +568,8 @@ export class Hart {
       case 0x142: this.scause = value; return;
       case 0x143: this.stval = value; return;
       case 0x144: {
-        // Only SSIP (and LCOFIP) are writable through sip (§4.1.3).
-        const mask = this.mideleg & 0x2002;
+        // Only SSIP is writable through sip (§4.1.3).
+        const mask = this.mideleg & 0x2;
         this.mipSoftware = (this.mipSoftware & ~mask) | (value & mask);
         return;
       }

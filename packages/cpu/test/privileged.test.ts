@@ -63,7 +63,7 @@ describe("CSR access rules (priv. 1.12 §2.1)", () => {
     expect(run(Priv.U, 1, 1)).toBe("ok");
   });
 
-  it("applies QEMU's WARL masks where the specification leaves the choice open", () => {
+  it("applies WARL masks: QEMU's where the specification leaves the choice open, the spec's elsewhere", () => {
     const t = at(Priv.M, [
       ...li(1, -1),
       csrw(0x300, 1), csrr(10, 0x300), csrr(11, 0x100),
@@ -75,10 +75,10 @@ describe("CSR access rules (priv. 1.12 §2.1)", () => {
     t.run(13);
     expect(t.hart.x[10]! >>> 0).toBe(0x807e_1faa);
     expect(t.hart.x[11]! >>> 0).toBe(0x800c_0722);
-    expect(t.hart.x[12]! >>> 0).toBe(0x00f0_bfff);
-    expect(t.hart.x[13]! >>> 0).toBe(0x2666);
-    expect(t.hart.x[14]! >>> 0).toBe(0x2eee);
-    expect(t.hart.x[15]! >>> 0).toBe(0x2222);
+    expect(t.hart.x[12]! >>> 0).toBe(0xb3ff); // QEMU 7.2: 0x00f0bfff (ecall-from-M and H causes)
+    expect(t.hart.x[13]! >>> 0).toBe(0x222); // QEMU 7.2: 0x2666 (VS and LCOFI bits without H/Sscofpmf)
+    expect(t.hart.x[14]! >>> 0).toBe(0xaaa); // QEMU 7.2: 0x2eee
+    expect(t.hart.x[15]! >>> 0).toBe(0x222); // QEMU 7.2: 0x2222
     expect(t.hart.x[16]! >>> 0).toBe(0x4014_1105);
   });
 

@@ -18,15 +18,29 @@ export class Clint implements MmioDevice {
   private readonly harts: InterruptLines[];
   private readonly clock: Clock;
   private readonly msip: Uint8Array;
-  /** mtimecmp per hart; QEMU resets it to 0, so MTIP is pending until software sets it. */
-  readonly mtimecmp: Float64Array;
+  /**
+   * mtimecmp per hart as 32-bit halves: the full 64-bit value does not fit a double exactly.
+   * QEMU resets it to 0, so MTIP is pending until software sets it.
+   */
+  private readonly compareLow: Uint32Array;
+  private readonly compareHigh: Uint32Array;
   private timeOffset = 0;
 
   constructor(harts: InterruptLines[], clock: Clock) {
     this.harts = harts;
     this.clock = clock;
     this.msip = new Uint8Array(harts.length);
-    this.mtimecmp = new Float64Array(harts.length);
+    this.compareLow = new Uint32Array(harts.length);
+    this.compareHigh = new Uint32Array(harts.length);
+  }
+
+  /**
+   * Hart h's mtimecmp as a number of ticks. Values at or above 2^53 (far beyond any reachable
+   * mtime) come back as Infinity rather than a rounded number.
+   */
+  mtimecmp(h: number): number {
+    const high = this.compareHigh[h]!;
+    return high >= 0x20_0000 ? Number.POSITIVE_INFINITY : high * TWO32 + this.compareLow[h]!;
   }
 
   get mtime(): number {
@@ -36,20 +50,20 @@ export class Clint implements MmioDevice {
   /** Recomputes MTIP for every hart from mtime and mtimecmp. */
   update(): void {
     const now = this.mtime;
-    for (let h = 0; h < this.harts.length; h++) this.harts[h]!.setInterruptLine(LINE.MTIP, now >= this.mtimecmp[h]!);
+    for (let h = 0; h < this.harts.length; h++) this.harts[h]!.setInterruptLine(LINE.MTIP, now >= this.mtimecmp(h));
   }
 
   /** Ticks until hart `h`'s timer fires (0 if already due). */
   ticksUntilTimer(h: number): number {
-    return Math.max(0, this.mtimecmp[h]! - this.mtime);
+    return Math.max(0, this.mtimecmp(h) - this.mtime);
   }
 
   read(offset: number, size: AccessSize): number | undefined {
     if (size !== 4) return this.readNarrow(offset, size);
     if (offset >= MSIP_BASE && offset < MSIP_BASE + 4 * this.harts.length) return this.msip[(offset - MSIP_BASE) >> 2]!;
     if (offset >= MTIMECMP_BASE && offset < MTIMECMP_BASE + 8 * this.harts.length) {
-      const value = this.mtimecmp[(offset - MTIMECMP_BASE) >> 3]!;
-      return (offset & 4) === 0 ? value % TWO32 >>> 0 : Math.floor(value / TWO32) >>> 0;
+      const hart = (offset - MTIMECMP_BASE) >> 3;
+      return (offset & 4) === 0 ? this.compareLow[hart]! : this.compareHigh[hart]!;
     }
     if (offset === MTIME) return this.mtime % TWO32 >>> 0;
     if (offset === MTIME + 4) return Math.floor(this.mtime / TWO32) >>> 0;
@@ -79,10 +93,8 @@ export class Clint implements MmioDevice {
     }
     if (offset >= MTIMECMP_BASE && offset < MTIMECMP_BASE + 8 * this.harts.length) {
       const hart = (offset - MTIMECMP_BASE) >> 3;
-      const current = this.mtimecmp[hart]!;
-      const high = Math.floor(current / TWO32);
-      const low = current - high * TWO32;
-      this.mtimecmp[hart] = (offset & 4) === 0 ? high * TWO32 + value : value * TWO32 + low;
+      if ((offset & 4) === 0) this.compareLow[hart] = value;
+      else this.compareHigh[hart] = value;
       this.update();
       return true;
     }

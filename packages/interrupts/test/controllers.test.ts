@@ -28,6 +28,14 @@ describe("CLINT", () => {
     expect(hart.mip & LINE.MTIP).toBe(LINE.MTIP);
   });
 
+  it("keeps both 32-bit halves of mtimecmp exactly, even beyond 2^53", () => {
+    const clint = new Clint([new Lines()], clock());
+    clint.write(0x4004, 4, 0x0123_4567);
+    clint.write(0x4000, 4, 0x89ab_cdef);
+    expect(clint.read(0x4000, 4)).toBe(0x89ab_cdef);
+    expect(clint.read(0x4004, 4)).toBe(0x0123_4567);
+  });
+
   it("keeps 64-bit mtimecmp halves and reads mtime in halves", () => {
     const hart = new Lines();
     const time = clock(0x1_2345_6789);

@@ -42,6 +42,9 @@ export interface MachineOptions {
   console?: (byte: number) => void;
 }
 
+/** A slice this long in which every instruction trapped means the hart can make no progress. */
+const STUCK_THRESHOLD = 1000;
+
 /** How a run ended. */
 export type RunOutcome =
   | { kind: "pass" }
@@ -49,7 +52,9 @@ export type RunOutcome =
   | { kind: "reset" }
   | { kind: "limit" }
   /** Every hart waits for an interrupt that nothing can raise. */
-  | { kind: "idle"; reason: string };
+  | { kind: "idle"; reason: string }
+  /** A hart traps over and over without retiring an instruction (e.g. its trap vector faults). */
+  | { kind: "stuck"; reason: string };
 
 /**
  * A board compatible with QEMU's riscv32 `virt` machine. `run` interleaves the harts
@@ -169,6 +174,14 @@ export class VirtMachine {
       initrd,
     });
     const fdtAddress = this.fdtAddress(fdt.length);
+    const loaded = [...kernel.chunks, ...(options.bios ? parseKernel(options.bios, ramBase).chunks : [])];
+    for (const chunk of loaded) {
+      if (fdtAddress < chunk.address + chunk.memSize && chunk.address < fdtAddress + fdt.length) {
+        throw new LoadError(
+          `RAM of ${this.ram.size >>> 20} MiB is too small: the device tree at 0x${fdtAddress.toString(16)} would overwrite the image at 0x${chunk.address.toString(16)}`,
+        );
+      }
+    }
     this.ram.write(fdtAddress, fdt);
     this.setResetVector(ramBase, fdtAddress, kernel.entry);
     return { kernel, fdtAddress, fdt, startAddress: ramBase, initrd };
@@ -220,14 +233,17 @@ export class VirtMachine {
           asleep[h] = 0;
         }
         anyRan = true;
-        const untilTimer = this.clock.instructionsUntil(this.clint.mtimecmp[h]!);
+        const untilTimer = this.clock.instructionsUntil(this.clint.mtimecmp(h));
         const budget = Math.max(1, Math.min(this.quantum, limit - this.clock.elapsed, untilTimer > 0 ? untilTimer : this.quantum));
         const before = hart.steps;
+        const retiredBefore = hart.steps - hart.trapped;
         this.clock.beginSlice(hart);
         const reason = this.engine.run(hart, budget);
         this.clock.endSlice();
-        longest = Math.max(longest, hart.steps - before);
+        const ran = hart.steps - before;
+        longest = Math.max(longest, ran);
         if (reason === StopReason.Wfi) asleep[h] = 1;
+        if (ran >= STUCK_THRESHOLD && hart.steps - hart.trapped === retiredBefore) return this.stuck(hart);
       }
       this.clock.elapsed += longest;
       if (!anyRan || (longest === 0 && asleep.every((s) => s === 1))) {
@@ -244,13 +260,24 @@ export class VirtMachine {
     return event.kind === "fail" ? { kind: "fail", code: event.code } : event;
   }
 
+  private stuck(hart: Hart): RunOutcome {
+    const cause = hart.mcause >>> 0;
+    return {
+      kind: "stuck",
+      reason:
+        `hart ${hart.hartId} trapped ${STUCK_THRESHOLD}+ times in a row without retiring an instruction ` +
+        `(last trap: cause ${cause & 0x7fff_ffff}, mepc 0x${(hart.mepc >>> 0).toString(16)}, mtval 0x${(hart.mtval >>> 0).toString(16)}, ` +
+        `mtvec 0x${(hart.mtvec >>> 0).toString(16)})`,
+    };
+  }
+
   /** Machine time (in instructions) of the earliest mtimecmp that is enabled and in the future. */
   private nextTimerDeadline(): number | undefined {
     let best: number | undefined;
     for (let h = 0; h < this.harts.length; h++) {
       const hart = this.harts[h]!;
       if ((hart.mie & (1 << 7)) === 0) continue;
-      const at = this.clint.mtimecmp[h]! * this.clock.instructionsPerTick;
+      const at = this.clint.mtimecmp(h) * this.clock.instructionsPerTick;
       if (at <= this.clock.instructions) continue;
       if (best === undefined || at < best) best = at;
     }

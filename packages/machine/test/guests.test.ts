@@ -16,12 +16,23 @@ export function runOnMatryoshka(name: string, maxInstructions = 2_000_000_000): 
   return { output: Buffer.from(bytes).toString("latin1"), status, outcome };
 }
 
+/**
+ * Guests mark with "[spec-only]" the lines whose content depends on where QEMU 7.2 departs from
+ * the RISC-V specification (see each guest's README). Those lines are compared against the
+ * specification instead: our machine must report no spec-only mismatch at all.
+ */
+const SPEC_ONLY = "[spec-only] ";
+const agreedLines = (output: string) => output.split("\n").filter((line) => !line.startsWith(SPEC_ONLY)).join("\n");
+
 describe.skipIf(!qemu.available)("every guest behaves as on QEMU", () => {
   it.each(listGuests())("%s: same console output and exit status", async (name) => {
     const [reference, ours] = [await runOnQemu(guestPath(name), { timeoutMs: 30_000 }), runOnMatryoshka(name)];
     expect(reference.timedOut).toBe(false);
     expect(ours.outcome.kind).not.toBe("limit");
-    expect(ours.output).toBe(reference.output);
+    expect(agreedLines(ours.output)).toBe(agreedLines(reference.output));
     expect(ours.status).toBe(reference.status);
+    for (const summary of ours.output.matchAll(/^\[spec-only\] \S+: (\d+) spec-only mismatches$/gm)) {
+      expect(Number(summary[1])).toBe(0);
+    }
   });
 });

@@ -1,4 +1,7 @@
 import { spawn, spawnSync } from "node:child_process";
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 
 /** What a guest did on QEMU: its console output and how it ended. */
 export interface QemuResult {
@@ -65,34 +68,36 @@ export function qemuCommandLine(elfPath: string, options: QemuOptions = {}): str
 export function runOnQemu(elfPath: string, options: QemuOptions = {}): Promise<QemuResult> {
   const [binary, ...args] = qemuCommandLine(elfPath, options);
   const timeoutMs = options.timeoutMs ?? 20_000;
+  // QEMU's stdout is a regular file, not a pipe: its 16550 model drops a byte after a few retries
+  // when the console would block, which a busy reader of a pipe can cause.
+  const dir = mkdtempSync(join(tmpdir(), "matryoshka-qemu-"));
+  const outputPath = join(dir, "console");
+  const outputFd = openSync(outputPath, "w");
   return new Promise((resolve, reject) => {
-    const child = spawn(binary!, args, { stdio: ["pipe", "pipe", "pipe"] });
-    const out: Buffer[] = [];
+    const child = spawn(binary!, args, { stdio: ["pipe", outputFd, "pipe"] });
+    closeSync(outputFd);
     const err: Buffer[] = [];
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
       child.kill("SIGKILL");
     }, timeoutMs);
-    child.stdout.on("data", (chunk: Buffer) => out.push(chunk));
-    child.stderr.on("data", (chunk: Buffer) => err.push(chunk));
+    const cleanUp = () => rmSync(dir, { recursive: true, force: true });
+    child.stderr!.on("data", (chunk: Buffer) => err.push(chunk));
     child.on("error", (error) => {
       clearTimeout(timer);
+      cleanUp();
       reject(error);
     });
     child.on("close", (code) => {
       clearTimeout(timer);
-      resolve({
-        output: Buffer.concat(out).toString("latin1"),
-        status: timedOut ? null : code,
-        timedOut,
-        stderr: Buffer.concat(err).toString("utf8"),
-      });
+      const output = readFileSync(outputPath).toString("latin1");
+      cleanUp();
+      resolve({ output, status: timedOut ? null : code, timedOut, stderr: Buffer.concat(err).toString("utf8") });
     });
-    // Keep stdin open until QEMU exits when typing input: an early EOF is fine for -nographic,
-    // but the guest may still be reading, so write and leave the pipe open.
-    if (options.input !== undefined) child.stdin.write(options.input);
-    child.stdin.on("error", () => {});
-    if (options.input === undefined) child.stdin.end();
+    // With input, keep stdin open while QEMU runs (the guest may still be reading); without, close it.
+    child.stdin!.on("error", () => {});
+    if (options.input !== undefined) child.stdin!.write(options.input);
+    else child.stdin!.end();
   });
 }
