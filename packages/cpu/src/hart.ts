@@ -717,6 +717,7 @@ export class Hart {
     if (perms < 0 || (perms & perm) === 0) return;
     const ramOffset = pagePa - ram.base;
     if (access === Access.Store && this.codeCache.hasCode(ramOffset >>> 12)) return;
+    if (access !== Access.Fetch && this.bus.overlayPages.size > 0 && this.bus.overlayPages.has(pagePa / 4096)) return;
     this.tlbFor(access, priv).fill(va, ramOffset, pagePa / 4096);
   }
 
@@ -781,7 +782,8 @@ export class Hart {
   private storePhysical(pa: number, size: 1 | 2 | 4, value: number): boolean {
     const ram = this.bus.ram;
     if (ram.contains(pa, size)) this.codeCache.invalidateBytes(pa - ram.base, size);
-    else this.needsResync = true; // a device may have changed state
+    // Outside RAM, or in a page with a device overlay: a device may have changed state.
+    if (!ram.contains(pa, size) || this.bus.overlayPages.has(pa >>> 12)) this.needsResync = true;
     return this.bus.store(pa, size, value);
   }
 

@@ -7,6 +7,86 @@ import { InternalOp, StopReason, type Hart } from "./hart.js";
 
 const MISS_PAGE = missPage();
 
+// Operation numbers as module constants. The dispatch switch compares against these, and a
+// module-level const keeps them constant for V8 however the module is loaded (a bundler or test
+// runner may turn `Op.ADD` into a property load on an import object, which would make every
+// case label a lookup and the switch a linear search).
+const OP_ADD = Op.ADD;
+const OP_ADDI = Op.ADDI;
+const OP_AMOADD_W = Op.AMOADD_W;
+const OP_AMOAND_W = Op.AMOAND_W;
+const OP_AMOMAXU_W = Op.AMOMAXU_W;
+const OP_AMOMAX_W = Op.AMOMAX_W;
+const OP_AMOMINU_W = Op.AMOMINU_W;
+const OP_AMOMIN_W = Op.AMOMIN_W;
+const OP_AMOOR_W = Op.AMOOR_W;
+const OP_AMOSWAP_W = Op.AMOSWAP_W;
+const OP_AMOXOR_W = Op.AMOXOR_W;
+const OP_AND = Op.AND;
+const OP_ANDI = Op.ANDI;
+const OP_AUIPC = Op.AUIPC;
+const OP_BEQ = Op.BEQ;
+const OP_BGE = Op.BGE;
+const OP_BGEU = Op.BGEU;
+const OP_BLT = Op.BLT;
+const OP_BLTU = Op.BLTU;
+const OP_BNE = Op.BNE;
+const OP_CSRRC = Op.CSRRC;
+const OP_CSRRCI = Op.CSRRCI;
+const OP_CSRRS = Op.CSRRS;
+const OP_CSRRSI = Op.CSRRSI;
+const OP_CSRRW = Op.CSRRW;
+const OP_CSRRWI = Op.CSRRWI;
+const OP_DIV = Op.DIV;
+const OP_DIVU = Op.DIVU;
+const OP_EBREAK = Op.EBREAK;
+const OP_ECALL = Op.ECALL;
+const OP_FENCE = Op.FENCE;
+const OP_FENCE_I = Op.FENCE_I;
+const OP_JAL = Op.JAL;
+const OP_JALR = Op.JALR;
+const OP_LB = Op.LB;
+const OP_LBU = Op.LBU;
+const OP_LH = Op.LH;
+const OP_LHU = Op.LHU;
+const OP_LR_W = Op.LR_W;
+const OP_LUI = Op.LUI;
+const OP_LW = Op.LW;
+const OP_MRET = Op.MRET;
+const OP_MUL = Op.MUL;
+const OP_MULH = Op.MULH;
+const OP_MULHSU = Op.MULHSU;
+const OP_MULHU = Op.MULHU;
+const OP_OR = Op.OR;
+const OP_ORI = Op.ORI;
+const OP_REM = Op.REM;
+const OP_REMU = Op.REMU;
+const OP_SB = Op.SB;
+const OP_SC_W = Op.SC_W;
+const OP_SFENCE_VMA = Op.SFENCE_VMA;
+const OP_SH = Op.SH;
+const OP_SLL = Op.SLL;
+const OP_SLLI = Op.SLLI;
+const OP_SLT = Op.SLT;
+const OP_SLTI = Op.SLTI;
+const OP_SLTIU = Op.SLTIU;
+const OP_SLTU = Op.SLTU;
+const OP_SRA = Op.SRA;
+const OP_SRAI = Op.SRAI;
+const OP_SRET = Op.SRET;
+const OP_SRL = Op.SRL;
+const OP_SRLI = Op.SRLI;
+const OP_SUB = Op.SUB;
+const OP_SW = Op.SW;
+const OP_WFI = Op.WFI;
+const OP_XOR = Op.XOR;
+const OP_XORI = Op.XORI;
+const OP_DECODE = InternalOp.DECODE;
+const OP_NOP = InternalOp.NOP;
+const OP_PAGE_END = InternalOp.PAGE_END;
+const OP_STRADDLE = InternalOp.STRADDLE;
+
+
 /**
  * The interpreter: a switch over pre-decoded instructions (see CodeCache), with the register file
  * in an Int32Array, TLB hits for loads and stores inlined, and everything else out of line in
@@ -85,41 +165,41 @@ export class Interpreter implements Engine {
 
       switch (w & 0x7f) {
         // ---- Integer register-immediate -------------------------------------------------------
-        case Op.ADDI: x[(w >>> 8) & 31] = x[(w >>> 13) & 31]! + code[at + 1]!; at += length; break;
-        case Op.SLTI: x[(w >>> 8) & 31] = x[(w >>> 13) & 31]! < code[at + 1]! ? 1 : 0; at += length; break;
-        case Op.SLTIU: x[(w >>> 8) & 31] = x[(w >>> 13) & 31]! >>> 0 < code[at + 1]! >>> 0 ? 1 : 0; at += length; break;
-        case Op.XORI: x[(w >>> 8) & 31] = x[(w >>> 13) & 31]! ^ code[at + 1]!; at += length; break;
-        case Op.ORI: x[(w >>> 8) & 31] = x[(w >>> 13) & 31]! | code[at + 1]!; at += length; break;
-        case Op.ANDI: x[(w >>> 8) & 31] = x[(w >>> 13) & 31]! & code[at + 1]!; at += length; break;
-        case Op.SLLI: x[(w >>> 8) & 31] = x[(w >>> 13) & 31]! << code[at + 1]!; at += length; break;
-        case Op.SRLI: x[(w >>> 8) & 31] = x[(w >>> 13) & 31]! >>> code[at + 1]!; at += length; break;
-        case Op.SRAI: x[(w >>> 8) & 31] = x[(w >>> 13) & 31]! >> code[at + 1]!; at += length; break;
-        case Op.LUI: x[(w >>> 8) & 31] = code[at + 1]!; at += length; break;
-        case Op.AUIPC: x[(w >>> 8) & 31] = pageVa + at + code[at + 1]!; at += length; break;
+        case OP_ADDI: x[(w >>> 8) & 31] = x[(w >>> 13) & 31]! + code[at + 1]!; at += length; break;
+        case OP_SLTI: x[(w >>> 8) & 31] = x[(w >>> 13) & 31]! < code[at + 1]! ? 1 : 0; at += length; break;
+        case OP_SLTIU: x[(w >>> 8) & 31] = x[(w >>> 13) & 31]! >>> 0 < code[at + 1]! >>> 0 ? 1 : 0; at += length; break;
+        case OP_XORI: x[(w >>> 8) & 31] = x[(w >>> 13) & 31]! ^ code[at + 1]!; at += length; break;
+        case OP_ORI: x[(w >>> 8) & 31] = x[(w >>> 13) & 31]! | code[at + 1]!; at += length; break;
+        case OP_ANDI: x[(w >>> 8) & 31] = x[(w >>> 13) & 31]! & code[at + 1]!; at += length; break;
+        case OP_SLLI: x[(w >>> 8) & 31] = x[(w >>> 13) & 31]! << code[at + 1]!; at += length; break;
+        case OP_SRLI: x[(w >>> 8) & 31] = x[(w >>> 13) & 31]! >>> code[at + 1]!; at += length; break;
+        case OP_SRAI: x[(w >>> 8) & 31] = x[(w >>> 13) & 31]! >> code[at + 1]!; at += length; break;
+        case OP_LUI: x[(w >>> 8) & 31] = code[at + 1]!; at += length; break;
+        case OP_AUIPC: x[(w >>> 8) & 31] = pageVa + at + code[at + 1]!; at += length; break;
 
         // ---- Integer register-register ---------------------------------------------------------
-        case Op.ADD: x[(w >>> 8) & 31] = x[(w >>> 13) & 31]! + x[(w >>> 18) & 31]!; at += length; break;
-        case Op.SUB: x[(w >>> 8) & 31] = x[(w >>> 13) & 31]! - x[(w >>> 18) & 31]!; at += length; break;
-        case Op.SLL: x[(w >>> 8) & 31] = x[(w >>> 13) & 31]! << (x[(w >>> 18) & 31]! & 31); at += length; break;
-        case Op.SLT: x[(w >>> 8) & 31] = x[(w >>> 13) & 31]! < x[(w >>> 18) & 31]! ? 1 : 0; at += length; break;
-        case Op.SLTU: x[(w >>> 8) & 31] = x[(w >>> 13) & 31]! >>> 0 < x[(w >>> 18) & 31]! >>> 0 ? 1 : 0; at += length; break;
-        case Op.XOR: x[(w >>> 8) & 31] = x[(w >>> 13) & 31]! ^ x[(w >>> 18) & 31]!; at += length; break;
-        case Op.SRL: x[(w >>> 8) & 31] = x[(w >>> 13) & 31]! >>> (x[(w >>> 18) & 31]! & 31); at += length; break;
-        case Op.SRA: x[(w >>> 8) & 31] = x[(w >>> 13) & 31]! >> (x[(w >>> 18) & 31]! & 31); at += length; break;
-        case Op.OR: x[(w >>> 8) & 31] = x[(w >>> 13) & 31]! | x[(w >>> 18) & 31]!; at += length; break;
-        case Op.AND: x[(w >>> 8) & 31] = x[(w >>> 13) & 31]! & x[(w >>> 18) & 31]!; at += length; break;
-        case Op.MUL: x[(w >>> 8) & 31] = Math.imul(x[(w >>> 13) & 31]!, x[(w >>> 18) & 31]!); at += length; break;
-        case Op.MULH: x[(w >>> 8) & 31] = mulh(x[(w >>> 13) & 31]!, x[(w >>> 18) & 31]!); at += length; break;
-        case Op.MULHSU: x[(w >>> 8) & 31] = mulhsu(x[(w >>> 13) & 31]!, x[(w >>> 18) & 31]!); at += length; break;
-        case Op.MULHU: x[(w >>> 8) & 31] = mulhu(x[(w >>> 13) & 31]!, x[(w >>> 18) & 31]!); at += length; break;
-        case Op.DIV: x[(w >>> 8) & 31] = div(x[(w >>> 13) & 31]!, x[(w >>> 18) & 31]!); at += length; break;
-        case Op.DIVU: x[(w >>> 8) & 31] = divu(x[(w >>> 13) & 31]!, x[(w >>> 18) & 31]!); at += length; break;
-        case Op.REM: x[(w >>> 8) & 31] = rem(x[(w >>> 13) & 31]!, x[(w >>> 18) & 31]!); at += length; break;
-        case Op.REMU: x[(w >>> 8) & 31] = remu(x[(w >>> 13) & 31]!, x[(w >>> 18) & 31]!); at += length; break;
-        case InternalOp.NOP: at += length; break;
+        case OP_ADD: x[(w >>> 8) & 31] = x[(w >>> 13) & 31]! + x[(w >>> 18) & 31]!; at += length; break;
+        case OP_SUB: x[(w >>> 8) & 31] = x[(w >>> 13) & 31]! - x[(w >>> 18) & 31]!; at += length; break;
+        case OP_SLL: x[(w >>> 8) & 31] = x[(w >>> 13) & 31]! << (x[(w >>> 18) & 31]! & 31); at += length; break;
+        case OP_SLT: x[(w >>> 8) & 31] = x[(w >>> 13) & 31]! < x[(w >>> 18) & 31]! ? 1 : 0; at += length; break;
+        case OP_SLTU: x[(w >>> 8) & 31] = x[(w >>> 13) & 31]! >>> 0 < x[(w >>> 18) & 31]! >>> 0 ? 1 : 0; at += length; break;
+        case OP_XOR: x[(w >>> 8) & 31] = x[(w >>> 13) & 31]! ^ x[(w >>> 18) & 31]!; at += length; break;
+        case OP_SRL: x[(w >>> 8) & 31] = x[(w >>> 13) & 31]! >>> (x[(w >>> 18) & 31]! & 31); at += length; break;
+        case OP_SRA: x[(w >>> 8) & 31] = x[(w >>> 13) & 31]! >> (x[(w >>> 18) & 31]! & 31); at += length; break;
+        case OP_OR: x[(w >>> 8) & 31] = x[(w >>> 13) & 31]! | x[(w >>> 18) & 31]!; at += length; break;
+        case OP_AND: x[(w >>> 8) & 31] = x[(w >>> 13) & 31]! & x[(w >>> 18) & 31]!; at += length; break;
+        case OP_MUL: x[(w >>> 8) & 31] = Math.imul(x[(w >>> 13) & 31]!, x[(w >>> 18) & 31]!); at += length; break;
+        case OP_MULH: x[(w >>> 8) & 31] = mulh(x[(w >>> 13) & 31]!, x[(w >>> 18) & 31]!); at += length; break;
+        case OP_MULHSU: x[(w >>> 8) & 31] = mulhsu(x[(w >>> 13) & 31]!, x[(w >>> 18) & 31]!); at += length; break;
+        case OP_MULHU: x[(w >>> 8) & 31] = mulhu(x[(w >>> 13) & 31]!, x[(w >>> 18) & 31]!); at += length; break;
+        case OP_DIV: x[(w >>> 8) & 31] = div(x[(w >>> 13) & 31]!, x[(w >>> 18) & 31]!); at += length; break;
+        case OP_DIVU: x[(w >>> 8) & 31] = divu(x[(w >>> 13) & 31]!, x[(w >>> 18) & 31]!); at += length; break;
+        case OP_REM: x[(w >>> 8) & 31] = rem(x[(w >>> 13) & 31]!, x[(w >>> 18) & 31]!); at += length; break;
+        case OP_REMU: x[(w >>> 8) & 31] = remu(x[(w >>> 13) & 31]!, x[(w >>> 18) & 31]!); at += length; break;
+        case OP_NOP: at += length; break;
 
         // ---- Control transfer -------------------------------------------------------------------
-        case Op.JAL: {
+        case OP_JAL: {
           const target = (pageVa + at + code[at + 1]!) | 0;
           if ((target & misaligned) !== 0) {
             // Without C, the target must be 4-byte aligned; rd is not written (unpriv. §2.5).
@@ -138,7 +218,7 @@ export class Interpreter implements Engine {
           }
           break;
         }
-        case Op.JALR: {
+        case OP_JALR: {
           const target = (x[(w >>> 13) & 31]! + code[at + 1]!) & ~1;
           if ((target & misaligned) !== 0) {
             hart.pc = (pageVa + at) | 0;
@@ -156,7 +236,7 @@ export class Interpreter implements Engine {
           }
           break;
         }
-        case Op.BEQ:
+        case OP_BEQ:
           if (x[(w >>> 13) & 31]! === x[(w >>> 18) & 31]!) {
             const target = (pageVa + at + code[at + 1]!) | 0;
             if ((target & misaligned) !== 0) {
@@ -175,7 +255,7 @@ export class Interpreter implements Engine {
             at += length;
           }
           break;
-        case Op.BNE:
+        case OP_BNE:
           if (x[(w >>> 13) & 31]! !== x[(w >>> 18) & 31]!) {
             const target = (pageVa + at + code[at + 1]!) | 0;
             if ((target & misaligned) !== 0) {
@@ -194,7 +274,7 @@ export class Interpreter implements Engine {
             at += length;
           }
           break;
-        case Op.BLT:
+        case OP_BLT:
           if (x[(w >>> 13) & 31]! < x[(w >>> 18) & 31]!) {
             const target = (pageVa + at + code[at + 1]!) | 0;
             if ((target & misaligned) !== 0) {
@@ -213,7 +293,7 @@ export class Interpreter implements Engine {
             at += length;
           }
           break;
-        case Op.BGE:
+        case OP_BGE:
           if (x[(w >>> 13) & 31]! >= x[(w >>> 18) & 31]!) {
             const target = (pageVa + at + code[at + 1]!) | 0;
             if ((target & misaligned) !== 0) {
@@ -232,7 +312,7 @@ export class Interpreter implements Engine {
             at += length;
           }
           break;
-        case Op.BLTU:
+        case OP_BLTU:
           if (x[(w >>> 13) & 31]! >>> 0 < x[(w >>> 18) & 31]! >>> 0) {
             const target = (pageVa + at + code[at + 1]!) | 0;
             if ((target & misaligned) !== 0) {
@@ -251,7 +331,7 @@ export class Interpreter implements Engine {
             at += length;
           }
           break;
-        case Op.BGEU:
+        case OP_BGEU:
           if (x[(w >>> 13) & 31]! >>> 0 >= x[(w >>> 18) & 31]! >>> 0) {
             const target = (pageVa + at + code[at + 1]!) | 0;
             if ((target & misaligned) !== 0) {
@@ -272,7 +352,7 @@ export class Interpreter implements Engine {
           break;
 
         // ---- Loads ------------------------------------------------------------------------------
-        case Op.LW: {
+        case OP_LW: {
           const va = (x[(w >>> 13) & 31]! + code[at + 1]!) | 0;
           const page = va >>> 12;
           const entry = page & 255;
@@ -295,7 +375,7 @@ export class Interpreter implements Engine {
           at += length;
           break;
         }
-        case Op.LH: case Op.LHU: {
+        case OP_LH: case OP_LHU: {
           const va = (x[(w >>> 13) & 31]! + code[at + 1]!) | 0;
           const page = va >>> 12;
           const entry = page & 255;
@@ -308,13 +388,13 @@ export class Interpreter implements Engine {
             value = hart.loadSlow(va, 2);
             if (hart.needsResync && hart.faulted) { trapped = true; break loop; }
           }
-          x[(w >>> 8) & 31] = (w & 0x7f) === Op.LH ? (value << 16) >> 16 : value;
+          x[(w >>> 8) & 31] = (w & 0x7f) === OP_LH ? (value << 16) >> 16 : value;
           x[0] = 0;
           at += length;
           if (hart.needsResync) break loop;
           break;
         }
-        case Op.LB: case Op.LBU: {
+        case OP_LB: case OP_LBU: {
           const va = (x[(w >>> 13) & 31]! + code[at + 1]!) | 0;
           const page = va >>> 12;
           const entry = page & 255;
@@ -327,7 +407,7 @@ export class Interpreter implements Engine {
             value = hart.loadSlow(va, 1);
             if (hart.needsResync && hart.faulted) { trapped = true; break loop; }
           }
-          x[(w >>> 8) & 31] = (w & 0x7f) === Op.LB ? (value << 24) >> 24 : value;
+          x[(w >>> 8) & 31] = (w & 0x7f) === OP_LB ? (value << 24) >> 24 : value;
           x[0] = 0;
           at += length;
           if (hart.needsResync) break loop;
@@ -335,7 +415,7 @@ export class Interpreter implements Engine {
         }
 
         // ---- Stores -----------------------------------------------------------------------------
-        case Op.SW: {
+        case OP_SW: {
           const va = (x[(w >>> 13) & 31]! + code[at + 1]!) | 0;
           const page = va >>> 12;
           const entry = page & 255;
@@ -353,7 +433,7 @@ export class Interpreter implements Engine {
           at += length;
           break;
         }
-        case Op.SH: {
+        case OP_SH: {
           const va = (x[(w >>> 13) & 31]! + code[at + 1]!) | 0;
           const page = va >>> 12;
           const entry = page & 255;
@@ -371,7 +451,7 @@ export class Interpreter implements Engine {
           at += length;
           break;
         }
-        case Op.SB: {
+        case OP_SB: {
           const va = (x[(w >>> 13) & 31]! + code[at + 1]!) | 0;
           const page = va >>> 12;
           const entry = page & 255;
@@ -391,7 +471,7 @@ export class Interpreter implements Engine {
         }
 
         // ---- Atomics (A extension) --------------------------------------------------------------
-        case Op.LR_W: {
+        case OP_LR_W: {
           hart.pc = (pageVa + at) | 0;
           hart.steps = base + n - 1;
           const va = x[(w >>> 13) & 31]!;
@@ -406,7 +486,7 @@ export class Interpreter implements Engine {
           if (hart.needsResync) break loop;
           break;
         }
-        case Op.SC_W: {
+        case OP_SC_W: {
           hart.pc = (pageVa + at) | 0;
           hart.steps = base + n - 1;
           const va = x[(w >>> 13) & 31]!;
@@ -427,8 +507,8 @@ export class Interpreter implements Engine {
           if (hart.needsResync) break loop;
           break;
         }
-        case Op.AMOSWAP_W: case Op.AMOADD_W: case Op.AMOXOR_W: case Op.AMOAND_W: case Op.AMOOR_W:
-        case Op.AMOMIN_W: case Op.AMOMAX_W: case Op.AMOMINU_W: case Op.AMOMAXU_W: {
+        case OP_AMOSWAP_W: case OP_AMOADD_W: case OP_AMOXOR_W: case OP_AMOAND_W: case OP_AMOOR_W:
+        case OP_AMOMIN_W: case OP_AMOMAX_W: case OP_AMOMINU_W: case OP_AMOMAXU_W: {
           hart.pc = (pageVa + at) | 0;
           hart.steps = base + n - 1;
           const index = hart.atomicAddress(x[(w >>> 13) & 31]!, false);
@@ -443,37 +523,37 @@ export class Interpreter implements Engine {
         }
 
         // ---- System -----------------------------------------------------------------------------
-        case Op.FENCE: at += length; break;
-        case Op.FENCE_I:
+        case OP_FENCE: at += length; break;
+        case OP_FENCE_I:
           hart.fenceI();
           at += length;
           break loop;
-        case Op.CSRRW: case Op.CSRRS: case Op.CSRRC: case Op.CSRRWI: case Op.CSRRSI: case Op.CSRRCI:
+        case OP_CSRRW: case OP_CSRRS: case OP_CSRRC: case OP_CSRRWI: case OP_CSRRSI: case OP_CSRRCI:
           hart.pc = (pageVa + at) | 0;
           hart.steps = base + n - 1;
           if (hart.csrInstruction(w & 0x7f, (w >>> 8) & 31, (w >>> 13) & 31, code[at + 1]!)) at += length;
           else trapped = true;
           break loop;
-        case Op.ECALL:
+        case OP_ECALL:
           hart.pc = (pageVa + at) | 0;
           hart.steps = base + n - 1;
           hart.ecall();
           trapped = true;
           break loop;
-        case Op.EBREAK:
+        case OP_EBREAK:
           hart.pc = (pageVa + at) | 0;
           hart.steps = base + n - 1;
           hart.ebreak();
           trapped = true;
           break loop;
-        case Op.MRET: case Op.SRET:
+        case OP_MRET: case OP_SRET:
           hart.pc = (pageVa + at) | 0;
           hart.steps = base + n - 1;
-          if ((w & 0x7f) === Op.MRET) hart.mret();
+          if ((w & 0x7f) === OP_MRET) hart.mret();
           else hart.sret();
           trapped = true;
           break loop;
-        case Op.WFI: {
+        case OP_WFI: {
           hart.pc = (pageVa + at) | 0;
           hart.steps = base + n - 1;
           const sleep = hart.wfi();
@@ -482,18 +562,18 @@ export class Interpreter implements Engine {
           if (sleep) this.stop = StopReason.Wfi;
           break loop;
         }
-        case Op.SFENCE_VMA:
+        case OP_SFENCE_VMA:
           hart.pc = (pageVa + at) | 0;
           hart.steps = base + n - 1;
           hart.sfenceVma((w >>> 13) & 31, (w >>> 18) & 31);
           if (hart.faulted) trapped = true; else at += length;
           break loop;
-        case InternalOp.DECODE:
+        case OP_DECODE:
           // First execution of this slot: decode it in place and dispatch again.
           n--;
           hart.decodeSlot(code, codeRamOffset, at >>> 1);
           continue loop;
-        case InternalOp.PAGE_END: {
+        case OP_PAGE_END: {
           // Entering a page: translate the pc (which may fault) and fetch its decode page.
           n--;
           const pc = (pageVa + at) | 0;
@@ -512,7 +592,7 @@ export class Interpreter implements Engine {
           at = pc & 0xfff;
           continue loop;
         }
-        case InternalOp.STRADDLE: {
+        case OP_STRADDLE: {
           // A 4-byte instruction across a page boundary: decode it (fetching the next page) into
           // the scratch page, clear the rest of that page so no stale slot survives, and execute
           // it from there on the next iteration.
@@ -526,7 +606,7 @@ export class Interpreter implements Engine {
           continue loop;
         }
         default:
-          // Op.ILLEGAL, and any encoding an engine does not know.
+          // OP_ILLEGAL, and any encoding an engine does not know.
           hart.pc = (pageVa + at) | 0;
           hart.steps = base + n - 1;
           hart.illegalInstruction();
@@ -543,19 +623,19 @@ export class Interpreter implements Engine {
 
 function atomicReadModifyWrite(op: number, memory: Int32Array, index: number, operand: number): number {
   switch (op) {
-    case Op.AMOSWAP_W: return Atomics.exchange(memory, index, operand);
-    case Op.AMOADD_W: return Atomics.add(memory, index, operand);
-    case Op.AMOXOR_W: return Atomics.xor(memory, index, operand);
-    case Op.AMOAND_W: return Atomics.and(memory, index, operand);
-    case Op.AMOOR_W: return Atomics.or(memory, index, operand);
+    case OP_AMOSWAP_W: return Atomics.exchange(memory, index, operand);
+    case OP_AMOADD_W: return Atomics.add(memory, index, operand);
+    case OP_AMOXOR_W: return Atomics.xor(memory, index, operand);
+    case OP_AMOAND_W: return Atomics.and(memory, index, operand);
+    case OP_AMOOR_W: return Atomics.or(memory, index, operand);
   }
   // min/max have no Atomics primitive: compare-and-swap until no other thread interferes.
   for (;;) {
     const old = Atomics.load(memory, index);
     let next: number;
-    if (op === Op.AMOMIN_W) next = old < operand ? old : operand;
-    else if (op === Op.AMOMAX_W) next = old > operand ? old : operand;
-    else if (op === Op.AMOMINU_W) next = old >>> 0 < operand >>> 0 ? old : operand;
+    if (op === OP_AMOMIN_W) next = old < operand ? old : operand;
+    else if (op === OP_AMOMAX_W) next = old > operand ? old : operand;
+    else if (op === OP_AMOMINU_W) next = old >>> 0 < operand >>> 0 ? old : operand;
     else next = old >>> 0 > operand >>> 0 ? old : operand;
     if (Atomics.compareExchange(memory, index, old, next) === old) return old;
   }

@@ -21,7 +21,7 @@ export type CompressedForm =
   | "c.j" | "c.beqz" | "c.bnez"
   | "c.slli" | "c.lwsp" | "c.jr" | "c.mv" | "c.ebreak" | "c.jalr" | "c.add" | "c.swsp";
 
-/** Every RV32C form, in opcode-map order (unpriv table 16.5). */
+/** Every RV32C form, in the order of the RVC listings (unpriv tables 16.5-16.7). */
 export const COMPRESSED_FORMS: readonly CompressedForm[] = [
   "c.addi4spn", "c.lw", "c.sw",
   "c.nop", "c.addi", "c.jal", "c.li", "c.addi16sp", "c.lui",
@@ -48,8 +48,8 @@ export function decode(raw: number): Instruction {
  * Decodes one instruction into `out` (every field is overwritten) and returns `out`.
  *
  * `raw` holds a 32-bit encoding when its low two bits are 11; otherwise only its low 16 bits are
- * looked at, as a compressed encoding. Encodings longer than 32 bits (low bits 11111) decode to
- * ILLEGAL with length 4, since no extension of ours defines one.
+ * looked at, as a compressed encoding. Encodings longer than 32 bits (low five bits 11111)
+ * decode to ILLEGAL with length 4, since no extension of ours defines one.
  */
 export function decodeInto(raw: number, out: Instruction): Instruction {
   if ((raw & 3) !== 3) return decodeCompressed(raw & 0xffff, out);
@@ -96,9 +96,11 @@ const STORE_OPS: readonly Op[] = [Op.SB, Op.SH, Op.SW, Op.ILLEGAL, Op.ILLEGAL, O
 const BRANCH_OPS: readonly Op[] = [Op.BEQ, Op.BNE, Op.ILLEGAL, Op.ILLEGAL, Op.BLT, Op.BGE, Op.BLTU, Op.BGEU];
 /** OP-IMM by funct3; the shifts (funct3 001 and 101) are checked separately. */
 const OP_IMM_OPS: readonly Op[] = [Op.ADDI, Op.SLLI, Op.SLTI, Op.SLTIU, Op.XORI, Op.SRLI, Op.ORI, Op.ANDI];
-/** OP by funct3, for funct7 = 0000000, 0100000 and 0000001 (M extension). */
+/** OP by funct3, for funct7 = 0000000 (base), 0100000 (SUB/SRA) and 0000001 (M extension). */
 const OP_BASE_OPS: readonly Op[] = [Op.ADD, Op.SLL, Op.SLT, Op.SLTU, Op.XOR, Op.SRL, Op.OR, Op.AND];
-const OP_ALT_OPS: readonly Op[] = [Op.SUB, Op.ILLEGAL, Op.ILLEGAL, Op.ILLEGAL, Op.ILLEGAL, Op.SRA, Op.ILLEGAL, Op.ILLEGAL];
+const OP_ALT_OPS: readonly Op[] = [
+  Op.SUB, Op.ILLEGAL, Op.ILLEGAL, Op.ILLEGAL, Op.ILLEGAL, Op.SRA, Op.ILLEGAL, Op.ILLEGAL,
+];
 const OP_MULDIV_OPS: readonly Op[] = [Op.MUL, Op.MULH, Op.MULHSU, Op.MULHU, Op.DIV, Op.DIVU, Op.REM, Op.REMU];
 /** AMO by funct5 (bits 31:27) with funct3 = 010 (unpriv table 24.2, RV32A). */
 const AMO_OPS: readonly Op[] = (() => {
@@ -116,7 +118,10 @@ const AMO_OPS: readonly Op[] = (() => {
   table[0b11100] = Op.AMOMAXU_W;
   return table;
 })();
-/** Zicsr by funct3 (unpriv ch. 9); funct3 000 is the non-CSR SYSTEM space, 100 is unassigned. */
+/**
+ * Zicsr by funct3 (unpriv ch. 9). funct3 000 holds the SYSTEM instructions without a CSR; 100
+ * holds the H extension's hypervisor loads and stores, which we lack.
+ */
 const CSR_OPS: readonly Op[] = [Op.ILLEGAL, Op.CSRRW, Op.CSRRS, Op.CSRRC, Op.ILLEGAL, Op.CSRRWI, Op.CSRRSI, Op.CSRRCI];
 
 /** Exact encodings of the SYSTEM instructions without operands (unpriv §2.8, priv §3.3). */
@@ -204,8 +209,8 @@ function decode32(w: number, out: Instruction): Instruction {
       // finer-grained fences, and implementations must treat them as an ordinary FENCE, so every
       // funct3 = 000 encoding is a FENCE. The registers mean nothing, so they decode as 0.
       if (funct3 === 0) return set(out, Op.FENCE, 0, 0, 0, w >>> 20, 4, w);
-      // FENCE.I (unpriv §3.2): the imm, rs1 and rd fields are reserved for finer-grained fences
-      // and must be ignored, so they decode as 0 too.
+      // FENCE.I (unpriv ch. 3, Zifencei): the imm, rs1 and rd fields are reserved for
+      // finer-grained fences and must be ignored, so they decode as 0 too.
       if (funct3 === 1) return set(out, Op.FENCE_I, 0, 0, 0, 0, 4, w);
       return illegal(out, 4, w);
     case OPCODE_SYSTEM: {

@@ -1,4 +1,5 @@
 export * from "./opcodes.js";
 export * from "./decode.js";
 export * from "./encode.js";
+export * from "./disasm.js";
 export * from "./classes.js";

@@ -1,5 +1,8 @@
 import { Hart, Interpreter, CodeCache, StopReason, type Engine } from "@matryoshka/cpu";
-import { TEST_DEVICE_SIZE, TestDevice, UART_SIZE, Uart16550, type FinisherEvent } from "@matryoshka/devices";
+import {
+  EmptyVirtioSlot, GOLDFISH_RTC_SIZE, GoldfishRtc, Htif, HTIF_REGISTER_SIZE, ramGuestMemory, TEST_DEVICE_SIZE, TestDevice,
+  UART_SIZE, Uart16550, VIRTIO_MMIO_SIZE, VirtioBlk, VirtioMmio, type BlockBackend, type FinisherEvent, type GuestMemory,
+} from "@matryoshka/devices";
 import { CLINT_SIZE, Clint, Plic, plicSize } from "@matryoshka/interrupts";
 import { Bus, Ram, Rom } from "@matryoshka/memory";
 import { InstructionClock } from "./clock.js";
@@ -38,8 +41,17 @@ export interface MachineOptions {
   quantum?: number;
   /** Execution engine (default: the interpreter). */
   engine?: Engine;
-  /** Receives every byte the guest writes to UART0. */
+  /** Receives every byte the guest writes to UART0 (and HTIF console writes). */
   console?: (byte: number) => void;
+  /**
+   * Disks for virtio-blk. Like QEMU, the first device takes the highest virtio-mmio slot
+   * (0x10008000, IRQ 8), the next the one below, and so on; at most 8.
+   */
+  disks?: BlockBackend[];
+  /** virtio-mmio transport version: 1 (legacy, QEMU 7.2's default for virt) or 2 (modern). */
+  virtioVersion?: 1 | 2;
+  /** Wall-clock time of the RTC at boot, in ms since the epoch (default: the host's time). */
+  rtcEpochMilliseconds?: number;
 }
 
 /** A slice this long in which every instruction trapped means the hart can make no progress. */
@@ -72,6 +84,12 @@ export class VirtMachine {
   readonly codeCache: CodeCache;
   readonly engine: Engine;
   readonly quantum: number;
+  readonly rtc: GoldfishRtc;
+  /** Guest RAM as devices see it for DMA: bounds-checked, keeping pre-decoded code coherent. */
+  readonly dma: GuestMemory;
+  readonly virtio: VirtioMmio[] = [];
+  private htif: Htif | undefined;
+  private readonly output: (byte: number) => void;
   private finished: FinisherEvent | undefined;
   private readonly rom: Uint8Array;
 
@@ -104,9 +122,55 @@ export class VirtMachine {
     this.plic = new Plic(this.harts);
     this.bus.addMmio("plic", VIRT.plic.base, Math.max(VIRT.plic.size, plicSize(hartCount)), this.plic);
     const output = options.console ?? (() => {});
+    this.output = output;
     this.uart = new Uart16550(output, (level) => this.plic.setLevel(VIRT.uart0.irq, level));
     this.bus.addMmio("uart0", VIRT.uart0.base, UART_SIZE, this.uart);
+
+    // The RTC counts wall-clock nanoseconds from its base, advancing with machine time (100 ns a
+    // tick at the 10 MHz timebase), so a run stays deterministic for a given base.
+    const rtcBase = BigInt(Math.round(options.rtcEpochMilliseconds ?? Date.now())) * 1_000_000n;
+    this.rtc = new GoldfishRtc(
+      () => rtcBase + BigInt(this.clock.now()) * 100n,
+      (level) => this.plic.setLevel(VIRT.rtcIrq, level),
+    );
+    this.bus.addMmio("rtc", VIRT.rtc.base, GOLDFISH_RTC_SIZE, this.rtc);
+
+    this.dma = ramGuestMemory(this.ram, (pa, length) => this.codeCache.invalidateRange(pa, length));
+    const disks = options.disks ?? [];
+    if (disks.length > VIRT.virtio.count) throw new RangeError(`at most ${VIRT.virtio.count} virtio disks, got ${disks.length}`);
+    for (let slot = 0; slot < VIRT.virtio.count; slot++) {
+      const base = VIRT.virtio.base + slot * VIRT.virtio.size;
+      const irq = VIRT.virtio.firstIrq + slot;
+      const disk = disks[VIRT.virtio.count - 1 - slot];
+      if (disk) {
+        const transport = new VirtioMmio(new VirtioBlk(disk), {
+          memory: this.dma,
+          version: options.virtioVersion ?? 1,
+          irq: (level) => this.plic.setLevel(irq, level),
+        });
+        this.virtio.push(transport);
+        this.bus.addMmio(`virtio${slot}`, base, VIRTIO_MMIO_SIZE, transport);
+      } else {
+        this.bus.addMmio(`virtio${slot}`, base, VIRTIO_MMIO_SIZE, new EmptyVirtioSlot(options.virtioVersion ?? 1));
+      }
+    }
     this.clint.update();
+  }
+
+  /**
+   * A spike-style HTIF at the ELF's `tohost` (and `fromhost`) symbols, for test suites that report
+   * through it: an exit command finishes the run like the test device, console writes go to the
+   * console.
+   */
+  private attachHtif(tohost: number, fromhost: number | undefined): void {
+    const htif = new Htif({
+      onExit: (code) => this.finish(code === 0 ? { kind: "pass" } : { kind: "fail", code }),
+      output: this.output,
+      memory: this.dma,
+    });
+    this.bus.addOverlay("tohost", tohost, HTIF_REGISTER_SIZE, htif.tohostDevice);
+    if (fromhost !== undefined) this.bus.addOverlay("fromhost", fromhost, HTIF_REGISTER_SIZE, htif.fromhostDevice);
+    this.htif = htif;
   }
 
   private finish(event: FinisherEvent): void {
@@ -156,6 +220,14 @@ export class VirtMachine {
     const kernelAddress = options.bios ? Math.ceil(firmwareEnd / 0x40_0000) * 0x40_0000 : ramBase;
     const kernel = parseKernel(options.kernel, kernelAddress);
     this.loadChunks(kernel, "kernel");
+    const tohost = kernel.elf?.symbols.get("tohost");
+    if (tohost && this.htif === undefined) {
+      if (!this.ram.contains(tohost.value, HTIF_REGISTER_SIZE)) {
+        throw new LoadError(`the ELF's tohost symbol at 0x${tohost.value.toString(16)} lies outside RAM`);
+      }
+      const fromhost = kernel.elf?.symbols.get("fromhost");
+      this.attachHtif(tohost.value, fromhost && this.ram.contains(fromhost.value, HTIF_REGISTER_SIZE) ? fromhost.value : undefined);
+    }
     let initrd: { start: number; end: number } | undefined;
     if (options.initrd) {
       // QEMU: halfway into RAM below 256 MiB, else 128 MiB past the kernel.
@@ -246,6 +318,8 @@ export class VirtMachine {
         if (ran >= STUCK_THRESHOLD && hart.steps - hart.trapped === retiredBefore) return this.stuck(hart);
       }
       this.clock.elapsed += longest;
+      this.htif?.poll();
+      this.rtc.update();
       if (!anyRan || (longest === 0 && asleep.every((s) => s === 1))) {
         // Everyone sleeps: skip time to the earliest timer deadline, if any can wake a hart.
         const next = this.nextTimerDeadline();

@@ -1,16 +1,28 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
+import { MemoryBlockBackend } from "@matryoshka/devices";
 import { VirtMachine, type RunOutcome } from "@matryoshka/machine";
-import { guestPath, listGuests, qemuAvailability, runOnQemu } from "@matryoshka/testkit";
+import { guestPath, guestVariants, listGuests, qemuArgsFor, qemuAvailability, runOnQemu, type GuestVariant } from "@matryoshka/testkit";
 
 const qemu = qemuAvailability();
 if (!qemu.available) console.log(`[skip] differential tests against QEMU: ${qemu.reason}`);
 
 /** Runs a guest on our board and returns its console and QEMU-style exit status. */
-export function runOnMatryoshka(name: string, maxInstructions = 2_000_000_000): { output: string; status: number | null; outcome: RunOutcome } {
+export function runOnMatryoshka(
+  name: string,
+  variant: GuestVariant = { harts: 1, virtio: 1, label: "default" },
+  maxInstructions = 2_000_000_000,
+): { output: string; status: number | null; outcome: RunOutcome } {
   const bytes: number[] = [];
-  const machine = new VirtMachine({ console: (b) => bytes.push(b) });
+  const machine = new VirtMachine({
+    console: (b) => bytes.push(b),
+    harts: variant.harts,
+    virtioVersion: variant.virtio,
+    // A copy of the image in memory: like QEMU's snapshot=on, the file never changes.
+    disks: variant.disk ? [new MemoryBlockBackend(new Uint8Array(readFileSync(variant.disk)))] : [],
+  });
   machine.boot({ kernel: new Uint8Array(readFileSync(guestPath(name))) });
+  if (variant.input !== undefined) machine.uart.receive(Buffer.from(variant.input, "latin1"));
   const outcome = machine.run(maxInstructions);
   const status = outcome.kind === "pass" ? 0 : outcome.kind === "fail" ? outcome.code : null;
   return { output: Buffer.from(bytes).toString("latin1"), status, outcome };
@@ -24,9 +36,12 @@ export function runOnMatryoshka(name: string, maxInstructions = 2_000_000_000): 
 const SPEC_ONLY = "[spec-only] ";
 const agreedLines = (output: string) => output.split("\n").filter((line) => !line.startsWith(SPEC_ONLY)).join("\n");
 
+const cases = listGuests().flatMap((name) => guestVariants(name).map((variant) => [name, variant.label, variant] as const));
+
 describe.skipIf(!qemu.available)("every guest behaves as on QEMU", () => {
-  it.each(listGuests())("%s: same console output and exit status", async (name) => {
-    const [reference, ours] = [await runOnQemu(guestPath(name), { timeoutMs: 30_000 }), runOnMatryoshka(name)];
+  it.each(cases)("%s (%s): same console output and exit status", async (name, _label, variant) => {
+    const reference = await runOnQemu(guestPath(name), { timeoutMs: 30_000, extraArgs: qemuArgsFor(variant), input: variant.input });
+    const ours = runOnMatryoshka(name, variant);
     expect(reference.timedOut).toBe(false);
     expect(ours.outcome.kind).not.toBe("limit");
     expect(agreedLines(ours.output)).toBe(agreedLines(reference.output));

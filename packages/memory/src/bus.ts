@@ -30,6 +30,10 @@ export const BUS_ERROR = -0x1_0000_0000;
 export class Bus {
   readonly ram: Ram;
   private readonly regions: MmioRegion[] = [];
+  /** Devices placed over RAM (like HTIF's tohost), checked before RAM itself. */
+  private readonly overlays: MmioRegion[] = [];
+  /** RAM page numbers (pa >>> 12) that hold an overlay: never cache them as plain RAM. */
+  readonly overlayPages = new Set<number>();
   /** Bumped whenever the map changes, so cached lookups know to refresh. */
   generation = 0;
 
@@ -61,6 +65,30 @@ export class Bus {
     return region;
   }
 
+  /**
+   * Places a device over a range of RAM (HTIF's `tohost`/`fromhost` live at ELF symbols, in RAM).
+   * Accesses to those bytes reach the device; the rest of the page stays RAM. Harts must not
+   * cache such pages in their TLBs (see `overlayPages`).
+   */
+  addOverlay(name: string, base: number, size: number, device: MmioDevice): MmioRegion {
+    if (!this.ram.contains(base, size)) throw new RangeError(`overlay "${name}" at 0x${base.toString(16)} must lie inside RAM`);
+    for (const region of this.overlays) {
+      if (base < region.base + region.size && region.base < base + size) {
+        throw new Error(`overlay "${name}" at 0x${base.toString(16)} overlaps "${region.name}"`);
+      }
+    }
+    const region: MmioRegion = { name, base, size, device };
+    this.overlays.push(region);
+    for (let page = base >>> 12; page <= (base + size - 1) >>> 12; page++) this.overlayPages.add(page);
+    this.generation++;
+    return region;
+  }
+
+  private findOverlay(pa: number, size: number): MmioRegion | undefined {
+    for (const region of this.overlays) if (pa < region.base + region.size && region.base < pa + size) return region;
+    return undefined;
+  }
+
   /** The MMIO region containing a physical address, if any. */
   findRegion(pa: number): MmioRegion | undefined {
     for (const region of this.regions) {
@@ -85,6 +113,14 @@ export class Bus {
   load(pa: number, size: AccessSize): number {
     const ram = this.ram;
     const offset = pa - ram.base;
+    if (this.overlays.length > 0 && this.overlayPages.has(pa >>> 12)) {
+      const overlay = this.findOverlay(pa, size);
+      if (overlay) {
+        if (pa < overlay.base || pa + size > overlay.base + overlay.size) return this.loadBytes(pa, size);
+        const value = overlay.device.read(pa - overlay.base, size);
+        return value === undefined ? BUS_ERROR : value >>> 0;
+      }
+    }
     if (offset >= 0 && offset + size <= ram.size) {
       if (size === 4) return (offset & 3) === 0 ? ram.i32[offset >> 2]! >>> 0 : readBytes(ram.u8, offset, 4);
       if (size === 2) return (offset & 1) === 0 ? ram.u16[offset >> 1]! : readBytes(ram.u8, offset, 2);
@@ -96,6 +132,10 @@ export class Bus {
       return value === undefined ? BUS_ERROR : value >>> 0;
     }
     if (size === 1) return BUS_ERROR;
+    return this.loadBytes(pa, size);
+  }
+
+  private loadBytes(pa: number, size: number): number {
     let value = 0;
     for (let i = 0; i < size; i++) {
       const byte = this.load((pa + i) >>> 0, 1);
@@ -109,6 +149,17 @@ export class Bus {
   store(pa: number, size: AccessSize, value: number): boolean {
     const ram = this.ram;
     const offset = pa - ram.base;
+    if (this.overlays.length > 0 && this.overlayPages.has(pa >>> 12)) {
+      const overlay = this.findOverlay(pa, size);
+      if (overlay) {
+        if (pa < overlay.base || pa + size > overlay.base + overlay.size) {
+          for (let i = 0; i < size; i++) this.store((pa + i) >>> 0, 1, (value >>> (8 * i)) & 0xff);
+          return true;
+        }
+        const mask = size === 4 ? 0xffff_ffff : (1 << (8 * size)) - 1;
+        return overlay.device.write(pa - overlay.base, size, (value & mask) >>> 0);
+      }
+    }
     if (offset >= 0 && offset + size <= ram.size) {
       if (size === 4 && (offset & 3) === 0) ram.i32[offset >> 2] = value;
       else if (size === 2 && (offset & 1) === 0) ram.u16[offset >> 1] = value;

@@ -1,4 +1,4 @@
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -21,4 +21,51 @@ export function listGuests(): string[] {
     .filter((entry) => entry.isDirectory() && existsSync(join(guestsDir, entry.name, `${entry.name}.elf`)))
     .map((entry) => entry.name)
     .sort();
+}
+
+/** One way to run a guest, as its oracle.json lists them. */
+export interface GuestVariant {
+  /** Number of harts (QEMU -smp). */
+  harts: number;
+  /** Absolute path of a raw disk image for virtio-blk, if any. */
+  disk?: string;
+  /** virtio-mmio version: 1 legacy (QEMU's default for virt), 2 modern. */
+  virtio: 1 | 2;
+  /** Bytes typed on the console. */
+  input?: string;
+  /** A short label for test names. */
+  label: string;
+}
+
+interface OracleFile {
+  harts?: number;
+  disk?: string;
+  variants?: { virtio?: 1 | 2; input?: string }[];
+}
+
+/**
+ * The configurations a guest runs in, from guests/<name>/oracle.json (one default configuration
+ * when there is none): harts, disk, virtio version and console input.
+ */
+export function guestVariants(name: string): GuestVariant[] {
+  const file = join(guestsDir, name, "oracle.json");
+  if (!existsSync(file)) return [{ harts: 1, virtio: 1, label: "default" }];
+  const config = JSON.parse(readFileSync(file, "utf8")) as OracleFile;
+  const disk = config.disk === undefined ? undefined : resolve(guestsDir, name, config.disk);
+  return (config.variants ?? [{}]).map((variant) => {
+    const virtio = variant.virtio ?? 1;
+    const parts = [`${config.harts ?? 1} hart(s)`, virtio === 1 ? "legacy virtio" : "modern virtio", variant.input === undefined ? "no input" : "input"];
+    return { harts: config.harts ?? 1, disk, virtio, input: variant.input, label: parts.join(", ") };
+  });
+}
+
+/** QEMU options for a variant. The disk is opened with snapshot=on, so the image never changes. */
+export function qemuArgsFor(variant: GuestVariant): string[] {
+  const args: string[] = [];
+  if (variant.harts > 1) args.push("-smp", String(variant.harts));
+  if (variant.virtio === 2) args.push("-global", "virtio-mmio.force-legacy=false");
+  if (variant.disk) {
+    args.push("-drive", `file=${variant.disk},format=raw,if=none,id=hd0,snapshot=on`, "-device", "virtio-blk-device,drive=hd0");
+  }
+  return args;
 }

@@ -1,0 +1,2 @@
+/* guests/kernel/console.c built with -DSMP=2 (cflags): the two-hart variant shares one code base. */
+#include "../kernel/console.c"

@@ -1,0 +1,2 @@
+/* guests/kernel/devices.c built with -DSMP=2 (cflags): the two-hart variant shares one code base. */
+#include "../kernel/devices.c"
