@@ -1,6 +1,7 @@
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { Command, CommanderError, InvalidArgumentError } from "commander";
 import Table from "cli-table3";
+import { FileBlockBackend } from "@matryoshka/devices";
 import { LoadError } from "@matryoshka/machine";
 import { runGuest, type InputSource, type RunReport } from "@matryoshka/nested";
 import { qemuAvailability, qemuCommandLine, runOnQemu } from "@matryoshka/testkit";
@@ -99,13 +100,18 @@ export function buildProgram(io: Io, setStatus: (status: number) => void): Comma
     .option("--bios <file>", "M-mode firmware loaded at the start of RAM (e.g. OpenSBI fw_jump)")
     .option("--append <args>", "kernel command line (device tree /chosen/bootargs)")
     .option("--initrd <file>", "initial ramdisk (device tree /chosen/linux,initrd-*)")
+    .option("--disk <file>", "raw disk image for a virtio-blk device (repeat for more; written to, like QEMU)", (value: string, list: string[]) => [...list, value], [] as string[])
+    .option("--virtio-version <n>", "virtio-mmio transport: 1 legacy (QEMU's default), 2 modern", integerIn(1, 2), 1)
     .option("--harts <n>", "number of harts, 1..8", integerIn(1, 8), 1)
     .option("--mem <MiB>", "RAM size in MiB, 1..2047", integerIn(1, 2047), 128)
     .option("--pmp <n>", "PMP entries per hart, 0..64 (0: no PMP)", integerIn(0, 64), 16)
     .option("--max-insns <n>", "stop after this many instructions of machine time (status 124)", integerIn(1, Number.MAX_SAFE_INTEGER))
     .option("--stats", "print instructions, traps by cause and time on stderr at the end")
-    .action(async (kernelPath: string, options: { bios?: string; append?: string; initrd?: string; harts: number; mem: number; pmp: number; maxInsns?: number; stats?: boolean }) => {
+    .action(async (kernelPath: string, options: { bios?: string; append?: string; initrd?: string; disk: string[]; virtioVersion: number; harts: number; mem: number; pmp: number; maxInsns?: number; stats?: boolean }) => {
       const kernel = readInput(kernelPath, "kernel");
+      if (options.disk.length > 8) throw new UsageError("at most 8 disks (the board has 8 virtio-mmio slots)");
+      for (const disk of options.disk) requireFile(disk, "disk image");
+      const disks = options.disk.map((path) => new FileBlockBackend(path));
       const bios = options.bios === undefined ? undefined : readInput(options.bios, "firmware");
       const initrd = options.initrd === undefined ? undefined : readInput(options.initrd, "initrd");
       const input = io.input?.();
@@ -115,6 +121,8 @@ export function buildProgram(io: Io, setStatus: (status: number) => void): Comma
           kernel, bios, initrd, append: options.append,
           harts: options.harts, memoryMiB: options.mem, pmpEntries: options.pmp,
           maxInstructions: options.maxInsns,
+          disks,
+          virtioVersion: options.virtioVersion === 2 ? 2 : 1,
           console: io.console ?? ((byte) => io.stdout(String.fromCharCode(byte))),
           input,
         });
@@ -123,6 +131,7 @@ export function buildProgram(io: Io, setStatus: (status: number) => void): Comma
         throw error;
       } finally {
         input?.close();
+        for (const disk of disks) disk.close();
       }
       if (options.stats) io.stderr(`${statsTable(report)}\n`);
       const outcome = report.outcome;

@@ -7,7 +7,11 @@ import { guestPath, qemuAvailability, repoRoot } from "@matryoshka/testkit";
 
 // Run the front door exactly as users do, through pnpm from the repository root.
 function matryoshka(...args: string[]) {
-  const result = spawnSync("pnpm", ["matryoshka", ...args], { cwd: repoRoot, encoding: "utf8" });
+  return matryoshkaWithInput(undefined, ...args);
+}
+
+function matryoshkaWithInput(input: string | undefined, ...args: string[]) {
+  const result = spawnSync("pnpm", ["matryoshka", ...args], { cwd: repoRoot, encoding: "utf8", input });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
@@ -85,6 +89,22 @@ describe("pnpm matryoshka", () => {
     const directory = matryoshka("run", guestPath("hello"), "--initrd", dir);
     expect(directory.status).toBe(2);
     expect(directory.stderr).toContain("not a file");
+    rmSync(dir, { recursive: true });
+  });
+
+  it("boots the test kernel with a virtio disk and console input from stdin", () => {
+    const dir = mkdtempSync(join(tmpdir(), "matryoshka-disk-"));
+    const disk = join(dir, "disk.img");
+    const original = readFileSync(join(repoRoot, "guests/kernel/disk.img"));
+    writeFileSync(disk, original);
+    const { status, stdout } = matryoshkaWithInput("hello\n", "run", guestPath("kernel"), "--disk", disk, "--virtio-version", "2");
+    expect(stdout).toContain("disk: fox.txt: 86 bytes");
+    expect(stdout).toContain("version 2 (modern)");
+    expect(stdout).toContain("input: hello\n");
+    expect(stdout).toContain("kernel: all tests passed\n");
+    expect(status).toBe(0);
+    // The kernel writes a scratch sector and restores it: the file ends as it began.
+    expect(readFileSync(disk).equals(original)).toBe(true);
     rmSync(dir, { recursive: true });
   });
 

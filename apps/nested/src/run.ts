@@ -1,3 +1,4 @@
+import type { BlockBackend } from "@matryoshka/devices";
 import { VirtMachine, type RunOutcome } from "@matryoshka/machine";
 
 /** Everything `matryoshka run` needs, already read from disk. */
@@ -9,6 +10,10 @@ export interface RunOptions {
   harts?: number;
   memoryMiB?: number;
   pmpEntries?: number;
+  /** virtio-blk disks; the first takes QEMU's first slot for -device (0x10008000). */
+  disks?: BlockBackend[];
+  /** virtio-mmio version: 1 legacy (QEMU's default), 2 modern. */
+  virtioVersion?: 1 | 2;
   /** Stop after this many instructions of machine time (exit status 124). */
   maxInstructions?: number;
   /** Receives the guest's console output. */
@@ -45,6 +50,8 @@ export async function runGuest(options: RunOptions): Promise<RunReport> {
     memoryMiB: options.memoryMiB,
     pmpEntries: options.pmpEntries,
     console: options.console,
+    disks: options.disks,
+    virtioVersion: options.virtioVersion,
   });
   machine.boot({ kernel: options.kernel, bios: options.bios, append: options.append, initrd: options.initrd });
   const started = performance.now();
