@@ -21,7 +21,12 @@ export function runOnMatryoshka(
     // A copy of the image in memory: like QEMU's snapshot=on, the file never changes.
     disks: variant.disk ? [new MemoryBlockBackend(new Uint8Array(readFileSync(variant.disk)))] : [],
   });
-  machine.boot({ kernel: new Uint8Array(readFileSync(guestPath(name))) });
+  machine.boot({
+    kernel: new Uint8Array(readFileSync(guestPath(name))),
+    bios: variant.bios ? new Uint8Array(readFileSync(variant.bios)) : undefined,
+    append: variant.append,
+    initrd: variant.initrd ? new Uint8Array(readFileSync(variant.initrd)) : undefined,
+  });
   if (variant.input !== undefined) machine.uart.receive(Buffer.from(variant.input, "latin1"));
   const outcome = machine.run(maxInstructions);
   const status = outcome.kind === "pass" ? 0 : outcome.kind === "fail" ? outcome.code : null;

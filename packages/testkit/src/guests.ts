@@ -33,6 +33,12 @@ export interface GuestVariant {
   virtio: 1 | 2;
   /** Bytes typed on the console. */
   input?: string;
+  /** Absolute path of M-mode firmware for -bios / --bios, if any. */
+  bios?: string;
+  /** Kernel command line for -append / --append. */
+  append?: string;
+  /** Absolute path of an initial ramdisk for -initrd / --initrd. */
+  initrd?: string;
   /** A short label for test names. */
   label: string;
 }
@@ -40,6 +46,9 @@ export interface GuestVariant {
 interface OracleFile {
   harts?: number;
   disk?: string;
+  bios?: string;
+  append?: string;
+  initrd?: string;
   variants?: { virtio?: 1 | 2; input?: string }[];
 }
 
@@ -51,17 +60,33 @@ export function guestVariants(name: string): GuestVariant[] {
   const file = join(guestsDir, name, "oracle.json");
   if (!existsSync(file)) return [{ harts: 1, virtio: 1, label: "default" }];
   const config = JSON.parse(readFileSync(file, "utf8")) as OracleFile;
-  const disk = config.disk === undefined ? undefined : resolve(guestsDir, name, config.disk);
+  const path = (relative: string | undefined) => (relative === undefined ? undefined : resolve(guestsDir, name, relative));
   return (config.variants ?? [{}]).map((variant) => {
     const virtio = variant.virtio ?? 1;
     const parts = [`${config.harts ?? 1} hart(s)`, virtio === 1 ? "legacy virtio" : "modern virtio", variant.input === undefined ? "no input" : "input"];
-    return { harts: config.harts ?? 1, disk, virtio, input: variant.input, label: parts.join(", ") };
+    if (config.bios) parts.push("firmware");
+    return {
+      harts: config.harts ?? 1,
+      disk: path(config.disk),
+      bios: path(config.bios),
+      append: config.append,
+      initrd: path(config.initrd),
+      virtio,
+      input: variant.input,
+      label: parts.join(", "),
+    };
   });
 }
 
-/** QEMU options for a variant. The disk is opened with snapshot=on, so the image never changes. */
+/**
+ * QEMU options for a variant (added after the oracle's `-bios none`: QEMU takes the last -bios).
+ * The disk is opened with snapshot=on, so the image never changes.
+ */
 export function qemuArgsFor(variant: GuestVariant): string[] {
   const args: string[] = [];
+  if (variant.bios) args.push("-bios", variant.bios);
+  if (variant.append !== undefined) args.push("-append", variant.append);
+  if (variant.initrd) args.push("-initrd", variant.initrd);
   if (variant.harts > 1) args.push("-smp", String(variant.harts));
   if (variant.virtio === 2) args.push("-global", "virtio-mmio.force-legacy=false");
   if (variant.disk) {
