@@ -1,4 +1,8 @@
 import { Op, type Instruction } from "./opcodes.js";
+import {
+  OPCODE_AMO, OPCODE_AUIPC, OPCODE_BRANCH, OPCODE_JAL, OPCODE_JALR, OPCODE_LOAD, OPCODE_LUI, OPCODE_MISC_MEM, OPCODE_OP,
+  OPCODE_OP_IMM, OPCODE_STORE, OPCODE_SYSTEM,
+} from "./major-opcodes.js";
 
 /*
  * Instruction decoder for RV32IMAC + Zicsr + Zifencei and the privileged instructions.
@@ -77,19 +81,6 @@ function illegal(out: Instruction, length: 2 | 4, raw: number): Instruction {
 
 // ---- 32-bit encodings ------------------------------------------------------------------------
 
-/** Major opcodes, bits 6:0 (unpriv table 24.1, "RISC-V base opcode map"). */
-const OPCODE_LOAD = 0x03;
-const OPCODE_MISC_MEM = 0x0f;
-const OPCODE_OP_IMM = 0x13;
-const OPCODE_AUIPC = 0x17;
-const OPCODE_STORE = 0x23;
-const OPCODE_AMO = 0x2f;
-const OPCODE_OP = 0x33;
-const OPCODE_LUI = 0x37;
-const OPCODE_BRANCH = 0x63;
-const OPCODE_JALR = 0x67;
-const OPCODE_JAL = 0x6f;
-const OPCODE_SYSTEM = 0x73;
 
 const LOAD_OPS: readonly Op[] = [Op.LB, Op.LH, Op.LW, Op.ILLEGAL, Op.LBU, Op.LHU, Op.ILLEGAL, Op.ILLEGAL];
 const STORE_OPS: readonly Op[] = [Op.SB, Op.SH, Op.SW, Op.ILLEGAL, Op.ILLEGAL, Op.ILLEGAL, Op.ILLEGAL, Op.ILLEGAL];

@@ -1,6 +1,10 @@
 import { compressedForm, type CompressedForm } from "./decode.js";
 import { Op } from "./opcodes.js";
 import { opName } from "./classes.js";
+import {
+  OPCODE_AMO, OPCODE_AUIPC, OPCODE_BRANCH, OPCODE_JAL, OPCODE_JALR, OPCODE_LOAD, OPCODE_LUI, OPCODE_MISC_MEM, OPCODE_OP,
+  OPCODE_OP_IMM, OPCODE_STORE, OPCODE_SYSTEM,
+} from "./major-opcodes.js";
 
 /*
  * Encoders, mainly for tests: they build the canonical encoding of an instruction from the same
@@ -21,18 +25,6 @@ export interface InstructionFields {
 
 type FieldName = keyof InstructionFields;
 
-const OPCODE_LOAD = 0x03;
-const OPCODE_MISC_MEM = 0x0f;
-const OPCODE_OP_IMM = 0x13;
-const OPCODE_AUIPC = 0x17;
-const OPCODE_STORE = 0x23;
-const OPCODE_AMO = 0x2f;
-const OPCODE_OP = 0x33;
-const OPCODE_LUI = 0x37;
-const OPCODE_BRANCH = 0x63;
-const OPCODE_JALR = 0x67;
-const OPCODE_JAL = 0x6f;
-const OPCODE_SYSTEM = 0x73;
 
 /** How one operation is laid out: its format and the fixed bits that select it. */
 type Layout =
