@@ -3,7 +3,7 @@ import { Command, CommanderError, InvalidArgumentError } from "commander";
 import Table from "cli-table3";
 import { FileBlockBackend } from "@matryoshka/devices";
 import { LoadError } from "@matryoshka/machine";
-import { runGuest, type InputSource, type RunReport } from "@matryoshka/nested";
+import { MAX_DEPTH, runGuest, type InputSource, type RunReport } from "@matryoshka/nested";
 import { qemuAvailability, qemuCommandLine, runOnQemu } from "@matryoshka/testkit";
 import { streamInput } from "./input.js";
 
@@ -83,6 +83,32 @@ function statsTable(report: RunReport): string {
   for (const [cause, count] of [...report.interrupts].sort((a, b) => a[0] - b[0])) {
     table.push([`interrupt ${cause}: ${INTERRUPT_NAMES[cause] ?? "platform"}`, count.toLocaleString("en-US")]);
   }
+  let text = table.toString();
+  if (report.levels.length > 0) text += `\n${levelsTable(report)}`;
+  return text;
+}
+
+/** Per hypervisor level: exits by reason, shadow paging and injected interrupts (level 1 runs on the hardware). */
+function levelsTable(report: RunReport): string {
+  const levels = report.levels;
+  const table = new Table({ head: ["per level", ...levels.map((l) => `L${l.level}`)] });
+  const row = (name: string, values: number[]) => table.push([name, ...values.map((v) => v.toLocaleString("en-US"))]);
+  const causes = new Set<number>();
+  for (const level of levels) level.exits.byCause.forEach((count, cause) => count && causes.add(cause));
+  for (const cause of [...causes].sort((a, b) => a - b)) {
+    row(`exit: ${EXCEPTION_NAMES[cause] ?? `cause ${cause}`}`, levels.map((l) => l.exits.byCause[cause]!));
+  }
+  row("exit: budget (deadline)", levels.map((l) => l.exits.budget));
+  row("instructions emulated", levels.map((l) => l.exits.emulated));
+  row("shadow fills", levels.map((l) => l.shadow.fills));
+  row("shadow page flushes", levels.map((l) => l.shadow.pageFlushes));
+  row("shadow full flushes", levels.map((l) => l.shadow.fullFlushes));
+  row("shadow roots created", levels.map((l) => l.shadow.rootsCreated));
+  const interrupts = new Set<number>();
+  for (const level of levels) for (const cause of level.injectedInterrupts.keys()) interrupts.add(cause);
+  for (const cause of [...interrupts].sort((a, b) => a - b)) {
+    row(`injected: ${INTERRUPT_NAMES[cause] ?? `interrupt ${cause}`}`, levels.map((l) => l.injectedInterrupts.get(cause) ?? 0));
+  }
   return table.toString();
 }
 
@@ -97,6 +123,7 @@ export function buildProgram(io: Io, setStatus: (status: number) => void): Comma
     .command("run")
     .description("boot a guest on the virt board (QEMU's -kernel, -bios, -append, -initrd) with its console on stdio")
     .argument("<kernel>", "ELF file, Linux RISC-V Image, or raw binary")
+    .option("--depth <n>", `levels of hypervisor beneath the guest, 0..${MAX_DEPTH} (0: bare board)`, integerIn(0, MAX_DEPTH), 0)
     .option("--bios <file>", "M-mode firmware loaded at the start of RAM (e.g. OpenSBI fw_jump)")
     .option("--append <args>", "kernel command line (device tree /chosen/bootargs)")
     .option("--initrd <file>", "initial ramdisk (device tree /chosen/linux,initrd-*)")
@@ -107,7 +134,7 @@ export function buildProgram(io: Io, setStatus: (status: number) => void): Comma
     .option("--pmp <n>", "PMP entries per hart, 0..64 (0: no PMP)", integerIn(0, 64), 16)
     .option("--max-insns <n>", "stop after this many instructions of machine time (status 124)", integerIn(1, Number.MAX_SAFE_INTEGER))
     .option("--stats", "print instructions, traps by cause and time on stderr at the end")
-    .action(async (kernelPath: string, options: { bios?: string; append?: string; initrd?: string; disk: string[]; virtioVersion: number; harts: number; mem: number; pmp: number; maxInsns?: number; stats?: boolean }) => {
+    .action(async (kernelPath: string, options: { depth: number; bios?: string; append?: string; initrd?: string; disk: string[]; virtioVersion: number; harts: number; mem: number; pmp: number; maxInsns?: number; stats?: boolean }) => {
       const kernel = readInput(kernelPath, "kernel");
       if (options.disk.length > 8) throw new UsageError("at most 8 disks (the board has 8 virtio-mmio slots)");
       for (const disk of options.disk) requireFile(disk, "disk image");
@@ -118,7 +145,7 @@ export function buildProgram(io: Io, setStatus: (status: number) => void): Comma
       let report: RunReport;
       try {
         report = await runGuest({
-          kernel, bios, initrd, append: options.append,
+          kernel, bios, initrd, append: options.append, depth: options.depth,
           harts: options.harts, memoryMiB: options.mem, pmpEntries: options.pmp,
           maxInstructions: options.maxInsns,
           disks,
@@ -128,6 +155,8 @@ export function buildProgram(io: Io, setStatus: (status: number) => void): Comma
         });
       } catch (error) {
         if (error instanceof LoadError) throw new UsageError(error.message);
+        // Only building the stack throws RangeError (a stack too deep for the memory limit).
+        if (error instanceof RangeError) throw new UsageError(error.message);
         throw error;
       } finally {
         input?.close();

@@ -1,9 +1,14 @@
 import type { BlockBackend } from "@matryoshka/devices";
-import { VirtMachine, type RunOutcome } from "@matryoshka/machine";
+import type { RunOutcome } from "@matryoshka/machine";
+import type { ShadowStats } from "@matryoshka/mmu";
+import type { ExitStats } from "@matryoshka/vmm";
+import { buildStack } from "./stack.js";
 
 /** Everything `matryoshka run` needs, already read from disk. */
 export interface RunOptions {
   kernel: Uint8Array;
+  /** Levels of hypervisor beneath the guest: 0 runs it on the bare board. */
+  depth?: number;
   bios?: Uint8Array;
   append?: string;
   initrd?: Uint8Array;
@@ -30,8 +35,20 @@ export interface InputSource {
   drain(): Uint8Array | undefined;
 }
 
+/** What one hypervisor level did (level k runs VM k on the platform of level k-1). */
+export interface LevelReport {
+  level: number;
+  exits: ExitStats;
+  shadow: ShadowStats;
+  /** Virtual interrupts the level's guest took, by cause. */
+  injectedInterrupts: Map<number, number>;
+}
+
 export interface RunReport {
   outcome: RunOutcome;
+  depth: number;
+  /** Per hypervisor level, from level 1 (on the hardware) to the guest's own; empty at depth 0. */
+  levels: LevelReport[];
   /** Instructions started, summed over harts. */
   instructions: number;
   /** Exceptions and interrupts taken, by cause number, summed over harts. */
@@ -43,9 +60,13 @@ export interface RunReport {
 /** Instructions between checks for console input and between event-loop turns. */
 const SLICE = 2_000_000;
 
-/** Boots a guest on the `virt` board at depth 0 and runs it to completion. */
+/**
+ * Boots a guest on the `virt` board, on bare metal (depth 0) or under `depth` nested hypervisors,
+ * and runs it to completion.
+ */
 export async function runGuest(options: RunOptions): Promise<RunReport> {
-  const machine = new VirtMachine({
+  const depth = options.depth ?? 0;
+  const stack = buildStack(depth, {
     harts: options.harts,
     memoryMiB: options.memoryMiB,
     pmpEntries: options.pmpEntries,
@@ -53,7 +74,9 @@ export async function runGuest(options: RunOptions): Promise<RunReport> {
     disks: options.disks,
     virtioVersion: options.virtioVersion,
   });
-  machine.boot({ kernel: options.kernel, bios: options.bios, append: options.append, initrd: options.initrd });
+  const machine = stack.guest;
+  // A VM's boot also tells the levels beneath that its RAM changed.
+  (stack.vms.at(-1) ?? machine).boot({ kernel: options.kernel, bios: options.bios, append: options.append, initrd: options.initrd });
   const started = performance.now();
   const limit = options.maxInstructions ?? Number.POSITIVE_INFINITY;
   let inputOpen = options.input !== undefined;
@@ -86,8 +109,16 @@ export async function runGuest(options: RunOptions): Promise<RunReport> {
     hart.exceptionCounts.forEach((count, cause) => count && exceptions.set(cause, (exceptions.get(cause) ?? 0) + count));
     hart.interruptCounts.forEach((count, cause) => count && interrupts.set(cause, (interrupts.get(cause) ?? 0) + count));
   }
+  const levels = stack.vms.map((vm): LevelReport => {
+    const stats = vm.stats;
+    const injectedInterrupts = new Map<number, number>();
+    stats.injectedInterrupts.forEach((count, cause) => count && injectedInterrupts.set(cause, count));
+    return { level: vm.level, exits: stats.exits, shadow: stats.shadow, injectedInterrupts };
+  });
   return {
     outcome,
+    depth,
+    levels,
     instructions: machine.instructions,
     exceptions,
     interrupts,

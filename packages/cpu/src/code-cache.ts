@@ -21,6 +21,8 @@ export function emptyDecodePage(): Int32Array {
   return page;
 }
 
+const EMPTY_PAGE = emptyDecodePage();
+
 /** A page whose every slot says "fetch": where the engine points after leaving a page. */
 export function missPage(): Int32Array {
   const page = new Int32Array(DECODE_PAGE_WORDS);
@@ -40,17 +42,35 @@ export function missPage(): Int32Array {
  * that gets decoded is removed from all registered store TLBs: stores to it take the slow path,
  * which calls `invalidatePage`. Device DMA calls `invalidateRange`.
  */
+export interface CodeCacheOptions {
+  /**
+   * Keep no decoded pages: every fetch decodes afresh into one scratch page, and every page counts
+   * as holding code, so every store takes the slow path and reports itself through `onWrite`.
+   * For a VM's virtual harts, which only ever emulate single instructions while the guest's own
+   * stores land in memory behind their back.
+   */
+  transient?: boolean;
+  /** Told of every write that invalidated code (RAM byte offset and length), e.g. to forward it. */
+  onWrite?: (ramOffset: number, length: number) => void;
+}
+
 export class CodeCache {
   readonly pages: (Int32Array | undefined)[];
+  private readonly transient: boolean;
+  private readonly onWrite: ((ramOffset: number, length: number) => void) | undefined;
+  private readonly scratch: Int32Array | undefined;
   /** Store TLBs of every hart sharing this cache. */
   private readonly storeTlbs: Tlb[] = [];
   /** Bumped when any page is invalidated, so engines holding a page reference re-fetch it. */
   generation = 0;
   private readonly ramBase: number;
 
-  constructor(ramBase: number, ramSize: number) {
+  constructor(ramBase: number, ramSize: number, options: CodeCacheOptions = {}) {
     this.ramBase = ramBase;
-    this.pages = new Array<Int32Array | undefined>(ramSize >>> 12).fill(undefined);
+    this.transient = options.transient ?? false;
+    this.onWrite = options.onWrite;
+    this.scratch = this.transient ? emptyDecodePage() : undefined;
+    this.pages = new Array<Int32Array | undefined>(this.transient ? 0 : ramSize >>> 12).fill(undefined);
   }
 
   registerStoreTlb(tlb: Tlb): void {
@@ -59,6 +79,10 @@ export class CodeCache {
 
   /** The decode array of a RAM page (index = (pa - ramBase) >>> 12), created empty on first use. */
   page(ramPage: number): Int32Array {
+    if (this.scratch !== undefined) {
+      this.scratch.set(EMPTY_PAGE);
+      return this.scratch;
+    }
     let page = this.pages[ramPage];
     if (page === undefined) {
       page = emptyDecodePage();
@@ -70,7 +94,7 @@ export class CodeCache {
   }
 
   hasCode(ramPage: number): boolean {
-    return this.pages[ramPage] !== undefined;
+    return this.transient || this.pages[ramPage] !== undefined;
   }
 
   /**
@@ -81,6 +105,7 @@ export class CodeCache {
    * code costs only the slow store path.
    */
   invalidateBytes(ramOffset: number, size: number): void {
+    if (this.onWrite !== undefined) this.onWrite(ramOffset, size);
     const page = this.pages[ramOffset >>> 12];
     if (page === undefined) return;
     const first = Math.max(0, (ramOffset & 0xfff) - 2) & ~1;
@@ -91,6 +116,7 @@ export class CodeCache {
   }
 
   invalidatePage(ramPage: number): void {
+    if (this.onWrite !== undefined) this.onWrite(ramPage * 4096, 4096);
     if (this.pages[ramPage] !== undefined) {
       this.pages[ramPage] = undefined;
       this.generation++;
@@ -100,6 +126,10 @@ export class CodeCache {
   /** Drops decoded code overlapping [pa, pa + length): for DMA and loaders. */
   invalidateRange(pa: number, length: number): void {
     if (length <= 0) return;
+    if (this.transient) {
+      this.onWrite?.(pa - this.ramBase, length);
+      return;
+    }
     const first = Math.max(0, Math.floor((pa - this.ramBase) / 4096));
     const last = Math.min(this.pages.length - 1, Math.floor((pa + length - 1 - this.ramBase) / 4096));
     for (let p = first; p <= last; p++) this.invalidatePage(p);

@@ -93,6 +93,8 @@ const ENVCFG_WRITABLE = 0x1;
 const INTERRUPT_PRIORITY = [11, 3, 7, 9, 1, 5] as const;
 
 const TWO32 = 0x1_0000_0000;
+/** The highest hpmcounter index (3 + 16 counters - 1), as QEMU 7.2's pmu-num=16. */
+const LAST_HPM_COUNTER = 18;
 const MISS_PAGE = missPage();
 
 /**
@@ -392,10 +394,18 @@ export class Hart {
     return !this.wakeable;
   }
 
-  sfenceVma(rs1: number, _rs2: number): void {
+  /**
+   * Observer of executed sfence.vma instructions: the virtual address (undefined: all) and ASID
+   * (undefined: all). A hypervisor emulating a guest's fences uses it to drop shadow page-table
+   * entries.
+   */
+  onSfenceVma: ((va: number | undefined, asid: number | undefined) => void) | undefined = undefined;
+
+  sfenceVma(rs1: number, rs2: number): void {
     if (this.priv === Priv.U || (this.priv === Priv.S && (this.mstatus & MSTATUS.TVM) !== 0)) {
       return this.illegalInstruction();
     }
+    this.onSfenceVma?.(rs1 !== 0 ? this.x[rs1]! >>> 0 : undefined, rs2 !== 0 ? this.x[rs2]! & 0x1ff : undefined);
     // Our TLBs are not tagged by ASID, so an ASID-specific fence flushes like a global one.
     if (rs1 !== 0) {
       const va = this.x[rs1]!;
@@ -539,6 +549,9 @@ export class Hart {
     const counterBase = csr & 0xf60;
     if (counterBase === 0xb00 || counterBase === 0xc00 || counterBase === 0xb80 || counterBase === 0xc80) {
       const index = csr & 0x1f;
+      // QEMU 7.2's default hart has 16 programmable counters (pmu-num=16): hpmcounter3..18.
+      // The specification allows any number from 0 to 29; the rest do not exist, in every view.
+      if (index > LAST_HPM_COUNTER) return undefined;
       if (counterBase === 0xb00 || counterBase === 0xb80) {
         if (index === 1) return undefined; // there is no mtime CSR
       }

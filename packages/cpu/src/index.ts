@@ -1,5 +1,6 @@
 export * from "./constants.js";
 export { CodeCache } from "./code-cache.js";
+export type { CodeCacheOptions } from "./code-cache.js";
 export type { Engine } from "./engine.js";
 export { Hart, InternalOp, StopReason } from "./hart.js";
 export type { HartOptions } from "./hart.js";

@@ -10,8 +10,9 @@ const FINISHER_RESET = 0x7777;
 export type FinisherEvent = { kind: "pass" } | { kind: "fail"; code: number } | { kind: "reset" };
 
 /**
- * The SiFive test/poweroff device (QEMU `sifive_test`): a 32-bit write of 0x5555 powers off with
- * success, `(code << 16) | 0x3333` with failure code `code`, 0x7777 resets.
+ * The SiFive test/poweroff device (QEMU `sifive_test`): a write of 0x5555 powers off with
+ * success, `(code << 16) | 0x3333` with failure code `code`, 0x7777 resets. Like QEMU (since 5.2)
+ * it takes 16-bit writes as well as 32-bit ones: OpenSBI's syscon power-off uses a halfword store.
  */
 export class TestDevice implements MmioDevice {
   private readonly onFinish: (event: FinisherEvent) => void;
@@ -25,7 +26,7 @@ export class TestDevice implements MmioDevice {
   }
 
   write(offset: number, size: AccessSize, value: number): boolean {
-    if (offset !== 0 || size !== 4) return true;
+    if (offset !== 0 || size === 1) return true;
     const status = value & 0xffff;
     if (status === FINISHER_PASS) this.onFinish({ kind: "pass" });
     else if (status === FINISHER_FAIL) this.onFinish({ kind: "fail", code: value >>> 16 });

@@ -1,4 +1,4 @@
-import { Hart, Interpreter, CodeCache, StopReason, type Engine } from "@matryoshka/cpu";
+import { Hart, Interpreter, CodeCache, StopReason, type CodeCacheOptions, type Engine } from "@matryoshka/cpu";
 import {
   EmptyVirtioSlot, GOLDFISH_RTC_SIZE, GoldfishRtc, Htif, HTIF_REGISTER_SIZE, ramGuestMemory, TEST_DEVICE_SIZE, TestDevice,
   UART_SIZE, Uart16550, VIRTIO_MMIO_SIZE, VirtioBlk, VirtioMmio, type BlockBackend, type FinisherEvent, type GuestMemory,
@@ -33,6 +33,13 @@ export interface MachineOptions {
   harts?: number;
   /** RAM size in MiB (default 128, as QEMU). */
   memoryMiB?: number;
+  /**
+   * The board's RAM, if it already exists: a hypervisor passes a window of its own memory (based
+   * at 0x80000000) so the VM's RAM is frames it owns. Overrides `memoryMiB`.
+   */
+  ram?: Ram;
+  /** How the shared pre-decode cache behaves (a VM's board uses a transient one). */
+  codeCache?: CodeCacheOptions;
   /** PMP entries per hart, 0..64 (default 16, as QEMU). */
   pmpEntries?: number;
   /** Deterministic clock rate: instructions per mtime tick (default 10). */
@@ -102,10 +109,13 @@ export class VirtMachine {
     if (!Number.isInteger(memoryMiB) || memoryMiB < 1 || memoryMiB > 2047) {
       throw new RangeError(`memory must be 1..2047 MiB, got ${memoryMiB}`);
     }
+    if (options.ram && options.ram.base !== VIRT.dram.base) {
+      throw new RangeError(`the virt board's RAM starts at 0x${VIRT.dram.base.toString(16)}, got 0x${options.ram.base.toString(16)}`);
+    }
     this.quantum = options.quantum ?? 10_000;
-    this.ram = new Ram(VIRT.dram.base, memoryMiB * 1024 * 1024);
+    this.ram = options.ram ?? new Ram(VIRT.dram.base, memoryMiB * 1024 * 1024);
     this.bus = new Bus(this.ram);
-    this.codeCache = new CodeCache(this.ram.base, this.ram.size);
+    this.codeCache = new CodeCache(this.ram.base, this.ram.size, options.codeCache);
     this.harts = [];
     for (let id = 0; id < hartCount; id++) {
       this.harts.push(new Hart(this.bus, { hartId: id, pmpEntries: options.pmpEntries ?? 16, codeCache: this.codeCache }));

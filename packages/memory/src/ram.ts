@@ -12,22 +12,34 @@ export class Ram {
   readonly base: number;
   readonly size: number;
 
-  constructor(base: number, size: number, buffer?: SharedArrayBuffer) {
+  /** Byte offset of this RAM inside `buffer` (non-zero for a VM's RAM carved out of its host's). */
+  readonly byteOffset: number;
+
+  /**
+   * RAM of `size` bytes at physical address `base`: a new SharedArrayBuffer, or a window of an
+   * existing one starting at `byteOffset` (how a hypervisor gives a VM frames of its own memory
+   * without copying, so every level of a nested stack shares one buffer).
+   */
+  constructor(base: number, size: number, buffer?: SharedArrayBuffer, byteOffset = 0) {
     if (!Number.isInteger(base) || base < 0 || base % 4096 !== 0 || base > 0xffff_ffff) {
       throw new RangeError(`RAM base 0x${base.toString(16)} must be a 4 KiB-aligned 32-bit address`);
     }
     if (!Number.isInteger(size) || size <= 0 || size % 4096 !== 0 || base + size > 0x1_0000_0000) {
       throw new RangeError(`RAM size ${size} must be a positive multiple of 4 KiB that fits below 4 GiB`);
     }
-    if (buffer && buffer.byteLength !== size) {
-      throw new RangeError(`RAM buffer has ${buffer.byteLength} bytes, expected ${size}`);
+    if (!Number.isInteger(byteOffset) || byteOffset < 0 || byteOffset % 4096 !== 0) {
+      throw new RangeError(`RAM byte offset ${byteOffset} must be a non-negative multiple of 4 KiB`);
+    }
+    if (buffer ? byteOffset + size > buffer.byteLength : byteOffset !== 0) {
+      throw new RangeError(`RAM window of ${size} bytes at offset ${byteOffset} does not fit its buffer of ${buffer?.byteLength ?? 0} bytes`);
     }
     this.base = base;
     this.size = size;
     this.buffer = buffer ?? new SharedArrayBuffer(size);
-    this.u8 = new Uint8Array(this.buffer);
-    this.u16 = new Uint16Array(this.buffer);
-    this.i32 = new Int32Array(this.buffer);
+    this.byteOffset = byteOffset;
+    this.u8 = new Uint8Array(this.buffer, byteOffset, size);
+    this.u16 = new Uint16Array(this.buffer, byteOffset, size >>> 1);
+    this.i32 = new Int32Array(this.buffer, byteOffset, size >>> 2);
   }
 
   /** True when [pa, pa + length) lies inside this RAM. */

@@ -1,0 +1,273 @@
+import type { Bus, Ram } from "@matryoshka/memory";
+import { PMP_R, PMP_W, PMP_X, type Pmp } from "./pmp.js";
+import { Access, leafAllows, PTE_A, PTE_D, PTE_R, PTE_U, PTE_V, PTE_W, PTE_X, SATP_MODE_SV32, WalkInfo, walkSv32, type TranslationState } from "./sv32.js";
+
+/**
+ * 4 KiB frames for shadow tables, carved out of a contiguous region of the memory the tables live
+ * in. Frames come back zeroed.
+ */
+export class FramePool {
+  readonly base: number;
+  readonly frames: number;
+  private readonly memory: Ram;
+  private readonly free: Int32Array;
+  private freeCount: number;
+
+  constructor(memory: Ram, base: number, frames: number) {
+    if (base % 4096 !== 0 || !memory.contains(base, frames * 4096) || frames < 2) {
+      throw new RangeError(`a shadow frame pool of ${frames} frames at 0x${base.toString(16)} does not fit its memory`);
+    }
+    this.memory = memory;
+    this.base = base;
+    this.frames = frames;
+    this.free = new Int32Array(frames);
+    for (let i = 0; i < frames; i++) this.free[i] = frames - 1 - i;
+    this.freeCount = frames;
+  }
+
+  get available(): number {
+    return this.freeCount;
+  }
+
+  /** A zeroed frame's physical address, or -1 when the pool is empty. */
+  allocate(): number {
+    if (this.freeCount === 0) return -1;
+    const index = this.free[--this.freeCount]!;
+    const pa = this.base + index * 4096;
+    const word = (pa - this.memory.base) >>> 2;
+    this.memory.i32.fill(0, word, word + 1024);
+    return pa;
+  }
+
+  release(pa: number): void {
+    this.free[this.freeCount++] = (pa - this.base) / 4096;
+  }
+}
+
+/** One shadow address space: a root table and the second-level tables it points to. */
+interface ShadowRoot {
+  readonly key: number;
+  /** ASID of the guest address space it shadows; -1 for an untranslated (bare) context. */
+  readonly asid: number;
+  /** Physical address of the root table. */
+  readonly table: number;
+  /** Frame number (pa / 4096) of the second-level table for each VPN[1], 0 if none. */
+  readonly second: Int32Array;
+  /** VPN[1] values that have a second-level table, for cheap flushing. */
+  readonly used: number[];
+}
+
+/** Statistics of a shadow pager, cheap enough to keep on. */
+export interface ShadowStats {
+  /** Shadow PTEs written (lazy fills). */
+  fills: number;
+  /** Single-page invalidations (guest sfence.vma with an address, A/D upgrades). */
+  pageFlushes: number;
+  /** Whole-address-space invalidations (guest sfence.vma without an address, satp/PMP changes). */
+  fullFlushes: number;
+  /** Roots created (a root per guest address space and virtual privilege). */
+  rootsCreated: number;
+  /** Times the frame pool ran dry and every shadow table was dropped. */
+  poolResets: number;
+}
+
+/** What a shadow context needs to know about the virtual hart. */
+export interface ShadowContext extends TranslationState {
+  /** False when the guest runs untranslated (satp bare, or virtual M-mode, `priv` 3). */
+  translated: boolean;
+}
+
+/** Result of `ShadowPageTables.fill`. */
+export const Fill = {
+  /** A shadow PTE now maps the page: run the guest again. */
+  Mapped: 0,
+  /** The access cannot run directly (a guest fault, MMIO, PMP, a device page): emulate it. */
+  Emulate: 1,
+} as const;
+export type Fill = (typeof Fill)[keyof typeof Fill];
+
+/** Guest-physical page → host-physical address of its frame, or -1 if it is not plain RAM of the VM. */
+export type GuestPhysicalMap = (guestPhysicalPage: number) => number;
+
+/**
+ * Shadow page tables (the classic VMM technique of Popek–Goldberg-era systems and of VMware and Xen
+ * before EPT/NPT): Sv32 tables the hardware walks, composed lazily from the guest's own Sv32 tables
+ * (guest-virtual → guest-physical) and the VM's guest-physical map (guest-physical → host
+ * physical).
+ *
+ * - One root per guest address space and virtual privilege (`contextKey`): the guest always runs
+ *   in hardware U-mode, so every shadow PTE has U set, and guest user code gets a root that holds
+ *   only the guest's user pages: it can never reach guest-kernel pages.
+ * - Entries are 4 KiB even for guest megapages, filled on demand from shadow faults.
+ * - Accessed and dirty bits: the guest walk sets A on the first access and D on the first store;
+ *   a page whose guest PTE is not dirty is mapped read-only, so its first store faults here and
+ *   sets D (privileged spec §4.3.1: A/D are the guest's to observe).
+ * - Invalidation follows the guest's sfence.vma, by address and by ASID (§4.2.1); roots stay
+ *   cached across guest context switches.
+ */
+export class ShadowPageTables {
+  readonly stats: ShadowStats = { fills: 0, pageFlushes: 0, fullFlushes: 0, rootsCreated: 0, poolResets: 0 };
+  private readonly memory: Ram;
+  private readonly pool: FramePool;
+  private readonly roots = new Map<number, ShadowRoot>();
+  private readonly walkInfo = new WalkInfo();
+  /** Called after entries were removed or changed: `va` for one page, undefined for everything. */
+  private readonly onInvalidate: (va: number | undefined) => void;
+
+  constructor(memory: Ram, pool: FramePool, onInvalidate: (va: number | undefined) => void) {
+    this.memory = memory;
+    this.pool = pool;
+    this.onInvalidate = onInvalidate;
+  }
+
+  /**
+   * The key of a context's root: translated contexts by satp (root table and ASID), privilege,
+   * SUM and MXR; untranslated ones by privilege alone (PMP differs between M and S/U).
+   */
+  static contextKey(context: ShadowContext): number {
+    if (!context.translated) return -1 - context.priv;
+    return (context.satp >>> 0) * 16 + context.priv * 4 + (context.sum ? 2 : 0) + (context.mxr ? 1 : 0);
+  }
+
+  get rootCount(): number {
+    return this.roots.size;
+  }
+
+  /** The satp value (Sv32 mode, root PPN) that makes the hardware walk the context's shadow root, or -1 if the pool is empty. */
+  rootSatp(key: number, context: ShadowContext): number {
+    let root = this.roots.get(key);
+    if (root === undefined) {
+      let table = this.pool.allocate();
+      if (table < 0) {
+        this.reset();
+        table = this.pool.allocate();
+        if (table < 0) return -1;
+      }
+      root = {
+        key,
+        asid: context.translated ? (context.satp >>> 22) & 0x1ff : -1,
+        table,
+        second: new Int32Array(1024),
+        used: [],
+      };
+      this.roots.set(key, root);
+      this.stats.rootsCreated++;
+    }
+    return (SATP_MODE_SV32 | (root.table >>> 12)) >>> 0;
+  }
+
+  /**
+   * Tries to map the page of `va` in the context's root for `access`. The guest walk runs with
+   * the guest's memory and PMP (setting A/D as hardware would); the shadow PTE gets the
+   * permissions the guest PTE, the virtual privilege and PMP allow, minus W until the page is
+   * dirty. Returns Fill.Emulate when the access must be emulated instead: the guest takes a fault,
+   * or the page is not RAM the VM owns, or PMP does not treat the page uniformly.
+   */
+  fill(key: number, context: ShadowContext, va: number, access: Access, guest: Bus, pmp: Pmp, map: GuestPhysicalMap): Fill {
+    let root = this.roots.get(key);
+    if (root === undefined) {
+      if (this.rootSatp(key, context) < 0) return Fill.Emulate;
+      root = this.roots.get(key)!;
+    }
+    let gpa: number;
+    let readable = true;
+    let writable = true;
+    let executable = true;
+    if (context.translated) {
+      gpa = walkSv32(guest, pmp, va >>> 0, access, context, this.walkInfo);
+      if (gpa < 0) return Fill.Emulate;
+      const pte = this.walkInfo.pte;
+      readable = leafAllows(pte, Access.Load, context);
+      writable = leafAllows(pte, Access.Store, context) && (pte & PTE_D) !== 0;
+      executable = leafAllows(pte, Access.Fetch, context);
+    } else {
+      gpa = va >>> 0;
+    }
+    const guestPage = Math.floor(gpa / 4096);
+    const host = map(guestPage);
+    if (host < 0) return Fill.Emulate;
+    const pmpPerms = pmp.pagePermissions(guestPage * 4096, context.priv);
+    if (pmpPerms < 0) return Fill.Emulate;
+    readable &&= (pmpPerms & PMP_R) !== 0;
+    writable &&= (pmpPerms & PMP_W) !== 0 && readable; // W without R is a reserved PTE encoding
+    executable &&= (pmpPerms & PMP_X) !== 0;
+    const wanted = access === Access.Fetch ? executable : access === Access.Load ? readable : writable;
+    if (!wanted) return Fill.Emulate;
+
+    let second = root.second[va >>> 22]! * 4096;
+    if (second === 0) {
+      second = this.pool.allocate();
+      if (second < 0) {
+        // Out of frames: drop every shadow table and let the guest fault its way back in.
+        this.reset();
+        return this.fill(key, context, va, access, guest, pmp, map);
+      }
+      root.second[va >>> 22] = second / 4096;
+      root.used.push(va >>> 22);
+      this.memory.i32[(root.table - this.memory.base + (va >>> 22) * 4) >>> 2] = ((second >>> 12) << 10) | PTE_V;
+    }
+    const entry = (second - this.memory.base + ((va >>> 12) & 0x3ff) * 4) >>> 2;
+    const old = this.memory.i32[entry]!;
+    const pte =
+      (((host >>> 12) << 10) | PTE_V | PTE_U | PTE_A | PTE_D | (readable ? PTE_R : 0) | (writable ? PTE_W : 0) | (executable ? PTE_X : 0)) | 0;
+    this.memory.i32[entry] = pte;
+    this.stats.fills++;
+    // The hardware may hold the old entry (a read-only one being upgraded) in its TLB.
+    if (old !== 0) this.onInvalidate(va);
+    return Fill.Mapped;
+  }
+
+  /**
+   * sfence.vma with an address: drops the page's entries in the roots of that ASID (every
+   * translated root when `asid` is undefined). Untranslated roots do not depend on page tables.
+   */
+  invalidatePage(va: number, asid?: number): void {
+    this.stats.pageFlushes++;
+    const vpn1 = va >>> 22;
+    const offset = ((va >>> 12) & 0x3ff) * 4;
+    for (const root of this.roots.values()) {
+      if (root.asid < 0 || (asid !== undefined && root.asid !== asid)) continue;
+      const second = root.second[vpn1]! * 4096;
+      if (second !== 0) this.memory.i32[(second - this.memory.base + offset) >>> 2] = 0;
+    }
+    this.onInvalidate(va);
+  }
+
+  /** sfence.vma without an address: empties the roots of that ASID (every translated root when undefined). */
+  invalidateAll(asid?: number): void {
+    this.stats.fullFlushes++;
+    for (const root of this.roots.values()) {
+      if (root.asid < 0 || (asid !== undefined && root.asid !== asid)) continue;
+      this.empty(root);
+    }
+    this.onInvalidate(undefined);
+  }
+
+  /** Drops every entry of every root, translated or not (PMP changed, or a VM reset). */
+  reset(): void {
+    this.stats.poolResets++;
+    for (const root of this.roots.values()) {
+      this.empty(root);
+      this.pool.release(root.table);
+    }
+    this.roots.clear();
+    this.onInvalidate(undefined);
+  }
+
+  /** Empties the PMP-dependent untranslated roots and every translated one. */
+  invalidateEverything(): void {
+    this.stats.fullFlushes++;
+    for (const root of this.roots.values()) this.empty(root);
+    this.onInvalidate(undefined);
+  }
+
+  private empty(root: ShadowRoot): void {
+    const base = (root.table - this.memory.base) >>> 2;
+    for (const vpn1 of root.used) {
+      this.pool.release(root.second[vpn1]! * 4096);
+      root.second[vpn1] = 0;
+      this.memory.i32[base + vpn1] = 0;
+    }
+    root.used.length = 0;
+  }
+}

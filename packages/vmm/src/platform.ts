@@ -1,0 +1,54 @@
+import type { Ram } from "@matryoshka/memory";
+
+/** Why `PlatformHart.enter` returned. */
+export const ExitKind = {
+  /** The instruction budget ran out: the hypervisor's deadline (deterministic time is counted in instructions). */
+  Budget: 0,
+  /** The guest trapped: `cause`, `tval` and, for illegal instructions and ecall, `instruction` say how. */
+  Trap: 1,
+  /** The platform wants control back (its machine is stopping, or input arrived): not the guest's doing. */
+  Stop: 2,
+} as const;
+export type ExitKind = (typeof ExitKind)[keyof typeof ExitKind];
+
+/**
+ * One hart of a platform, seen by a hypervisor: a register file and pc to load a guest context
+ * into, and `enter`, which runs that context deprivileged (hardware U-mode, the hart's own
+ * translation rooted at `satp`) until an exit. The hypervisor is host code, not guest code: the
+ * hart's registers belong wholly to the context it enters.
+ */
+export interface PlatformHart {
+  /** Integer registers of the context (x[0] stays zero). */
+  readonly x: Int32Array;
+  /** pc of the context; after a trap, the pc of the instruction that trapped. */
+  pc: number;
+  /** LR/SC reservation of the running context, saved and restored with it across context switches. */
+  reservation: number;
+  reservationValue: number;
+  /**
+   * Runs the loaded context in U-mode with `satp` (an Sv32 root in the platform's memory) until a
+   * trap, or until `budget` instructions have started. Allocates nothing.
+   */
+  enter(satp: number, budget: number): ExitKind;
+  /** Instructions the last `enter` retired (a trapping instruction does not retire). */
+  readonly retired: number;
+  /** After ExitKind.Trap: mcause (interrupt bit included), mtval and the instruction bits (0 if not known). */
+  readonly exitCause: number;
+  readonly exitTval: number;
+  readonly exitInstruction: number;
+  /** Forgets cached translations of one page (`va`) or all of them: the tables under `satp` changed. */
+  flushTlb(va?: number): void;
+}
+
+/** What a hypervisor runs on: bare metal (`bareMetal`) or a VM of a hypervisor below (`VM`). */
+export interface Platform {
+  /** For reports: "bare metal", "vm1", … */
+  readonly name: string;
+  /** Nesting level of the platform: 0 for the hardware, k for a VM of level k. */
+  readonly level: number;
+  /** The platform's physical memory: where a hypervisor carves out VM RAM and shadow tables. */
+  readonly memory: Ram;
+  readonly harts: readonly PlatformHart[];
+  /** Code may have changed at [pa, pa + length) behind the engines' backs (DMA, loaders, emulated stores). */
+  memoryWritten(pa: number, length: number): void;
+}

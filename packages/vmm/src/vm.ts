@@ -1,0 +1,212 @@
+import { MSTATUS, Priv, StopReason, type Hart } from "@matryoshka/cpu";
+import { VIRT, VirtMachine, type BootInfo, type BootOptions, type MachineOptions, type RunOutcome } from "@matryoshka/machine";
+import { Ram } from "@matryoshka/memory";
+import { FramePool, ShadowPageTables, type ShadowStats } from "@matryoshka/mmu";
+import { ExitKind, type Platform, type PlatformHart } from "./platform.js";
+import { TrapAndEmulate, type ExitStats } from "./trap-and-emulate.js";
+
+/** What a VM is made of: a `virt` board's options, minus what the hypervisor decides. */
+export type VmConfig = Omit<MachineOptions, "engine" | "ram" | "codeCache"> & {
+  /** For reports (default "vm<n>"). */
+  name?: string;
+  /** Frames for this VM's shadow page tables (default 1024, 4 MiB). */
+  shadowFrames?: number;
+};
+
+/** Statistics of a VM, for `--stats` and the benchmarks. */
+export interface VmStats {
+  exits: ExitStats;
+  shadow: ShadowStats;
+  /** Virtual interrupts taken by the guest, by cause. */
+  injectedInterrupts: Float64Array;
+  /** Guest instructions started (native and emulated). */
+  instructions: number;
+}
+
+/** Placement of a VM in its hypervisor's memory, decided by `Hypervisor.createVm`. */
+export interface VmPlacement {
+  name: string;
+  /** Platform-physical address of the VM's RAM (guest-physical 0x80000000). */
+  ramBase: number;
+  /** Platform-physical address and size in frames of the shadow table pool. */
+  shadowBase: number;
+  shadowFrames: number;
+}
+
+/**
+ * A virtual machine: a complete `virt` board for its guest (devices from `@matryoshka/devices`,
+ * device tree, boot as QEMU does), whose RAM is frames of the hypervisor's platform memory and
+ * whose harts are virtual: they keep the virtual privilege mode and CSR file, and their
+ * instructions run on the platform's harts through `TrapAndEmulate`.
+ *
+ * A VM is itself a Platform (DESIGN.md §5): a hypervisor can run on it, and the contexts it enters
+ * run on the VM's virtual harts in virtual U-mode, so every level executes on the one hardware
+ * level below.
+ */
+export class VM implements Platform {
+  readonly name: string;
+  readonly level: number;
+  readonly board: VirtMachine;
+  readonly engine: TrapAndEmulate;
+  readonly harts: readonly PlatformHart[];
+  readonly placement: VmPlacement;
+  private readonly platform: Platform;
+  /** Host frame of each guest page: the only frames this VM can ever map (page-granular ownership). */
+  private readonly frames: Int32Array;
+
+  constructor(platform: Platform, placement: VmPlacement, config: VmConfig) {
+    this.platform = platform;
+    this.placement = placement;
+    this.name = placement.name;
+    this.level = platform.level + 1;
+    const memory = platform.memory;
+    const size = (config.memoryMiB ?? 128) * 1024 * 1024;
+    const ram = new Ram(VIRT.dram.base, size, memory.buffer, memory.byteOffset + (placement.ramBase - memory.base));
+    const pages = size / 4096;
+    this.frames = new Int32Array(pages);
+    for (let page = 0; page < pages; page++) this.frames[page] = placement.ramBase / 4096 + page;
+
+    const shadow = new ShadowPageTables(memory, new FramePool(memory, placement.shadowBase, placement.shadowFrames), (va) => {
+      for (const hart of platform.harts) hart.flushTlb(va);
+    });
+    const ramFirstPage = VIRT.dram.base / 4096;
+    const frames = this.frames;
+    const map = (guestPage: number): number => {
+      const index = guestPage - ramFirstPage;
+      if (index < 0 || index >= pages) return -1;
+      // Pages with a device overlay (HTIF tohost) must trap on every access.
+      const overlayPages = this.board.bus.overlayPages;
+      if (overlayPages.size > 0 && overlayPages.has(guestPage)) return -1;
+      const frame = frames[index]!;
+      return frame < 0 ? -1 : frame * 4096;
+    };
+    const harts = config.harts ?? 1;
+    this.engine = new TrapAndEmulate(platform.harts, harts, shadow, map);
+    this.board = new VirtMachine({
+      ...config,
+      ram,
+      engine: this.engine,
+      // Virtual harts only emulate single instructions; the guest's own stores bypass them, so
+      // they keep no decoded code, and every write they or the devices make is forwarded down.
+      codeCache: { transient: true, onWrite: (offset, length) => platform.memoryWritten(placement.ramBase + offset, length) },
+    });
+    for (const vhart of this.board.harts) {
+      vhart.onSfenceVma = (va, asid) => (va === undefined ? shadow.invalidateAll(asid) : shadow.invalidatePage(va, asid));
+    }
+    this.harts = this.board.harts.map((vhart) => new VmHart(this, vhart));
+  }
+
+  /** The VM's RAM: guest-physical memory at 0x80000000, a window of the platform's memory. */
+  get memory(): Ram {
+    return this.board.ram;
+  }
+
+  /** Loads firmware, kernel and initrd as QEMU does (see VirtMachine.boot). */
+  boot(options: BootOptions): BootInfo {
+    const info = this.board.boot(options);
+    this.platform.memoryWritten(this.placement.ramBase, this.board.ram.size);
+    return info;
+  }
+
+  /** Runs the guest (the board's scheduler, clock and devices; instructions on the platform). */
+  run(maxInstructions?: number): RunOutcome {
+    return this.board.run(maxInstructions);
+  }
+
+  memoryWritten(pa: number, length: number): void {
+    const offset = pa - this.board.ram.base;
+    if (offset < 0 || offset >= this.board.ram.size) return;
+    this.platform.memoryWritten(this.placement.ramBase + offset, Math.min(length, this.board.ram.size - offset));
+  }
+
+  get stats(): VmStats {
+    const injectedInterrupts = new Float64Array(32);
+    for (const hart of this.board.harts) hart.interruptCounts.forEach((count, cause) => (injectedInterrupts[cause]! += count));
+    return { exits: this.engine.exits, shadow: this.engine.shadow.stats, injectedInterrupts, instructions: this.board.instructions };
+  }
+}
+
+/**
+ * A VM's virtual hart as a platform hart for a hypervisor running in the VM: entering a context
+ * means putting the virtual hart in U-mode with that root, and running it through this VM's
+ * engine with its traps intercepted, so they return as exits instead of going to the virtual trap
+ * vector. The registers are the virtual hart's own.
+ */
+class VmHart implements PlatformHart {
+  readonly x: Int32Array;
+  retired = 0;
+  exitCause = 0;
+  exitTval = 0;
+  exitInstruction = 0;
+  private readonly vm: VM;
+  private readonly vhart: Hart;
+  private prepared = false;
+
+  constructor(vm: VM, vhart: Hart) {
+    this.vm = vm;
+    this.vhart = vhart;
+    this.x = vhart.x;
+  }
+
+  get pc(): number {
+    return this.vhart.pc;
+  }
+  set pc(value: number) {
+    this.vhart.pc = value;
+  }
+  get reservation(): number {
+    return this.vm.engine.reservationOf(this.vhart.hartId).reservation;
+  }
+  set reservation(value: number) {
+    this.vm.engine.reservationOf(this.vhart.hartId).reservation = value;
+  }
+  get reservationValue(): number {
+    return this.vm.engine.reservationOf(this.vhart.hartId).reservationValue;
+  }
+  set reservationValue(value: number) {
+    this.vm.engine.reservationOf(this.vhart.hartId).reservationValue = value;
+  }
+
+  enter(satp: number, budget: number): ExitKind {
+    const vhart = this.vhart;
+    if (!this.prepared) {
+      // What the hypervisor above would program once, as on bare metal: PMP lets U-mode reach all
+      // of the VM's memory (its shadow tables decide what a context reaches).
+      this.prepared = true;
+      if (vhart.pmp.count > 0) {
+        vhart.writeCsr(0x3b0, 0xffff_ffff);
+        vhart.writeCsr(0x3a0, 0x1f);
+      }
+    }
+    if (vhart.satp !== satp) {
+      vhart.satp = satp;
+      vhart.flushTlbs();
+    }
+    vhart.priv = Priv.U;
+    vhart.mstatus &= ~(MSTATUS.SUM | MSTATUS.MXR | MSTATUS.MPRV);
+    vhart.mie = 0;
+    vhart.mcounteren = 0;
+    vhart.interceptTraps = true;
+    const steps = vhart.steps;
+    const trapped = vhart.trapped;
+    const reason = this.vm.engine.run(vhart, budget);
+    vhart.interceptTraps = false;
+    this.retired = vhart.steps - steps - (vhart.trapped - trapped);
+    if (reason === StopReason.Intercept) {
+      const cause = vhart.interceptedCause;
+      this.exitCause = cause;
+      this.exitTval = vhart.interceptedTval;
+      this.exitInstruction = cause === 2 || cause === 8 ? vhart.interceptedInstruction : 0;
+      return ExitKind.Trap;
+    }
+    return reason === StopReason.Budget ? ExitKind.Budget : ExitKind.Stop;
+  }
+
+  /** The tables of the hypervisor above changed: as if its context had executed sfence.vma. */
+  flushTlb(va?: number): void {
+    const shadow = this.vm.engine.shadow;
+    if (va === undefined) shadow.invalidateAll();
+    else shadow.invalidatePage(va);
+    this.vhart.flushTlbs();
+  }
+}
