@@ -12,6 +12,17 @@ export interface ExitStats {
   platform: number;
   /** Guest instructions emulated one at a time on the virtual hart. */
   emulated: number;
+  /**
+   * Traps passed up to the hypervisor running in this VM (when the VM is its platform): exits this
+   * level did not handle itself.
+   */
+  reflected: number;
+  /**
+   * A running hash of every exit in order (kind, cause, tval, pc, instructions retired before it):
+   * two runs saw the same sequence of exits exactly when their hashes agree, which is how tests
+   * check that a level's view does not depend on the levels beneath it.
+   */
+  trace: number;
 }
 
 /** The state of one vCPU besides its virtual hart: where it runs and what it was doing there. */
@@ -52,7 +63,7 @@ const STORE_FAULTS = (1 << 7) | (1 << 15);
  */
 export class TrapAndEmulate implements Engine {
   readonly name = "trap-and-emulate";
-  readonly exits: ExitStats = { byCause: new Float64Array(32), budget: 0, platform: 0, emulated: 0 };
+  readonly exits: ExitStats = { byCause: new Float64Array(32), budget: 0, platform: 0, emulated: 0, reflected: 0, trace: 0 };
   readonly shadow: ShadowPageTables;
   private readonly emulator = new Interpreter();
   private readonly vcpus: VcpuState[];
@@ -80,7 +91,11 @@ export class TrapAndEmulate implements Engine {
       const irq = vhart.pendingInterrupt();
       if (irq >= 0) {
         vhart.takeInterrupt(irq);
-        if (vhart.stopRequested) return consumeStop(vhart); // intercepted by a hypervisor above
+        if (vhart.stopRequested) {
+          // Intercepted: the hypervisor running in this VM takes it.
+          this.exits.reflected++;
+          return consumeStop(vhart);
+        }
       }
       if (!loadContext(vhart, context)) {
         // M-mode with MPRV: fetches are untranslated but data is translated, which one shadow
@@ -107,6 +122,7 @@ export class TrapAndEmulate implements Engine {
       const retired = platformHart.retired;
       vhart.steps += retired;
       remaining -= retired;
+      this.record(kind, platformHart.exitCause, platformHart.exitTval, vhart.pc, retired);
       if (kind === ExitKind.Budget) {
         this.exits.budget++;
         continue;
@@ -145,6 +161,18 @@ export class TrapAndEmulate implements Engine {
     return StopReason.Budget;
   }
 
+  private record(kind: number, cause: number, tval: number, pc: number, retired: number): void {
+    let h = this.exits.trace;
+    h = Math.imul(h ^ kind, 0x01000193);
+    if (kind === ExitKind.Trap) {
+      h = Math.imul(h ^ cause, 0x01000193);
+      h = Math.imul(h ^ tval, 0x01000193);
+    }
+    h = Math.imul(h ^ pc, 0x01000193);
+    h = Math.imul(h ^ retired, 0x01000193);
+    this.exits.trace = h;
+  }
+
   /**
    * Executes the instruction at the virtual hart's pc with its full semantics (translation through
    * the guest's tables, PMP, CSRs, traps into the guest, device access). Returns a StopReason
@@ -154,6 +182,7 @@ export class TrapAndEmulate implements Engine {
     this.exits.emulated++;
     const pmpVersion = vhart.pmp.version;
     const reason = this.emulator.run(vhart, 1);
+    if (reason === StopReason.Intercept) this.exits.reflected++;
     // PMP decides what untranslated contexts may touch, and caps every shadow entry.
     if (vhart.pmp.version !== pmpVersion) this.shadow.invalidateEverything();
     return reason === StopReason.Budget ? -1 : reason;
