@@ -4,6 +4,7 @@
 import Table from "cli-table3";
 import { qemuAvailability } from "@matryoshka/testkit";
 import { benchInterpreter } from "./interpreter.js";
+import { exitCount, measureAll, workload, type Configuration, type Measurement, type Workload } from "./nested.js";
 
 const qemu = qemuAvailability();
 if (!qemu.available) console.log(`QEMU comparison skipped: ${qemu.reason}`);
@@ -23,3 +24,88 @@ if (interpreter.qemu) {
 }
 console.log("CPU-bound guest, one hart, depth 0 (target: interpreter ≥ 150 MIPS)");
 console.log(table.toString());
+
+// ---------------------------------------------------------------------------------------------
+// Nested virtualization: one level against the bare board, then the cost of depth.
+const crc32 = workload("crc32");
+const kernel = workload("kernel");
+const exits = workload("exits");
+const EXIT_DEPTHS = [1, 2, 5, 10, 20, 30];
+const configurations: Configuration[] = [
+  { workload: crc32, depth: 0 },
+  { workload: crc32, depth: 1 },
+  { workload: crc32, depth: 30 },
+  { workload: kernel, depth: 0 },
+  { workload: kernel, depth: 1 },
+  { workload: exits, depth: 0 },
+  // The exit-heavy guest's deep runs warm up on its first quarter: the code paths are the same.
+  ...EXIT_DEPTHS.map((depth) => ({ workload: exits, depth, warmupInstructions: depth >= 5 ? 300_000 : undefined })),
+];
+const ROUNDS = 5;
+const measured = await measureAll(configurations, ROUNDS, (text) => process.stderr.write(`nested benchmarks: ${text}\n`));
+const find = (guest: Workload, depth: number): Measurement => measured.find((m) => m.configuration.workload === guest && m.configuration.depth === depth)!;
+const ms = (value: number) => value.toFixed(0);
+const ratio = (value: number) => `${value.toFixed(2)}×`;
+const perMillion = (count: number, instructions: number) => (count / (instructions / 1e6)).toFixed(1);
+
+const depthOne = new Table({
+  head: ["guest", "instructions", "depth 0 (ms)", "depth 1 (ms)", "slowdown", "L1 exits / M insns", "L1 emulated / M insns"],
+});
+for (const guest of [crc32, kernel]) {
+  const bare = find(guest, 0);
+  const nested = find(guest, 1);
+  const level = nested.report.levels[0]!;
+  const instructions = nested.report.instructions;
+  depthOne.push([
+    guest.name,
+    instructions.toLocaleString("en-US"),
+    ms(bare.wall),
+    ms(nested.wall),
+    ratio(nested.wall / bare.wall),
+    perMillion(exitCount(level), instructions),
+    perMillion(level.exits.emulated, instructions),
+  ]);
+}
+console.log(`\nDepth 1 vs depth 0: wall-time slowdown of one hypervisor level, and its exit rate (medians of ${ROUNDS} runs; informational, no target)`);
+console.log(depthOne.toString());
+
+const crcDeep = find(crc32, 30).wall / find(crc32, 1).wall;
+const deep = new Table({ head: ["guest", "depth 1 (ms)", "depth 30 (ms)", "depth 30 / depth 1", "target", "holds"] });
+deep.push(["crc32", ms(find(crc32, 1).wall), ms(find(crc32, 30).wall), ratio(crcDeep), "≤ 1.50×", crcDeep <= 1.5 ? "yes" : "NO"]);
+console.log(`\nCost with depth: CPU-bound guest at depth 30 vs depth 1 (medians of ${ROUNDS} runs)`);
+console.log(deep.toString());
+
+const exitsBare = find(exits, 0).wall;
+const costPerExit = (depth: number) => {
+  const run = find(exits, depth);
+  return (run.wall - exitsBare) / exitCount(run.report.levels[depth - 1]!);
+};
+const costAtOne = costPerExit(1);
+const perExit = new Table({
+  head: ["depth", "wall (ms)", "exits at guest's level", "µs / exit", "vs depth 1", "÷ (depth × depth 1)", "target", "holds", "µs / exit / added level"],
+});
+let linear = true;
+let previous = 0;
+for (const depth of EXIT_DEPTHS) {
+  const run = find(exits, depth);
+  const cost = costPerExit(depth);
+  // The slope since the previous depth: constant when every level costs the same.
+  const added = (run.wall - find(exits, previous).wall) / ((depth - previous) * exitCount(run.report.levels[depth - 1]!));
+  previous = depth;
+  const normalized = cost / (depth * costAtOne);
+  linear &&= normalized <= 1;
+  perExit.push([
+    depth,
+    ms(run.wall),
+    exitCount(run.report.levels[depth - 1]!).toLocaleString("en-US"),
+    (cost * 1000).toFixed(2),
+    ratio(cost / costAtOne),
+    normalized.toFixed(2),
+    "≤ 1",
+    normalized <= 1 ? "yes" : "NO",
+    (added * 1000).toFixed(2),
+  ]);
+}
+console.log(`\nCost with depth: cost per exit of the exit-heavy guest (guests/exits), (wall(d) − wall(0)) / exits, wall(0) = ${ms(exitsBare)} ms (medians of ${ROUNDS} runs)`);
+console.log(perExit.toString());
+console.log(`cost per exit grows at most linearly with depth: ${linear ? "yes" : "NO"}`);

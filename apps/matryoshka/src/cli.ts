@@ -1,11 +1,13 @@
-import { existsSync, readFileSync, statSync } from "node:fs";
-import { Command, CommanderError, InvalidArgumentError } from "commander";
+import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import Table from "cli-table3";
 import { FileBlockBackend } from "@matryoshka/devices";
 import { LoadError } from "@matryoshka/machine";
-import { MAX_DEPTH, runGuest, type InputSource, type RunReport } from "@matryoshka/nested";
+import { DepthListError, guestStatus, MAX_DEPTH, parseDepths, runGuest, sweep, sweepJson, type InputSource, type RunReport, type SweepResult } from "@matryoshka/nested";
 import { qemuAvailability, qemuCommandLine, runOnQemu } from "@matryoshka/testkit";
 import { streamInput } from "./input.js";
+import { differenceReport, progressReporter, summaryLine, sweepTable } from "./sweep-view.js";
 
 /**
  * Exit statuses of `matryoshka` commands. Users script against them: keep them stable.
@@ -14,9 +16,17 @@ import { streamInput } from "./input.js";
  * - 124: the instruction or time limit ran out (as `timeout(1)` does)
  * - 2: bad input (missing file, malformed ELF, out-of-range option); one line on stderr
  * - 3: the guest stopped the machine abnormally
+ *
+ * `matryoshka sweep` runs a guest at many depths and exits with whether they agree, not with the
+ * guest's own status (that is in its table and JSON, mapped as above):
+ * - 0: at every depth the console output (byte for byte) and the guest's status equal the first depth's
+ * - 1: some depth differs; stderr names the depths, the first differing line of output and/or
+ *   the expected and actual status
+ * - 2: bad input, as above (also a malformed or out-of-range --depths list, an unwritable --json file)
  */
 export const ExitStatus = {
   pass: 0,
+  depthsDiffer: 1,
   badInput: 2,
   abnormal: 3,
   limit: 124,
@@ -51,9 +61,63 @@ function readInput(path: string, what: string): Uint8Array {
   return new Uint8Array(readFileSync(path));
 }
 
+/** Guest options `run` and `sweep` share, as commander parses them. */
+export interface GuestFlags {
+  bios?: string;
+  append?: string;
+  initrd?: string;
+  disk: string[];
+  virtioVersion: number;
+  harts: number;
+  mem: number;
+  pmp: number;
+  maxInsns?: number;
+}
+
+/**
+ * Adds the guest options `run` and `sweep` share (the board, its firmware, disks and limits);
+ * `diskHelp` says what becomes of a disk file.
+ */
+export function addGuestOptions(command: Command, diskHelp = "written to, like QEMU"): Command {
+  return command
+    .option("--bios <file>", "M-mode firmware loaded at the start of RAM (e.g. OpenSBI fw_jump)")
+    .option("--append <args>", "kernel command line (device tree /chosen/bootargs)")
+    .option("--initrd <file>", "initial ramdisk (device tree /chosen/linux,initrd-*)")
+    .option("--disk <file>", `raw disk image for a virtio-blk device (repeat for more; ${diskHelp})`, (value: string, list: string[]) => [...list, value], [] as string[])
+    .option("--virtio-version <n>", "virtio-mmio transport: 1 legacy (QEMU's default), 2 modern", integerIn(1, 2), 1)
+    .option("--harts <n>", "number of harts, 1..8", integerIn(1, 8), 1)
+    .option("--mem <MiB>", "RAM size in MiB, 1..2047", integerIn(1, 2047), 128)
+    .option("--pmp <n>", "PMP entries per hart, 0..64 (0: no PMP)", integerIn(0, 64), 16)
+    .option("--max-insns <n>", "stop after this many instructions of machine time (status 124)", integerIn(1, Number.MAX_SAFE_INTEGER));
+}
+
+/** Reads the kernel, firmware and initrd, and checks the disks exist (UsageError otherwise). */
+export function readGuestFiles(kernelPath: string, flags: GuestFlags): { kernel: Uint8Array; bios?: Uint8Array; initrd?: Uint8Array } {
+  const kernel = readInput(kernelPath, "kernel");
+  if (flags.disk.length > 8) throw new UsageError("at most 8 disks (the board has 8 virtio-mmio slots)");
+  for (const disk of flags.disk) requireFile(disk, "disk image");
+  const bios = flags.bios === undefined ? undefined : readInput(flags.bios, "firmware");
+  const initrd = flags.initrd === undefined ? undefined : readInput(flags.initrd, "initrd");
+  return { kernel, bios, initrd };
+}
+
+/** What running a guest throws because of the user's input becomes a UsageError; anything else is a bug. */
+export function usageErrorFromRun(error: unknown): unknown {
+  if (error instanceof LoadError) return new UsageError(error.message);
+  // Only building the stack throws RangeError (a stack too deep for the memory limit).
+  if (error instanceof RangeError) return new UsageError(error.message);
+  return error;
+}
+
 interface Io {
   stdout: (text: string) => void;
   stderr: (text: string) => void;
+  /** Raw bytes for stdout (guest output shown by sweep); falls back to `stdout` as Latin-1. */
+  write?: (bytes: Uint8Array) => void;
+  /** Where sweep draws its progress bar when it is a terminal; otherwise one line per depth goes to `stderr`. */
+  progress?: NodeJS.WritableStream & { isTTY?: boolean };
+  /** True when stdout is a terminal (tables in colour). */
+  stdoutIsTTY?: boolean;
   /** Raw console bytes from the guest. */
   console?: (byte: number) => void;
   /** Console input for the guest; none means the guest sees no input. */
@@ -76,6 +140,7 @@ function statsTable(report: RunReport): string {
   const table = new Table({ head: ["statistic", "value"] });
   table.push(["instructions", report.instructions.toLocaleString("en-US")]);
   table.push(["wall time (ms)", report.wallMilliseconds.toFixed(1)]);
+  if (report.resets > 0) table.push(["resets (rebooted)", report.resets.toLocaleString("en-US")]);
   table.push(["MIPS", (report.instructions / Math.max(report.wallMilliseconds, 0.001) / 1000).toFixed(1)]);
   for (const [cause, count] of [...report.exceptions].sort((a, b) => a[0] - b[0])) {
     table.push([`exception ${cause}: ${EXCEPTION_NAMES[cause] ?? "reserved"}`, count.toLocaleString("en-US")]);
@@ -88,28 +153,129 @@ function statsTable(report: RunReport): string {
   return text;
 }
 
-/** Per hypervisor level: exits by reason, shadow paging and injected interrupts (level 1 runs on the hardware). */
+/** Short names of exit causes for the per-level table's columns. */
+const EXIT_COLUMN_NAMES: Record<number, string> = {
+  0: "misaligned fetch", 1: "fetch fault", 2: "illegal", 3: "ebreak", 4: "misaligned load", 5: "load fault",
+  6: "misaligned store", 7: "store fault", 8: "ecall U", 9: "ecall S", 11: "ecall M",
+  12: "fetch PF", 13: "load PF", 15: "store PF",
+};
+
+const SHORT_INTERRUPT_NAMES: Record<number, string> = { 1: "S soft", 3: "M soft", 5: "S timer", 7: "M timer", 9: "S ext", 11: "M ext" };
+
+/**
+ * Per hypervisor level, one row each (level 1 runs on the hardware, the last is the guest's own):
+ * exits by cause, budget exits, instructions emulated, exits reflected to the level above, shadow
+ * paging and injected interrupts. Rows, not columns, so that 30 levels stay readable.
+ */
 function levelsTable(report: RunReport): string {
   const levels = report.levels;
-  const table = new Table({ head: ["per level", ...levels.map((l) => `L${l.level}`)] });
-  const row = (name: string, values: number[]) => table.push([name, ...values.map((v) => v.toLocaleString("en-US"))]);
   const causes = new Set<number>();
   for (const level of levels) level.exits.byCause.forEach((count, cause) => count && causes.add(cause));
-  for (const cause of [...causes].sort((a, b) => a - b)) {
-    row(`exit: ${EXCEPTION_NAMES[cause] ?? `cause ${cause}`}`, levels.map((l) => l.exits.byCause[cause]!));
-  }
-  row("exit: budget (deadline)", levels.map((l) => l.exits.budget));
-  row("instructions emulated", levels.map((l) => l.exits.emulated));
-  row("shadow fills", levels.map((l) => l.shadow.fills));
-  row("shadow page flushes", levels.map((l) => l.shadow.pageFlushes));
-  row("shadow full flushes", levels.map((l) => l.shadow.fullFlushes));
-  row("shadow roots created", levels.map((l) => l.shadow.rootsCreated));
-  const interrupts = new Set<number>();
-  for (const level of levels) for (const cause of level.injectedInterrupts.keys()) interrupts.add(cause);
-  for (const cause of [...interrupts].sort((a, b) => a - b)) {
-    row(`injected: ${INTERRUPT_NAMES[cause] ?? `interrupt ${cause}`}`, levels.map((l) => l.injectedInterrupts.get(cause) ?? 0));
+  const exitCauses = [...causes].sort((a, b) => a - b);
+  const injected = new Set<number>();
+  for (const level of levels) for (const cause of level.injectedInterrupts.keys()) injected.add(cause);
+  const injectedCauses = [...injected].sort((a, b) => a - b);
+  const table = new Table({
+    head: [
+      "level",
+      ...exitCauses.map((cause) => `exit: ${EXIT_COLUMN_NAMES[cause] ?? `cause ${cause}`}`),
+      "exit: budget", "emulated", "reflected", "shadow fills", "flushes page/all", "roots",
+      ...injectedCauses.map((cause) => `injected ${SHORT_INTERRUPT_NAMES[cause] ?? `irq ${cause}`}`),
+    ],
+    style: { compact: true },
+  });
+  const number = (value: number) => value.toLocaleString("en-US");
+  for (const level of levels) {
+    table.push([
+      `L${level.level}`,
+      ...exitCauses.map((cause) => number(level.exits.byCause[cause]!)),
+      number(level.exits.budget),
+      number(level.exits.emulated),
+      number(level.exits.reflected),
+      number(level.shadow.fills),
+      `${number(level.shadow.pageFlushes)}/${number(level.shadow.fullFlushes)}`,
+      number(level.shadow.rootsCreated),
+      ...injectedCauses.map((cause) => number(level.injectedInterrupts.get(cause) ?? 0)),
+    ]);
   }
   return table.toString();
+}
+
+/** The `--depths` list, as commander parses it. */
+function depthList(value: string): number[] {
+  try {
+    return parseDepths(value, MAX_DEPTH);
+  } catch (error) {
+    if (error instanceof DepthListError) throw new InvalidArgumentError(error.message);
+    throw error;
+  }
+}
+
+/** Fails early (before a long sweep) when a file could not be created at `path`. */
+function requireWritablePath(path: string, what: string): void {
+  const directory = dirname(resolve(path));
+  if (!existsSync(directory) || !statSync(directory).isDirectory()) throw new UsageError(`${what}: no such directory: ${directory}`);
+  if (existsSync(path) && statSync(path).isDirectory()) throw new UsageError(`${what} is a directory: ${path}`);
+}
+
+function addSweepCommand(program: Command, io: Io, setStatus: (status: number) => void): void {
+  const command = program
+    .command("sweep")
+    .description("run a guest at many nesting depths and check that its console output and status are the same at every depth")
+    .argument("<kernel>", "ELF file, Linux RISC-V Image, or raw binary")
+    .addOption(
+      new Option("--depths <list>", `depths, ascending, 0..${MAX_DEPTH}: a range A..B, a comma list (0,1,2,5,30) or one number`)
+        .argParser(depthList)
+        .default(parseDepths("0..30"), "0..30"),
+    );
+  addGuestOptions(command, "each depth runs on a fresh copy")
+    .option("--input <file>", "console input for the guest, the same bytes at every depth (stdin is not read)")
+    .option("--json <file>", "also write the results, per depth and per level, as JSON")
+    .option("--show-output", "print the first depth's console output before the table")
+    .option("--no-warmup", "time the first depth cold (by default it runs once untimed first, so slowdowns are not skewed by start-up)")
+    .action(async (kernelPath: string, options: GuestFlags & { depths: number[]; input?: string; json?: string; showOutput?: boolean; warmup: boolean }) => {
+      const { kernel, bios, initrd } = readGuestFiles(kernelPath, options);
+      const input = options.input === undefined ? undefined : readInput(options.input, "input file");
+      if (options.json !== undefined) requireWritablePath(options.json, "--json file");
+      const progress = progressReporter(io.progress, io.stderr);
+      let result: SweepResult;
+      try {
+        result = await sweep({
+          kernel, bios, initrd, append: options.append, depths: options.depths,
+          harts: options.harts, memoryMiB: options.mem, pmpEntries: options.pmp,
+          maxInstructions: options.maxInsns,
+          // Each depth gets fresh temporary copies of the disks, removed afterwards.
+          disks: options.disk,
+          virtioVersion: options.virtioVersion === 2 ? 2 : 1,
+          input,
+          warmup: options.warmup,
+          onProgress: progress.update,
+        });
+      } catch (error) {
+        throw usageErrorFromRun(error);
+      } finally {
+        progress.stop();
+      }
+      if (options.showOutput) {
+        const output = result.depths[0]!.output;
+        if (io.write) io.write(output);
+        else io.stdout(Buffer.from(output).toString("latin1"));
+        if (output.length > 0 && output[output.length - 1] !== 0x0a) io.stdout("\n");
+      }
+      io.stdout(`${sweepTable(result, { color: io.stdoutIsTTY === true })}\n${summaryLine(result)}\n`);
+      if (options.json !== undefined) {
+        try {
+          writeFileSync(options.json, `${JSON.stringify(sweepJson(result, kernelPath), null, 2)}\n`);
+        } catch (error) {
+          throw new UsageError(`cannot write --json file: ${error instanceof Error ? error.message : String(error)}`);
+        }
+      }
+      if (result.identical) setStatus(ExitStatus.pass);
+      else {
+        io.stderr(differenceReport(result));
+        setStatus(ExitStatus.depthsDiffer);
+      }
+    });
 }
 
 export function buildProgram(io: Io, setStatus: (status: number) => void): Command {
@@ -119,28 +285,16 @@ export function buildProgram(io: Io, setStatus: (status: number) => void): Comma
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
     .showHelpAfterError(false);
 
-  program
+  const run = program
     .command("run")
     .description("boot a guest on the virt board (QEMU's -kernel, -bios, -append, -initrd) with its console on stdio")
     .argument("<kernel>", "ELF file, Linux RISC-V Image, or raw binary")
-    .option("--depth <n>", `levels of hypervisor beneath the guest, 0..${MAX_DEPTH} (0: bare board)`, integerIn(0, MAX_DEPTH), 0)
-    .option("--bios <file>", "M-mode firmware loaded at the start of RAM (e.g. OpenSBI fw_jump)")
-    .option("--append <args>", "kernel command line (device tree /chosen/bootargs)")
-    .option("--initrd <file>", "initial ramdisk (device tree /chosen/linux,initrd-*)")
-    .option("--disk <file>", "raw disk image for a virtio-blk device (repeat for more; written to, like QEMU)", (value: string, list: string[]) => [...list, value], [] as string[])
-    .option("--virtio-version <n>", "virtio-mmio transport: 1 legacy (QEMU's default), 2 modern", integerIn(1, 2), 1)
-    .option("--harts <n>", "number of harts, 1..8", integerIn(1, 8), 1)
-    .option("--mem <MiB>", "RAM size in MiB, 1..2047", integerIn(1, 2047), 128)
-    .option("--pmp <n>", "PMP entries per hart, 0..64 (0: no PMP)", integerIn(0, 64), 16)
-    .option("--max-insns <n>", "stop after this many instructions of machine time (status 124)", integerIn(1, Number.MAX_SAFE_INTEGER))
+    .option("--depth <n>", `levels of hypervisor beneath the guest, 0..${MAX_DEPTH} (0: bare board)`, integerIn(0, MAX_DEPTH), 0);
+  addGuestOptions(run)
     .option("--stats", "print instructions, traps by cause and time on stderr at the end")
-    .action(async (kernelPath: string, options: { depth: number; bios?: string; append?: string; initrd?: string; disk: string[]; virtioVersion: number; harts: number; mem: number; pmp: number; maxInsns?: number; stats?: boolean }) => {
-      const kernel = readInput(kernelPath, "kernel");
-      if (options.disk.length > 8) throw new UsageError("at most 8 disks (the board has 8 virtio-mmio slots)");
-      for (const disk of options.disk) requireFile(disk, "disk image");
+    .action(async (kernelPath: string, options: GuestFlags & { depth: number; stats?: boolean }) => {
+      const { kernel, bios, initrd } = readGuestFiles(kernelPath, options);
       const disks = options.disk.map((path) => new FileBlockBackend(path));
-      const bios = options.bios === undefined ? undefined : readInput(options.bios, "firmware");
-      const initrd = options.initrd === undefined ? undefined : readInput(options.initrd, "initrd");
       const input = io.input?.();
       let report: RunReport;
       try {
@@ -154,28 +308,21 @@ export function buildProgram(io: Io, setStatus: (status: number) => void): Comma
           input,
         });
       } catch (error) {
-        if (error instanceof LoadError) throw new UsageError(error.message);
-        // Only building the stack throws RangeError (a stack too deep for the memory limit).
-        if (error instanceof RangeError) throw new UsageError(error.message);
-        throw error;
+        throw usageErrorFromRun(error);
       } finally {
         input?.close();
         for (const disk of disks) disk.close();
       }
       if (options.stats) io.stderr(`${statsTable(report)}\n`);
       const outcome = report.outcome;
-      switch (outcome.kind) {
-        case "pass": setStatus(ExitStatus.pass); break;
-        case "fail": setStatus(outcome.code === 0 ? ExitStatus.abnormal : outcome.code & 0xff || ExitStatus.abnormal); break;
-        case "limit":
-          io.stderr(`matryoshka: instruction limit of ${options.maxInsns} reached\n`);
-          setStatus(ExitStatus.limit);
-          break;
-        default:
-          io.stderr(`matryoshka: the guest stopped the machine abnormally: ${"reason" in outcome ? outcome.reason : outcome.kind}\n`);
-          setStatus(ExitStatus.abnormal);
+      if (outcome.kind === "limit") io.stderr(`matryoshka: instruction limit of ${options.maxInsns} reached\n`);
+      else if (outcome.kind !== "pass" && outcome.kind !== "fail") {
+        io.stderr(`matryoshka: the guest stopped the machine abnormally: ${"reason" in outcome ? outcome.reason : outcome.kind}\n`);
       }
+      setStatus(guestStatus(outcome));
     });
+
+  addSweepCommand(program, io, setStatus);
 
   program
     .command("oracle")
@@ -251,6 +398,9 @@ function bufferedConsole(): (byte: number) => void {
 const defaultIo: Io = {
   stdout: (text) => process.stdout.write(text),
   stderr: (text) => process.stderr.write(text),
+  write: (bytes) => process.stdout.write(bytes),
+  progress: process.stderr,
+  stdoutIsTTY: process.stdout.isTTY === true,
   console: bufferedConsole(),
   input: () => streamInput(process.stdin),
 };

@@ -2,7 +2,7 @@ import type { BlockBackend } from "@matryoshka/devices";
 import type { RunOutcome } from "@matryoshka/machine";
 import type { ShadowStats } from "@matryoshka/mmu";
 import type { ExitStats } from "@matryoshka/vmm";
-import { buildStack } from "./stack.js";
+import { buildStack, type Stack } from "./stack.js";
 
 /** Everything `matryoshka run` needs, already read from disk. */
 export interface RunOptions {
@@ -47,11 +47,16 @@ export interface LevelReport {
 export interface RunReport {
   outcome: RunOutcome;
   depth: number;
-  /** Per hypervisor level, from level 1 (on the hardware) to the guest's own; empty at depth 0. */
+  /**
+   * Per hypervisor level, from level 1 (on the hardware) to the guest's own; empty at depth 0.
+   * Like the exceptions and interrupts, counted since the last reset.
+   */
   levels: LevelReport[];
-  /** Instructions started, summed over harts. */
+  /** Instructions started, summed over harts (and over boots, if the guest reset the machine). */
   instructions: number;
-  /** Exceptions and interrupts taken, by cause number, summed over harts. */
+  /** Times the guest reset the machine through the test device (each reset reboots, as on QEMU). */
+  resets: number;
+  /** Exceptions and interrupts taken since the last reset, by cause number, summed over harts. */
   exceptions: Map<number, number>;
   interrupts: Map<number, number>;
   wallMilliseconds: number;
@@ -66,32 +71,39 @@ const SLICE = 2_000_000;
  */
 export async function runGuest(options: RunOptions): Promise<RunReport> {
   const depth = options.depth ?? 0;
-  const stack = buildStack(depth, {
-    harts: options.harts,
-    memoryMiB: options.memoryMiB,
-    pmpEntries: options.pmpEntries,
-    console: options.console,
-    disks: options.disks,
-    virtioVersion: options.virtioVersion,
-  });
-  const machine = stack.guest;
+  const build = () =>
+    buildStack(depth, {
+      harts: options.harts,
+      memoryMiB: options.memoryMiB,
+      pmpEntries: options.pmpEntries,
+      console: options.console,
+      disks: options.disks,
+      virtioVersion: options.virtioVersion,
+    });
   // A VM's boot also tells the levels beneath that its RAM changed.
-  (stack.vms.at(-1) ?? machine).boot({ kernel: options.kernel, bios: options.bios, append: options.append, initrd: options.initrd });
+  const boot = (stack: Stack) => (stack.vms.at(-1) ?? stack.guest).boot({ kernel: options.kernel, bios: options.bios, append: options.append, initrd: options.initrd });
+  let stack = build();
+  boot(stack);
   const started = performance.now();
   const limit = options.maxInstructions ?? Number.POSITIVE_INFINITY;
   let inputOpen = options.input !== undefined;
   let outcome: RunOutcome;
+  // Machine time and instructions of the boots before a reset.
+  let earlierTime = 0;
+  let earlierInstructions = 0;
+  let resets = 0;
   for (;;) {
+    const machine = stack.guest;
     const pending = options.input?.drain();
     if (pending) machine.uart.receive(pending);
-    const left = limit - machine.clock.elapsed;
+    const left = limit - earlierTime - machine.clock.elapsed;
     if (left <= 0) {
       outcome = { kind: "limit" };
       break;
     }
     outcome = machine.run(Math.min(SLICE, left));
     if (outcome.kind === "limit") {
-      if (machine.clock.elapsed >= limit) break;
+      if (earlierTime + machine.clock.elapsed >= limit) break;
       if (options.input) await new Promise((resolve) => setImmediate(resolve));
       continue;
     }
@@ -101,8 +113,22 @@ export async function runGuest(options: RunOptions): Promise<RunReport> {
       else machine.uart.receive(bytes);
       continue;
     }
+    if (outcome.kind === "reset") {
+      // QEMU's system reset: every device and hart back to its reset state, the images (kernel,
+      // firmware, initrd, device tree) loaded again, and the rest of RAM left as it was. A fresh
+      // stack resets the devices; the guest's RAM carries over.
+      const ram = stack.guest.ram.u8.slice();
+      earlierTime += machine.clock.elapsed;
+      earlierInstructions += machine.instructions;
+      resets++;
+      stack = build();
+      stack.guest.ram.u8.set(ram);
+      boot(stack);
+      continue;
+    }
     break;
   }
+  const machine = stack.guest;
   const exceptions = new Map<number, number>();
   const interrupts = new Map<number, number>();
   for (const hart of machine.harts) {
@@ -119,7 +145,8 @@ export async function runGuest(options: RunOptions): Promise<RunReport> {
     outcome,
     depth,
     levels,
-    instructions: machine.instructions,
+    instructions: earlierInstructions + machine.instructions,
+    resets,
     exceptions,
     interrupts,
     wallMilliseconds: performance.now() - started,

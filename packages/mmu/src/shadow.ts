@@ -55,6 +55,8 @@ interface ShadowRoot {
   readonly second: Int32Array;
   /** VPN[1] values that have a second-level table, for cheap flushing. */
   readonly used: number[];
+  /** 1 for each VPN[1] whose second-level table holds pieces of a guest megapage (one guest leaf). */
+  readonly megapage: Uint8Array;
 }
 
 /** Statistics of a shadow pager, cheap enough to keep on. */
@@ -149,6 +151,7 @@ export class ShadowPageTables {
         table,
         second: new Int32Array(1024),
         used: [],
+        megapage: new Uint8Array(1024),
       };
       this.roots.set(key, root);
       this.stats.rootsCreated++;
@@ -170,6 +173,7 @@ export class ShadowPageTables {
       root = this.roots.get(key)!;
     }
     let gpa: number;
+    let megapage = false;
     let readable = true;
     let writable = true;
     let executable = true;
@@ -177,6 +181,7 @@ export class ShadowPageTables {
       gpa = walkSv32(guest, pmp, va >>> 0, access, context, this.walkInfo);
       if (gpa < 0) return Fill.Emulate;
       const pte = this.walkInfo.pte;
+      megapage = this.walkInfo.level === 1;
       readable = leafAllows(pte, Access.Load, context);
       writable = leafAllows(pte, Access.Store, context) && (pte & PTE_D) !== 0;
       executable = leafAllows(pte, Access.Fetch, context);
@@ -206,6 +211,8 @@ export class ShadowPageTables {
       root.used.push(va >>> 22);
       this.memory.i32[(root.table - this.memory.base + (va >>> 22) * 4) >>> 2] = ((second >>> 12) << 10) | PTE_V;
     }
+    // A guest megapage is shadowed as 4 KiB pieces; a fence anywhere in it must drop them all.
+    if (megapage) root.megapage[va >>> 22] = 1;
     const entry = (second - this.memory.base + ((va >>> 12) & 0x3ff) * 4) >>> 2;
     const old = this.memory.i32[entry]!;
     const pte =
@@ -225,12 +232,24 @@ export class ShadowPageTables {
     this.stats.pageFlushes++;
     const vpn1 = va >>> 22;
     const offset = ((va >>> 12) & 0x3ff) * 4;
+    let wholeMegapage = false;
     for (const root of this.roots.values()) {
       if (root.asid < 0 || (asid !== undefined && root.asid !== asid)) continue;
       const second = root.second[vpn1]! * 4096;
-      if (second !== 0) this.memory.i32[(second - this.memory.base + offset) >>> 2] = 0;
+      if (second === 0) continue;
+      if (root.megapage[vpn1] !== 0) {
+        // sfence.vma with an address covers the leaf that translates it (privileged spec 1.12
+        // §4.2.1): for a megapage, all 4 MiB of it.
+        const word = (second - this.memory.base) >>> 2;
+        this.memory.i32.fill(0, word, word + 1024);
+        root.megapage[vpn1] = 0;
+        wholeMegapage = true;
+      } else {
+        this.memory.i32[(second - this.memory.base + offset) >>> 2] = 0;
+      }
     }
-    this.onInvalidate(va);
+    // The hardware TLB holds a megapage's pieces as separate 4 KiB pages.
+    this.onInvalidate(wholeMegapage ? undefined : va);
   }
 
   /** sfence.vma without an address: empties the roots of that ASID (every translated root when undefined). */
@@ -266,6 +285,7 @@ export class ShadowPageTables {
     for (const vpn1 of root.used) {
       this.pool.release(root.second[vpn1]! * 4096);
       root.second[vpn1] = 0;
+      root.megapage[vpn1] = 0;
       this.memory.i32[base + vpn1] = 0;
     }
     root.used.length = 0;

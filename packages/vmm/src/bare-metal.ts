@@ -92,6 +92,9 @@ export function bareMetal(machine: VirtMachine): Platform {
     level: 0,
     memory: machine.ram,
     harts,
+    flushTlbs: (va) => {
+      for (const hart of harts) hart.flushTlb(va);
+    },
     memoryWritten: (pa, length) => machine.codeCache.invalidateRange(pa, length),
   };
 }

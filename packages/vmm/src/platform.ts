@@ -36,8 +36,6 @@ export interface PlatformHart {
   readonly exitCause: number;
   readonly exitTval: number;
   readonly exitInstruction: number;
-  /** Forgets cached translations of one page (`va`) or all of them: the tables under `satp` changed. */
-  flushTlb(va?: number): void;
 }
 
 /** What a hypervisor runs on: bare metal (`bareMetal`) or a VM of a hypervisor below (`VM`). */
@@ -49,6 +47,13 @@ export interface Platform {
   /** The platform's physical memory: where a hypervisor carves out VM RAM and shadow tables. */
   readonly memory: Ram;
   readonly harts: readonly PlatformHart[];
+  /**
+   * Every hart forgets its cached translations of one page (`va`) or all of them: tables a
+   * hypervisor built changed. One call per change for the whole platform, not one per hart: in a
+   * VM, a flush invalidates the VM's shared shadow tables and passes one flush further down, so
+   * its cost grows with depth, not with harts to the power of depth.
+   */
+  flushTlbs(va?: number): void;
   /** Code may have changed at [pa, pa + length) behind the engines' backs (DMA, loaders, emulated stores). */
   memoryWritten(pa: number, length: number): void;
 }

@@ -45,6 +45,9 @@ class VcpuState {
 const FETCH_FAULTS = (1 << 1) | (1 << 12);
 const LOAD_FAULTS = (1 << 5) | (1 << 13);
 const STORE_FAULTS = (1 << 7) | (1 << 15);
+const ILLEGAL_INSTRUCTION = 2;
+const BREAKPOINT = 3;
+const ECALL_FROM_U = 8;
 
 /**
  * Trap-and-emulate (Popek and Goldberg's theorem 1) as an execution engine for a VM's virtual
@@ -153,6 +156,22 @@ export class TrapAndEmulate implements Engine {
         }
       }
       vcpu.lastFillPc = -1;
+      if (vhart.priv === Priv.U && (cause === ECALL_FROM_U || cause === BREAKPOINT || (cause === ILLEGAL_INSTRUCTION && vhart.interceptTraps))) {
+        // The context ran at the virtual hart's own privilege (U), so executing the instruction
+        // there would raise the very same trap: raise it without interpreting. ecall and ebreak
+        // trap in U whatever the CSRs say; an illegal instruction does too while a hypervisor
+        // above runs its context here (its counters are closed as the platform's are), but not
+        // for a guest's own user code, which its kernel may let read the counters.
+        vhart.steps++;
+        remaining--;
+        vhart.interceptedInstruction = platformHart.exitInstruction;
+        vhart.raiseException(cause, platformHart.exitTval);
+        if (vhart.stopRequested) {
+          this.exits.reflected++;
+          return consumeStop(vhart);
+        }
+        continue;
+      }
       const before = vhart.steps;
       const reason = this.emulate(vhart);
       remaining -= vhart.steps - before;

@@ -66,9 +66,7 @@ export class VM implements Platform {
     this.frames = new Int32Array(pages);
     for (let page = 0; page < pages; page++) this.frames[page] = placement.ramBase / 4096 + page;
 
-    const shadow = new ShadowPageTables(memory, new FramePool(memory, placement.shadowBase, placement.shadowFrames), (va) => {
-      for (const hart of platform.harts) hart.flushTlb(va);
-    });
+    const shadow = new ShadowPageTables(memory, new FramePool(memory, placement.shadowBase, placement.shadowFrames), (va) => platform.flushTlbs(va));
     const ramFirstPage = VIRT.dram.base / 4096;
     const frames = this.frames;
     const map = (guestPage: number): number => {
@@ -117,6 +115,21 @@ export class VM implements Platform {
     const offset = pa - this.board.ram.base;
     if (offset < 0 || offset >= this.board.ram.size) return;
     this.platform.memoryWritten(this.placement.ramBase + offset, Math.min(length, this.board.ram.size - offset));
+  }
+
+  /**
+   * The tables of the hypervisor running in this VM changed: as if its contexts had executed
+   * sfence.vma. The shadow tables are shared by all the VM's harts, so they are invalidated once.
+   */
+  flushTlbs(va?: number): void {
+    const shadow = this.engine.shadow;
+    if (va === undefined) shadow.invalidateAll();
+    else shadow.invalidatePage(va);
+    for (const vhart of this.board.harts) {
+      if (va === undefined) vhart.flushTlbs();
+      else for (const tlb of vhart.tlbs) tlb.flushPage(va);
+      vhart.needsResync = true;
+    }
   }
 
   get stats(): VmStats {
@@ -202,11 +215,4 @@ class VmHart implements PlatformHart {
     return reason === StopReason.Budget ? ExitKind.Budget : ExitKind.Stop;
   }
 
-  /** The tables of the hypervisor above changed: as if its context had executed sfence.vma. */
-  flushTlb(va?: number): void {
-    const shadow = this.vm.engine.shadow;
-    if (va === undefined) shadow.invalidateAll();
-    else shadow.invalidatePage(va);
-    this.vhart.flushTlbs();
-  }
 }
