@@ -21,8 +21,6 @@ export function emptyDecodePage(): Int32Array {
   return page;
 }
 
-const EMPTY_PAGE = emptyDecodePage();
-
 /** A page whose every slot says "fetch": where the engine points after leaving a page. */
 export function missPage(): Int32Array {
   const page = new Int32Array(DECODE_PAGE_WORDS);
@@ -54,11 +52,24 @@ export interface CodeCacheOptions {
   onWrite?: (ramOffset: number, length: number) => void;
 }
 
+/** Slots the transient scratch page remembers decoding; past that, it is reset whole. */
+const SCRATCH_TRACKED_SLOTS = 64;
+
 export class CodeCache {
   readonly pages: (Int32Array | undefined)[];
   private readonly transient: boolean;
   private readonly onWrite: ((ramOffset: number, length: number) => void) | undefined;
   private readonly scratch: Int32Array | undefined;
+  /**
+   * Transient mode: the slots decoded into the scratch page since `page` last handed it out (see
+   * `noteDecode`), so that handing it out again resets just those; `scratchOverflow` when there
+   * were more than fit, and the whole page must be reset. `scratchRamPage` is the RAM page the
+   * scratch page currently stands for (-1: none).
+   */
+  private readonly scratchSlots = new Int32Array(SCRATCH_TRACKED_SLOTS);
+  private scratchSlotCount = 0;
+  private scratchOverflow = false;
+  private scratchRamPage = -1;
   /** Store TLBs of every hart sharing this cache. */
   private readonly storeTlbs: Tlb[] = [];
   /** Bumped when any page is invalidated, so engines holding a page reference re-fetch it. */
@@ -77,11 +88,17 @@ export class CodeCache {
     this.storeTlbs.push(tlb);
   }
 
-  /** The decode array of a RAM page (index = (pa - ramBase) >>> 12), created empty on first use. */
+  /**
+   * The decode array of a RAM page (index = (pa - ramBase) >>> 12), created empty on first use.
+   * In transient mode, the scratch page, with every slot back to "decode me" (nothing decoded
+   * before survives, whatever page it came from).
+   */
   page(ramPage: number): Int32Array {
-    if (this.scratch !== undefined) {
-      this.scratch.set(EMPTY_PAGE);
-      return this.scratch;
+    const scratch = this.scratch;
+    if (scratch !== undefined) {
+      this.resetScratch(scratch);
+      this.scratchRamPage = ramPage;
+      return scratch;
     }
     let page = this.pages[ramPage];
     if (page === undefined) {
@@ -91,6 +108,35 @@ export class CodeCache {
       for (const tlb of this.storeTlbs) tlb.flushFrame(physicalPage);
     }
     return page;
+  }
+
+  /**
+   * Harts call this before decoding into `page`'s `slot` (slot = byte offset / 2). Only the
+   * transient scratch page cares: it records the slot, to reset it when the page is next handed out.
+   */
+  noteDecode(page: Int32Array, slot: number): void {
+    if (page !== this.scratch) return;
+    if (this.scratchSlotCount < SCRATCH_TRACKED_SLOTS) this.scratchSlots[this.scratchSlotCount++] = slot;
+    else this.scratchOverflow = true;
+  }
+
+  /** Puts every slot of the scratch page that may have been decoded back to "decode me". */
+  private resetScratch(scratch: Int32Array): void {
+    if (this.scratchOverflow) {
+      for (let i = 0; i < 4096; i += 2) {
+        scratch[i] = NOT_DECODED;
+        scratch[i + 1] = 0;
+      }
+      this.scratchOverflow = false;
+    } else {
+      const slots = this.scratchSlots;
+      for (let i = 0; i < this.scratchSlotCount; i++) {
+        const word = slots[i]! * 2;
+        scratch[word] = NOT_DECODED;
+        scratch[word + 1] = 0;
+      }
+    }
+    this.scratchSlotCount = 0;
   }
 
   hasCode(ramPage: number): boolean {
@@ -106,6 +152,10 @@ export class CodeCache {
    */
   invalidateBytes(ramOffset: number, size: number): void {
     if (this.onWrite !== undefined) this.onWrite(ramOffset, size);
+    if (this.transient) {
+      this.dropScratchIfOverlapping(ramOffset, size);
+      return;
+    }
     const page = this.pages[ramOffset >>> 12];
     if (page === undefined) return;
     const first = Math.max(0, (ramOffset & 0xfff) - 2) & ~1;
@@ -117,6 +167,10 @@ export class CodeCache {
 
   invalidatePage(ramPage: number): void {
     if (this.onWrite !== undefined) this.onWrite(ramPage * 4096, 4096);
+    if (this.transient) {
+      this.dropScratchIfOverlapping(ramPage * 4096, 4096);
+      return;
+    }
     if (this.pages[ramPage] !== undefined) {
       this.pages[ramPage] = undefined;
       this.generation++;
@@ -128,6 +182,7 @@ export class CodeCache {
     if (length <= 0) return;
     if (this.transient) {
       this.onWrite?.(pa - this.ramBase, length);
+      this.dropScratchIfOverlapping(pa - this.ramBase, length);
       return;
     }
     const first = Math.max(0, Math.floor((pa - this.ramBase) / 4096));
@@ -138,7 +193,19 @@ export class CodeCache {
   /** Drops everything (fence.i does this, cheaply: pages re-decode lazily). */
   clear(): void {
     this.pages.fill(undefined);
+    if (this.scratch !== undefined) this.resetScratch(this.scratch);
     this.generation++;
+  }
+
+  /**
+   * Transient mode: a write to RAM bytes [ramOffset, ramOffset + length). If they lie in the page
+   * the scratch page stands for, none of its decoded slots may be used again (an engine running on
+   * it decodes afresh). Only an engine running several instructions on one fetch can notice:
+   * single-instruction emulation gets a reset scratch page on every fetch anyway.
+   */
+  private dropScratchIfOverlapping(ramOffset: number, length: number): void {
+    const start = this.scratchRamPage * 4096;
+    if (this.scratchRamPage >= 0 && ramOffset < start + 4096 && ramOffset + length > start) this.resetScratch(this.scratch!);
   }
 }
 

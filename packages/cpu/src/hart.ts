@@ -95,7 +95,6 @@ const INTERRUPT_PRIORITY = [11, 3, 7, 9, 1, 5] as const;
 const TWO32 = 0x1_0000_0000;
 /** The highest hpmcounter index (3 + 16 counters - 1), as QEMU 7.2's pmu-num=16. */
 const LAST_HPM_COUNTER = 18;
-const MISS_PAGE = missPage();
 
 /**
  * One RV32IMAC + Zicsr + Zifencei hart with M, S and U modes (privileged spec 1.12). It holds the
@@ -200,6 +199,8 @@ export class Hart {
    * engine fetches again right after executing it.
    */
   readonly scratchCode = missPage();
+  /** The slot of `scratchCode` that may hold an instruction (all others say PAGE_END), or -1. */
+  private scratchCodeSlot = -1;
   private readonly decoded: Instruction = { op: Op.ILLEGAL, rd: 0, rs1: 0, rs2: 0, imm: 0, csr: 0, aqrl: 0, length: 4, raw: 0 };
 
   constructor(bus: Bus, options: HartOptions = {}) {
@@ -237,7 +238,17 @@ export class Hart {
   }
 
   flushTlbs(): void {
-    for (const tlb of this.tlbs) tlb.flush();
+    const tlbs = this.tlbs;
+    for (let i = 0; i < tlbs.length; i++) tlbs[i]!.flush();
+  }
+
+  /** Flushes the TLBs of S- and U-mode accesses, the only ones that hold translated pages. */
+  private flushTranslatedTlbs(): void {
+    const tlbs = this.tlbs;
+    for (let access = 0; access < 3; access++) {
+      tlbs[access * 3]!.flush();
+      tlbs[access * 3 + 1]!.flush();
+    }
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -337,8 +348,35 @@ export class Hart {
     this.raiseException(Cause.IllegalInstruction, bits);
   }
 
-  /** The encoding at an address (fetch permissions assumed already checked), 0 if unreadable. */
+  /**
+   * The encoding at an address (fetch permissions assumed already checked), 0 if unreadable: 16
+   * bits for a compressed instruction, 32 otherwise.
+   *
+   * The instruction just executed was normally fetched through the fetch TLB, and so was decoded
+   * from the RAM frame the TLB holds for its page: read it from there. Only instructions that
+   * straddle a page, lie outside the TLB (ROM, pages PMP splits, TLB flushed since) or in a page
+   * with a device overlay take a translation.
+   */
   instructionBitsAt(pc: number): number {
+    const address = pc >>> 0;
+    const offset = address & 0xfff;
+    const tlb = this.tlbFor(Access.Fetch, this.priv);
+    const vpn = address >>> 12;
+    const index = vpn & 255;
+    if (tlb.tag[index] === vpn && offset !== 0xffe) {
+      const frameOffset = tlb.frameOffset[index]!;
+      const bus = this.bus;
+      if (bus.overlayPages.size === 0 || !bus.overlayPages.has(tlb.framePage[index]!)) {
+        const u16 = bus.ram.u16;
+        const halfword = (frameOffset + offset) >>> 1;
+        const low = u16[halfword]!;
+        return (low & 3) !== 3 ? low : (low | (u16[halfword + 1]! << 16)) >>> 0;
+      }
+    }
+    return this.instructionBitsByWalk(pc);
+  }
+
+  private instructionBitsByWalk(pc: number): number {
     const pa = this.translateNoFault(pc, Access.Fetch);
     if (pa < 0) return 0;
     const low = this.bus.load(pa, 2);
@@ -639,8 +677,14 @@ export class Hart {
     // SD summarizes FS, VS and XS being dirty (only VS is writable here).
     next &= ~MSTATUS.SD;
     if ((next & MSTATUS.VS) === MSTATUS.VS || (next & MSTATUS.FS) === MSTATUS.FS) next |= MSTATUS.SD;
-    const flushMask = MSTATUS.SUM | MSTATUS.MXR;
-    if ((next ^ this.mstatus) & flushMask) this.flushTlbs();
+    // SUM and MXR take part in Sv32 leaf checks, so the entries of translated pages must go. Only
+    // the S- and U-mode TLBs ever hold translated pages (M-mode data accesses under MPRV use those
+    // of MPP), and only while satp selects Sv32 (every satp write flushes all TLBs): with Bare,
+    // their entries depend on PMP alone. MPRV and MPP select TLBs (`tlbFor`) rather than fill
+    // them, and changing them ends the engine's run, which then picks the TLBs afresh.
+    if (((next ^ this.mstatus) & (MSTATUS.SUM | MSTATUS.MXR)) !== 0 && (this.satp & SATP_MODE_SV32) !== 0) {
+      this.flushTranslatedTlbs();
+    }
     this.mstatus = next;
   }
 
@@ -855,9 +899,9 @@ export class Hart {
     }
     // Not cacheable (ROM, or RAM that PMP splits): decode just this instruction.
     this.fetchRamOffset = -1;
-    const scratch = this.scratchCode;
-    scratch.set(MISS_PAGE);
-    if (!this.decodeFromBus(address, pa, scratch, (address & 0xfff) >>> 1)) return undefined;
+    const slot = (address & 0xfff) >>> 1;
+    const scratch = this.emptyScratchCode(slot);
+    if (!this.decodeFromBus(address, pa, scratch, slot)) return undefined;
     return scratch;
   }
 
@@ -866,6 +910,7 @@ export class Hart {
 
   /** Decodes the instruction at a RAM page slot into a page array. */
   decodeSlot(page: Int32Array, ramOffset: number, slot: number): void {
+    this.codeCache.noteDecode(page, slot);
     const u16 = this.bus.ram.u16;
     const halfword = (ramOffset >>> 1) + slot;
     const low = u16[halfword]!;
@@ -889,8 +934,23 @@ export class Hart {
     const address = pc >>> 0;
     const pa = this.translate(address, Access.Fetch, 2);
     if (pa < 0) return false;
-    this.scratchCode.set(MISS_PAGE);
-    return this.decodeFromBus(address, pa, this.scratchCode, (address & 0xfff) >>> 1);
+    const slot = (address & 0xfff) >>> 1;
+    return this.decodeFromBus(address, pa, this.emptyScratchCode(slot), slot);
+  }
+
+  /**
+   * Returns `scratchCode` with every slot saying PAGE_END again, as `missPage` made it, for one
+   * instruction to be decoded into `slot`: only the slot used last time needs resetting.
+   */
+  private emptyScratchCode(slot: number): Int32Array {
+    const scratch = this.scratchCode;
+    const previous = this.scratchCodeSlot;
+    if (previous >= 0) {
+      scratch[previous * 2] = InternalOp.PAGE_END;
+      scratch[previous * 2 + 1] = 0;
+    }
+    this.scratchCodeSlot = slot;
+    return scratch;
   }
 
   private decodeFromBus(address: number, pa: number, page: Int32Array, slot: number): boolean {

@@ -139,20 +139,18 @@ export class Pmp {
    * TLBs cache this so accesses to uniformly protected pages skip PMP entirely.
    */
   pagePermissions(pagePa: number, priv: number): number {
-    const verdict = (perm: number) => {
-      const whole = this.check(pagePa, 4096, perm, priv);
-      if (whole) return 1;
-      // Not allowed as a whole: uniform only if no entry touches the page at all, or one entry
-      // covers it whole and denies. Otherwise the page is split.
-      return this.splits(pagePa) ? -1 : 0;
-    };
+    // Each permission allowed for the page as a whole is uniform. One that is not is uniform only
+    // if no entry touches the page at all, or one entry covers it whole and denies; otherwise the
+    // page is split. (Allocation-free: TLB fills call this.)
     let mask = 0;
-    for (const perm of [PMP_R, PMP_W, PMP_X]) {
-      const v = verdict(perm);
-      if (v < 0) return -1;
-      if (v) mask |= perm;
-    }
-    return mask;
+    let denied = false;
+    if (this.check(pagePa, 4096, PMP_R, priv)) mask |= PMP_R;
+    else denied = true;
+    if (this.check(pagePa, 4096, PMP_W, priv)) mask |= PMP_W;
+    else denied = true;
+    if (this.check(pagePa, 4096, PMP_X, priv)) mask |= PMP_X;
+    else denied = true;
+    return denied && this.splits(pagePa) ? -1 : mask;
   }
 
   /** True if some active entry begins or ends strictly inside the page. */

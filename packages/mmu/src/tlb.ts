@@ -4,7 +4,10 @@
  * one typed-array read. Pages that are not plain RAM (MMIO, pages split by PMP, pages holding
  * translated code for the store TLB) are never entered: the hart takes its slow path for them.
  *
- * The arrays are public on purpose: engines inline the lookup in their hot loops.
+ * The arrays are public on purpose: engines inline the lookup in their hot loops. They are read
+ * there, never written: entries are made only by `fill` and emptied by the flush methods, which
+ * keep a list of the entries in use so that a flush costs as much as there are entries to empty
+ * (nothing, for a TLB nobody filled since its last flush), not the size of the TLB.
  */
 export const TLB_ENTRIES = 256;
 export const TLB_MASK = TLB_ENTRIES - 1;
@@ -16,10 +19,27 @@ export class Tlb {
   readonly frameOffset = new Int32Array(TLB_ENTRIES);
   /** Physical page number (pa >>> 12) of each entry, for invalidation by frame. */
   readonly framePage = new Int32Array(TLB_ENTRIES);
+  /**
+   * Indices of the entries filled since the last `flush`, each listed once (`listed` says which):
+   * every entry whose tag is not -1 is among them.
+   */
+  private readonly used = new Uint16Array(TLB_ENTRIES);
+  private readonly listed = new Uint8Array(TLB_ENTRIES);
+  private usedCount = 0;
 
   /** Empties every entry. */
   flush(): void {
-    this.tag.fill(-1);
+    const count = this.usedCount;
+    if (count === 0) return;
+    const tag = this.tag;
+    const used = this.used;
+    const listed = this.listed;
+    for (let i = 0; i < count; i++) {
+      const index = used[i]!;
+      tag[index] = -1;
+      listed[index] = 0;
+    }
+    this.usedCount = 0;
   }
 
   /** Empties the entry of one virtual page, if present. */
@@ -31,7 +51,12 @@ export class Tlb {
 
   /** Empties every entry that maps a given physical page (e.g. a page that now holds code). */
   flushFrame(physicalPage: number): void {
-    for (let i = 0; i < TLB_ENTRIES; i++) if (this.tag[i] !== -1 && this.framePage[i] === physicalPage) this.tag[i] = -1;
+    const tag = this.tag;
+    const used = this.used;
+    for (let i = 0; i < this.usedCount; i++) {
+      const index = used[i]!;
+      if (tag[index] !== -1 && this.framePage[index] === physicalPage) tag[index] = -1;
+    }
   }
 
   fill(va: number, ramOffsetOfFrame: number, physicalPage: number): void {
@@ -40,5 +65,9 @@ export class Tlb {
     this.tag[index] = vpn;
     this.frameOffset[index] = ramOffsetOfFrame;
     this.framePage[index] = physicalPage;
+    if (this.listed[index] === 0) {
+      this.listed[index] = 1;
+      this.used[this.usedCount++] = index;
+    }
   }
 }
