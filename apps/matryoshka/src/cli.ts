@@ -92,6 +92,18 @@ export function addGuestOptions(command: Command, diskHelp = "written to, like Q
 }
 
 /** Reads the kernel, firmware and initrd, and checks the disks exist (UsageError otherwise). */
+/** The board and limits the shared guest options ask for, as `runGuest` and `sweep` take them. */
+function guestBoard(flags: GuestFlags) {
+  return {
+    append: flags.append,
+    harts: flags.harts,
+    memoryMiB: flags.mem,
+    pmpEntries: flags.pmp,
+    maxInstructions: flags.maxInsns,
+    virtioVersion: flags.virtioVersion === 2 ? (2 as const) : (1 as const),
+  };
+}
+
 export function readGuestFiles(kernelPath: string, flags: GuestFlags): { kernel: Uint8Array; bios?: Uint8Array; initrd?: Uint8Array } {
   const kernel = readInput(kernelPath, "kernel");
   if (flags.disk.length > 8) throw new UsageError("at most 8 disks (the board has 8 virtio-mmio slots)");
@@ -241,12 +253,9 @@ function addSweepCommand(program: Command, io: Io, setStatus: (status: number) =
       let result: SweepResult;
       try {
         result = await sweep({
-          kernel, bios, initrd, append: options.append, depths: options.depths,
-          harts: options.harts, memoryMiB: options.mem, pmpEntries: options.pmp,
-          maxInstructions: options.maxInsns,
+          kernel, bios, initrd, ...guestBoard(options), depths: options.depths,
           // Each depth gets fresh temporary copies of the disks, removed afterwards.
           disks: options.disk,
-          virtioVersion: options.virtioVersion === 2 ? 2 : 1,
           input,
           warmup: options.warmup,
           onProgress: progress.update,
@@ -299,11 +308,8 @@ export function buildProgram(io: Io, setStatus: (status: number) => void): Comma
       let report: RunReport;
       try {
         report = await runGuest({
-          kernel, bios, initrd, append: options.append, depth: options.depth,
-          harts: options.harts, memoryMiB: options.mem, pmpEntries: options.pmp,
-          maxInstructions: options.maxInsns,
+          kernel, bios, initrd, ...guestBoard(options), depth: options.depth,
           disks,
-          virtioVersion: options.virtioVersion === 2 ? 2 : 1,
           console: io.console ?? ((byte) => io.stdout(String.fromCharCode(byte))),
           input,
         });

@@ -2,7 +2,7 @@ import type { BlockBackend } from "@matryoshka/devices";
 import type { RunOutcome } from "@matryoshka/machine";
 import type { ShadowStats } from "@matryoshka/mmu";
 import type { ExitStats } from "@matryoshka/vmm";
-import { buildStack, type Stack } from "./stack.js";
+import { buildStack, type Stack } from "@matryoshka/vmm";
 
 /** Everything `matryoshka run` needs, already read from disk. */
 export interface RunOptions {

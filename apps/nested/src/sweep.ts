@@ -5,7 +5,7 @@ import { basename, join } from "node:path";
 import { FileBlockBackend, MemoryBlockBackend, type BlockBackend } from "@matryoshka/devices";
 import type { RunOutcome } from "@matryoshka/machine";
 import { runGuest, type InputSource, type LevelReport, type RunOptions, type RunReport } from "./run.js";
-import { buildStack, MAX_DEPTH } from "./stack.js";
+import { buildStack, MAX_DEPTH } from "@matryoshka/vmm";
 
 /**
  * The status a guest's run ends with, as `matryoshka run` exits: 0 pass, the guest's code on a

@@ -6,3 +6,5 @@ export type { ExitStats } from "./trap-and-emulate.js";
 export { VM } from "./vm.js";
 export type { VmConfig, VmPlacement, VmStats } from "./vm.js";
 export { DEFAULT_SHADOW_FRAMES, Hypervisor, vmFootprintBytes } from "./hypervisor.js";
+export { buildStack, MAX_DEPTH } from "./stack.js";
+export type { GuestMachineOptions, Stack } from "./stack.js";

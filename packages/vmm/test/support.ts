@@ -1,65 +1,20 @@
 import { readFileSync } from "node:fs";
-import { MemoryBlockBackend, type BlockBackend } from "@matryoshka/devices";
+import { MemoryBlockBackend } from "@matryoshka/devices";
 import { encode, Op } from "@matryoshka/isa";
-import { VirtMachine, type RunOutcome } from "@matryoshka/machine";
+import type { RunOutcome } from "@matryoshka/machine";
 import type { Ram } from "@matryoshka/memory";
 import type { ShadowStats } from "@matryoshka/mmu";
 import { guestPath, guestVariants } from "@matryoshka/testkit";
-import { bareMetal, Hypervisor, vmFootprintBytes, type Platform, type VM } from "@matryoshka/vmm";
+import { buildStack, type GuestMachineOptions, type Stack, type VM } from "@matryoshka/vmm";
 
-// Helpers shared by the vmm tests. `buildStack` is the logic of apps/nested/src/stack.ts, copied:
-// apps depend on packages, never the other way round.
+export { buildStack, type GuestMachineOptions, type Stack };
+
+// Helpers shared by the vmm tests.
 
 export const MIB = 1024 * 1024;
 
 /** The RTC's wall-clock time at boot, fixed so that every run of a guest is identical. */
 export const RTC_EPOCH_MS = Date.UTC(2024, 0, 1);
-
-/** The guest board's options (the innermost VM's, or the bare board's at depth 0). */
-export interface GuestMachineOptions {
-  harts?: number;
-  memoryMiB?: number;
-  pmpEntries?: number;
-  disks?: BlockBackend[];
-  virtioVersion?: 1 | 2;
-  console?: (byte: number) => void;
-  rtcEpochMilliseconds?: number;
-}
-
-export interface Stack {
-  /** The board the guest sees (the bare machine at depth 0, the innermost VM's board otherwise). */
-  guest: VirtMachine;
-  host: VirtMachine;
-  /** VMs from level 1 (on the hardware) to the guest's own; empty at depth 0. */
-  vms: VM[];
-}
-
-/**
- * Hardware and `depth` levels of hypervisor, each level's RAM exactly the footprint of the next
- * level's VM, so that the guest gets the same board at every depth (copied from apps/nested).
- */
-export function buildStack(depth: number, options: GuestMachineOptions): Stack {
-  const guestMiB = options.memoryMiB ?? 128;
-  const harts = options.harts ?? 1;
-  if (depth === 0) {
-    const machine = new VirtMachine({ ...options, memoryMiB: guestMiB });
-    return { guest: machine, host: machine, vms: [] };
-  }
-  const sizes = [guestMiB];
-  for (let level = depth - 1; level >= 0; level--) sizes.unshift(Math.ceil(vmFootprintBytes(sizes[0]!) / MIB));
-  const host = new VirtMachine({ harts, memoryMiB: sizes[0], pmpEntries: options.pmpEntries });
-  let platform: Platform = bareMetal(host);
-  const vms: VM[] = [];
-  for (let level = 1; level <= depth; level++) {
-    const innermost = level === depth;
-    const vm: VM = new Hypervisor(platform).createVm(
-      innermost ? { ...options, memoryMiB: guestMiB } : { harts, memoryMiB: sizes[level], pmpEntries: options.pmpEntries },
-    );
-    vms.push(vm);
-    platform = vm;
-  }
-  return { guest: vms[depth - 1]!.board, host, vms };
-}
 
 /** Boots a kernel on the stack's guest board, through the innermost VM so the levels beneath hear of it. */
 export function bootStack(stack: Stack, kernel: Uint8Array): void {

@@ -1,6 +1,9 @@
 import type { BlockBackend } from "@matryoshka/devices";
 import { VirtMachine } from "@matryoshka/machine";
-import { bareMetal, Hypervisor, vmFootprintBytes, type Platform, type VM } from "@matryoshka/vmm";
+import { bareMetal } from "./bare-metal.js";
+import { Hypervisor, vmFootprintBytes } from "./hypervisor.js";
+import type { Platform } from "./platform.js";
+import type { VM } from "./vm.js";
 
 /** The deepest stack `buildStack` builds: the issue asks for 30; the memory budget allows a little more. */
 export const MAX_DEPTH = 64;
