@@ -1,7 +1,9 @@
 import { defineConfig } from "vitest/config";
 
-// One vitest run covers every package and app. Workspace packages resolve to their TypeScript
-// sources through the "source" export condition, so tests never need a prior build.
+// One vitest run covers every package and app, twice: on the interpreter, and on the binary
+// translator (every board's default engine, and the CLI's, switched by vitest.bt-setup.ts).
+// Workspace packages resolve to their TypeScript sources through the "source" export condition,
+// so tests never need a prior build.
 export default defineConfig({
   resolve: { conditions: ["source"] },
   ssr: { resolve: { conditions: ["source"] } },
@@ -10,5 +12,9 @@ export default defineConfig({
     testTimeout: 120_000,
     hookTimeout: 120_000,
     pool: "forks",
+    projects: [
+      { extends: true, test: { name: "interpreter" } },
+      { extends: true, test: { name: "bt", setupFiles: ["./vitest.bt-setup.ts"], env: { MATRYOSHKA_ENGINE: "bt" } } },
+    ],
   },
 });

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { guestPath, guestVariants } from "@matryoshka/testkit";
 import { FileBlockBackend } from "@matryoshka/devices";
-import { runGuest, type InputSource, type LevelReport, type RunReport } from "@matryoshka/nested";
+import { runGuest, type EngineName, type InputSource, type LevelReport, type RunReport } from "@matryoshka/nested";
 
 /** A guest and how to run it. */
 export interface Workload {
@@ -23,6 +23,8 @@ export interface Workload {
 export interface Configuration {
   workload: Workload;
   depth: number;
+  /** The hardware's execution engine (default: the interpreter). */
+  engine?: EngineName;
   /** Instruction cap of the warm-up run (default: the whole run). */
   warmupInstructions?: number;
 }
@@ -79,6 +81,7 @@ async function runOnce(configuration: Configuration, maxInstructions?: number): 
     const report = await runGuest({
       kernel: workload.kernel,
       depth,
+      engine: configuration.engine,
       disks,
       virtioVersion: workload.virtio,
       console: (byte) => bytes.push(byte),
@@ -124,7 +127,9 @@ export async function measureAll(configurations: Configuration[], rounds = 3, pr
     const { report, output } = last[i]!;
     const expected = reference.get(configuration.workload.name);
     if (expected === undefined) reference.set(configuration.workload.name, output);
-    else if (expected !== output) throw new Error(`${configuration.workload.name} printed something else at depth ${configuration.depth}`);
+    else if (expected !== output) {
+      throw new Error(`${configuration.workload.name} printed something else at depth ${configuration.depth} on ${configuration.engine ?? "interpreter"}`);
+    }
     return { configuration, walls: walls[i]!, wall: median(walls[i]!), report, output };
   });
 }

@@ -3,8 +3,9 @@ import { dirname, resolve } from "node:path";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import Table from "cli-table3";
 import { FileBlockBackend } from "@matryoshka/devices";
+import { checkPopekGoldberg, ISA_PROFILES, type IsaProfileName } from "@matryoshka/isa";
 import { LoadError } from "@matryoshka/machine";
-import { DepthListError, guestStatus, MAX_DEPTH, parseDepths, runGuest, sweep, sweepJson, type InputSource, type RunReport, type SweepResult } from "@matryoshka/nested";
+import { DepthListError, ENGINE_NAMES, guestStatus, MAX_DEPTH, parseDepths, runGuest, sweep, sweepJson, type EngineName, type InputSource, type VmBackend, type RunReport, type SweepResult } from "@matryoshka/nested";
 import { qemuAvailability, qemuCommandLine, runOnQemu } from "@matryoshka/testkit";
 import { streamInput } from "./input.js";
 import { differenceReport, progressReporter, summaryLine, sweepTable } from "./sweep-view.js";
@@ -72,6 +73,9 @@ export interface GuestFlags {
   mem: number;
   pmp: number;
   maxInsns?: number;
+  engine?: EngineName;
+  backend: VmBackend;
+  isaProfile: IsaProfileName;
 }
 
 /**
@@ -88,7 +92,35 @@ export function addGuestOptions(command: Command, diskHelp = "written to, like Q
     .option("--harts <n>", "number of harts, 1..8", integerIn(1, 8), 1)
     .option("--mem <MiB>", "RAM size in MiB, 1..2047", integerIn(1, 2047), 128)
     .option("--pmp <n>", "PMP entries per hart, 0..64 (0: no PMP)", integerIn(0, 64), 16)
-    .option("--max-insns <n>", "stop after this many instructions of machine time (status 124)", integerIn(1, Number.MAX_SAFE_INTEGER));
+    .option("--max-insns <n>", "stop after this many instructions of machine time (status 124)", integerIn(1, Number.MAX_SAFE_INTEGER))
+    .addOption(
+      new Option(
+        "--engine <name>",
+        "execution engine of the hardware: interpreter, or bt (binary translation); the same output and counts either way " +
+          "(default: bt with --backend bt, else $MATRYOSHKA_ENGINE, else interpreter)",
+      ).choices(ENGINE_NAMES),
+    )
+    .addOption(
+      new Option("--backend <name>", "how each VM gets its guest's sensitive instructions: they trap (trap-and-emulate), or the translator turns them into hypervisor calls (bt)")
+        .choices(["trap-and-emulate", "bt"])
+        .default("trap-and-emulate"),
+    )
+    .addOption(
+      new Option("--isa-profile <name>", "how the hardware treats sensitive instructions in U-mode: standard RISC-V, or not classically virtualizable (popf, pushf-popf)")
+        .choices(Object.keys(ISA_PROFILES))
+        .default("standard"),
+    );
+}
+
+/**
+ * The engine `--engine` names; without it, the translator if the bt backend needs it, else
+ * MATRYOSHKA_ENGINE if it names an engine (the test suite runs on both), else the interpreter.
+ */
+function chooseEngine(flags: GuestFlags): EngineName {
+  if (flags.engine !== undefined) return flags.engine;
+  if (flags.backend === "bt") return "bt";
+  const fromEnvironment = process.env.MATRYOSHKA_ENGINE;
+  return ENGINE_NAMES.find((name) => name === fromEnvironment) ?? "interpreter";
 }
 
 /** Reads the kernel, firmware and initrd, and checks the disks exist (UsageError otherwise). */
@@ -100,6 +132,9 @@ function guestBoard(flags: GuestFlags) {
     memoryMiB: flags.mem,
     pmpEntries: flags.pmp,
     maxInstructions: flags.maxInsns,
+    engine: chooseEngine(flags),
+    backend: flags.backend,
+    isaProfile: flags.isaProfile,
     virtioVersion: flags.virtioVersion === 2 ? (2 as const) : (1 as const),
   };
 }
@@ -141,7 +176,7 @@ const EXCEPTION_NAMES: Record<number, string> = {
   0: "instruction address misaligned", 1: "instruction access fault", 2: "illegal instruction",
   3: "breakpoint", 4: "load address misaligned", 5: "load access fault", 6: "store/AMO address misaligned",
   7: "store/AMO access fault", 8: "ecall from U", 9: "ecall from S", 11: "ecall from M",
-  12: "instruction page fault", 13: "load page fault", 15: "store/AMO page fault",
+  12: "instruction page fault", 13: "load page fault", 15: "store/AMO page fault", 22: "virtual instruction",
 };
 const INTERRUPT_NAMES: Record<number, string> = {
   1: "supervisor software", 3: "machine software", 5: "supervisor timer", 7: "machine timer",
@@ -150,6 +185,7 @@ const INTERRUPT_NAMES: Record<number, string> = {
 
 function statsTable(report: RunReport): string {
   const table = new Table({ head: ["statistic", "value"] });
+  table.push(["engine", report.engine]);
   table.push(["instructions", report.instructions.toLocaleString("en-US")]);
   table.push(["wall time (ms)", report.wallMilliseconds.toFixed(1)]);
   if (report.resets > 0) table.push(["resets (rebooted)", report.resets.toLocaleString("en-US")]);
@@ -169,7 +205,7 @@ function statsTable(report: RunReport): string {
 const EXIT_COLUMN_NAMES: Record<number, string> = {
   0: "misaligned fetch", 1: "fetch fault", 2: "illegal", 3: "ebreak", 4: "misaligned load", 5: "load fault",
   6: "misaligned store", 7: "store fault", 8: "ecall U", 9: "ecall S", 11: "ecall M",
-  12: "fetch PF", 13: "load PF", 15: "store PF",
+  12: "fetch PF", 13: "load PF", 15: "store PF", 22: "bt call",
 };
 
 const SHORT_INTERRUPT_NAMES: Record<number, string> = { 1: "S soft", 3: "M soft", 5: "S timer", 7: "M timer", 9: "S ext", 11: "M ext" };
@@ -329,6 +365,21 @@ export function buildProgram(io: Io, setStatus: (status: number) => void): Comma
     });
 
   addSweepCommand(program, io, setStatus);
+
+  program
+    .command("popek-goldberg")
+    .description("check Popek and Goldberg's virtualization theorems on an ISA profile: 1 (a trap-and-emulate VMM exists) and 3 (a hybrid VMM exists)")
+    .addOption(new Option("--isa-profile <name>", "the ISA profile to check").choices(Object.keys(ISA_PROFILES)).default("standard"))
+    .option("--no-counters-trap", "the user counters (cycle, time, instret) are readable in U-mode (by default the VMM makes them trap)")
+    .action((options: { isaProfile: IsaProfileName; countersTrap: boolean }) => {
+      const report = checkPopekGoldberg(ISA_PROFILES[options.isaProfile], { countersTrap: options.countersTrap });
+      const table = new Table({ head: ["theorem", "holds", "offending instructions"] });
+      table.push(["1: sensitive ⊆ privileged (trap-and-emulate VMM)", report.theorem1.holds ? "yes" : "no", report.theorem1.offending.join(", ") || "-"]);
+      table.push(["3: user-sensitive ⊆ privileged (hybrid VMM)", report.theorem3.holds ? "yes" : "no", report.theorem3.offending.join(", ") || "-"]);
+      io.stdout(`ISA profile ${options.isaProfile}: ${ISA_PROFILES[options.isaProfile].description}\n${table.toString()}\n`);
+      // Status 0: classically virtualizable (theorem 1 holds); 1: it is not.
+      setStatus(report.theorem1.holds ? 0 : 1);
+    });
 
   program
     .command("oracle")

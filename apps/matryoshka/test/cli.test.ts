@@ -117,6 +117,47 @@ describe("pnpm matryoshka", () => {
     expect(instructions(first.stderr)).toBe(instructions(second.stderr));
   });
 
+  it("runs a guest the same on both engines (--engine), at depth 0 and nested, and names the engine in --stats", () => {
+    const instructions = (text: string) => /instructions\D+([\d,]+)/.exec(text)?.[1];
+    // eslint-disable-next-line no-control-regex -- the table's colour codes
+    const engineOf = (text: string) => /engine\W+(\w+)/.exec(text.replace(/\x1b\[\d+m/g, ""))?.[1];
+    for (const depth of ["0", "2"]) {
+      const interpreted = matryoshka("run", guestPath("crc32"), "--depth", depth, "--stats", "--engine", "interpreter");
+      const translated = matryoshka("run", guestPath("crc32"), "--depth", depth, "--stats", "--engine", "bt");
+      expect(translated.status).toBe(0);
+      expect(translated.stdout).toBe(interpreted.stdout);
+      expect(translated.stdout).toContain("crc32 check: cbf43926 ok");
+      expect(instructions(translated.stderr)).toBe(instructions(interpreted.stderr));
+      expect([engineOf(interpreted.stderr), engineOf(translated.stderr)]).toEqual(["interpreter", "bt"]);
+    }
+  });
+
+  it("runs a VM with the bt backend (which brings the translating engine), and refuses it over the interpreter", () => {
+    const translated = matryoshka("run", guestPath("hello"), "--depth", "2", "--backend", "bt", "--isa-profile", "pushf-popf");
+    expect(translated.stdout).toBe("Hello from matryoshka guest on hart 0!\n");
+    expect(translated.status).toBe(0);
+    const refused = matryoshka("run", guestPath("hello"), "--depth", "1", "--backend", "bt", "--engine", "interpreter");
+    expect(refused.status).toBe(2);
+    expect(refused.stderr).toContain("translating engine");
+    expect(refused.stderr.trim().split("\n")).toHaveLength(1);
+  });
+
+  it("checks Popek and Goldberg's theorems on an ISA profile: status 0 if classically virtualizable, 1 if not", () => {
+    const standard = matryoshka("popek-goldberg");
+    expect(standard.status).toBe(0);
+    expect(standard.stdout).not.toContain("csrr sstatus");
+    const leaky = matryoshka("popek-goldberg", "--isa-profile", "pushf-popf");
+    expect(leaky.status).toBe(1);
+    expect(leaky.stdout).toContain("csrr sstatus");
+    expect(matryoshka("popek-goldberg", "--isa-profile", "x86").status).toBe(2);
+  });
+
+  it("rejects an unknown engine with status 2, naming the choices", () => {
+    const { status, stderr } = matryoshka("run", guestPath("hello"), "--engine", "jit");
+    expect(status).toBe(2);
+    expect(stderr).toContain("interpreter, bt");
+  });
+
   it.skipIf(!qemu.available)("runs hello on QEMU with only the guest's console on stdout", () => {
     const { status, stdout } = matryoshka("oracle", guestPath("hello"));
     expect(stdout).toBe("Hello from matryoshka guest on hart 0!\n");

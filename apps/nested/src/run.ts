@@ -2,13 +2,21 @@ import type { BlockBackend } from "@matryoshka/devices";
 import type { RunOutcome } from "@matryoshka/machine";
 import type { ShadowStats } from "@matryoshka/mmu";
 import type { ExitStats } from "@matryoshka/vmm";
-import { buildStack, type Stack } from "@matryoshka/vmm";
+import { ISA_PROFILES, type IsaProfileName } from "@matryoshka/isa";
+import { buildStack, type Stack, type VmBackend } from "@matryoshka/vmm";
+import { createEngine, type EngineName } from "./engines.js";
 
 /** Everything `matryoshka run` needs, already read from disk. */
 export interface RunOptions {
   kernel: Uint8Array;
   /** Levels of hypervisor beneath the guest: 0 runs it on the bare board. */
   depth?: number;
+  /** The hardware's execution engine (default: the board's default, the interpreter). */
+  engine?: EngineName;
+  /** How each VM gets its guest's sensitive instructions (default "trap-and-emulate"; "bt" needs engine "bt"). */
+  backend?: VmBackend;
+  /** The hardware's ISA profile, which every VM presents too (default: standard). */
+  isaProfile?: IsaProfileName;
   bios?: Uint8Array;
   append?: string;
   initrd?: Uint8Array;
@@ -47,6 +55,8 @@ export interface LevelReport {
 export interface RunReport {
   outcome: RunOutcome;
   depth: number;
+  /** The name of the hardware's execution engine ("interpreter", "bt"). */
+  engine: string;
   /**
    * Per hypervisor level, from level 1 (on the hardware) to the guest's own; empty at depth 0.
    * Like the exceptions and interrupts, counted since the last reset.
@@ -73,6 +83,9 @@ export async function runGuest(options: RunOptions): Promise<RunReport> {
   const depth = options.depth ?? 0;
   const build = () =>
     buildStack(depth, {
+      engine: options.engine === undefined ? undefined : createEngine(options.engine),
+      backend: options.backend,
+      isaProfile: options.isaProfile === undefined ? undefined : ISA_PROFILES[options.isaProfile],
       harts: options.harts,
       memoryMiB: options.memoryMiB,
       pmpEntries: options.pmpEntries,
@@ -144,6 +157,7 @@ export async function runGuest(options: RunOptions): Promise<RunReport> {
   return {
     outcome,
     depth,
+    engine: stack.host.engine.name,
     levels,
     instructions: earlierInstructions + machine.instructions,
     resets,

@@ -52,6 +52,19 @@ export interface CodeCacheOptions {
   onWrite?: (ramOffset: number, length: number) => void;
 }
 
+/**
+ * Told when decoded code stops being valid, so that caches derived from the decode pages (a
+ * translator's blocks) drop what they built from it. Only pages that hold decoded code report.
+ */
+export interface CodeInvalidationListener {
+  /** RAM bytes [ramOffset, ramOffset + length) of a page holding code were written. */
+  codeWritten(ramOffset: number, length: number): void;
+  /** The decode page of RAM page `ramPage` was dropped whole. */
+  pageDropped(ramPage: number): void;
+  /** Every decode page was dropped (fence.i). */
+  cleared(): void;
+}
+
 /** Slots the transient scratch page remembers decoding; past that, it is reset whole. */
 const SCRATCH_TRACKED_SLOTS = 64;
 
@@ -72,6 +85,7 @@ export class CodeCache {
   private scratchRamPage = -1;
   /** Store TLBs of every hart sharing this cache. */
   private readonly storeTlbs: Tlb[] = [];
+  private readonly listeners: CodeInvalidationListener[] = [];
   /** Bumped when any page is invalidated, so engines holding a page reference re-fetch it. */
   generation = 0;
   private readonly ramBase: number;
@@ -86,6 +100,20 @@ export class CodeCache {
 
   registerStoreTlb(tlb: Tlb): void {
     this.storeTlbs.push(tlb);
+  }
+
+  /** Whether this cache keeps no decoded pages (see CodeCacheOptions.transient). */
+  get isTransient(): boolean {
+    return this.transient;
+  }
+
+  addInvalidationListener(listener: CodeInvalidationListener): void {
+    this.listeners.push(listener);
+  }
+
+  removeInvalidationListener(listener: CodeInvalidationListener): void {
+    const index = this.listeners.indexOf(listener);
+    if (index >= 0) this.listeners.splice(index, 1);
   }
 
   /**
@@ -158,6 +186,8 @@ export class CodeCache {
     }
     const page = this.pages[ramOffset >>> 12];
     if (page === undefined) return;
+    const listeners = this.listeners;
+    for (let i = 0; i < listeners.length; i++) listeners[i]!.codeWritten(ramOffset, Math.min(size, 4096 - (ramOffset & 0xfff)));
     const first = Math.max(0, (ramOffset & 0xfff) - 2) & ~1;
     const last = Math.min(4095, (ramOffset & 0xfff) + size - 1);
     for (let slot = first; slot <= last; slot += 2) page[slot] = NOT_DECODED;
@@ -174,6 +204,7 @@ export class CodeCache {
     if (this.pages[ramPage] !== undefined) {
       this.pages[ramPage] = undefined;
       this.generation++;
+      for (const listener of this.listeners) listener.pageDropped(ramPage);
     }
   }
 
@@ -195,6 +226,7 @@ export class CodeCache {
     this.pages.fill(undefined);
     if (this.scratch !== undefined) this.resetScratch(this.scratch);
     this.generation++;
+    for (const listener of this.listeners) listener.cleared();
   }
 
   /**

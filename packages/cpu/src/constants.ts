@@ -52,6 +52,12 @@ export const Cause = {
   InstructionPageFault: 12,
   LoadPageFault: 13,
   StorePageFault: 15,
+  /**
+   * A sensitive instruction a hypervisor must emulate (the H extension's "virtual instruction"
+   * cause, priv 1.12 §8.6.1). This hart raises it only for `Hart.hypervisorCall`: the binary
+   * translator's replacement of sensitive guest instructions, delivered to the hypervisor.
+   */
+  VirtualInstruction: 22,
 } as const;
 
 export const INTERRUPT_BIT = 0x8000_0000;

@@ -1,4 +1,6 @@
-import { decodeInto, Op, OP_COUNT, type Instruction } from "@matryoshka/isa";
+import {
+  decodeInto, ISA_PROFILES, Op, OP_COUNT, userSstatusAccessTraps, type Instruction, type IsaProfile,
+} from "@matryoshka/isa";
 import { BUS_ERROR, type Bus } from "@matryoshka/memory";
 import {
   Access,
@@ -52,6 +54,11 @@ export interface HartOptions {
   compressed?: boolean;
   /** Shared pre-decode cache (one per machine); created if absent. */
   codeCache?: CodeCache;
+  /**
+   * How U-mode accesses to sensitive state behave (see `IsaProfile` in @matryoshka/isa). Default
+   * ISA_PROFILES.standard, RISC-V as specified.
+   */
+  profile?: IsaProfile;
 }
 
 // misa for RV32 (MXL=1) with I, M, A, C, S, U: what QEMU 7.2 reports for the same hart.
@@ -107,6 +114,8 @@ export class Hart {
   readonly pmp: Pmp;
   readonly codeCache: CodeCache;
   readonly compressed: boolean;
+  /** How U-mode accesses to sstatus behave: trap (standard), or not (the x86-like profiles). */
+  readonly profile: IsaProfile;
 
   /** Integer registers; x[0] is kept zero. */
   readonly x = new Int32Array(32);
@@ -189,6 +198,13 @@ export class Hart {
    * `intercepted*`. Interrupts are intercepted too.
    */
   interceptTraps = false;
+  /**
+   * Set by a hypervisor entering a guest context that must not execute sensitive instructions
+   * natively (the binary-translation backend): an engine that translates code turns each one into
+   * `hypervisorCall` instead of executing it. Engines that do not translate (the interpreter)
+   * ignore it; on an ISA profile that is not classically virtualizable they cannot do better.
+   */
+  sensitiveCalls = false;
   interceptedCause = 0;
   interceptedTval = 0;
   interceptedInstruction = 0;
@@ -208,6 +224,7 @@ export class Hart {
     this.hartId = options.hartId ?? 0;
     this.pmp = new Pmp(options.pmpEntries ?? 16);
     this.compressed = options.compressed ?? true;
+    this.profile = options.profile ?? ISA_PROFILES.standard;
     this.codeCache = options.codeCache ?? new CodeCache(bus.ram.base, bus.ram.size);
     this.tlbs = [];
     for (let i = 0; i < 9; i++) this.tlbs.push(new Tlb());
@@ -465,6 +482,16 @@ export class Hart {
     this.raiseException(cause, 0);
   }
 
+  /**
+   * Hands the sensitive instruction at the pc (its encoding: `bits`) to the hypervisor instead of
+   * executing it: an exit with cause VirtualInstruction, or, with no hypervisor intercepting, that
+   * exception. The instruction does not retire; the hypervisor emulates it.
+   */
+  hypervisorCall(bits: number): void {
+    this.interceptedInstruction = bits >>> 0;
+    this.raiseException(Cause.VirtualInstruction, bits);
+  }
+
   /** EBREAK: mtval may be 0 or the pc (§3.1.16); QEMU 7.2 writes 0, so do we. */
   ebreak(): void {
     this.raiseException(Cause.Breakpoint, 0);
@@ -481,6 +508,16 @@ export class Hart {
     const immediate = op === Op.CSRRWI || op === Op.CSRRSI || op === Op.CSRRCI;
     const isWrite = op === Op.CSRRW || op === Op.CSRRWI;
     const writes = isWrite || source !== 0;
+    // Non-standard ISA profiles: some U-mode sstatus accesses complete instead of trapping. Reads
+    // (if the profile leaks them) see the real sstatus; writes are dropped (x86 PUSHF/POPF).
+    if (this.priv === Priv.U && csr === 0x100) {
+      const reads = !(isWrite && rd === 0);
+      if (!userSstatusAccessTraps(this.profile, { reads, writes })) {
+        if (rd !== 0 && reads && this.profile.leakySstatusReads) this.x[rd] = this.readCsr(0x100)!;
+        this.needsResync = true;
+        return true;
+      }
+    }
     // CSR address bits 9:8 give the lowest privilege that may access it; 11:10 = 3 is read-only.
     if (((csr >>> 8) & 3) > this.priv || (writes && csr >>> 10 === 3) || !this.csrAccessAllowed(csr)) {
       this.illegalInstruction();

@@ -109,13 +109,8 @@ export class Interpreter implements Engine {
         hart.takeInterrupt(irq);
         if (hart.stopRequested) return this.consumeStop(hart);
       }
-      this.stop = -1;
-      remaining -= this.inner(hart, remaining);
-      if (this.stop !== -1) {
-        const reason = this.stop;
-        this.stop = -1;
-        if (reason === StopReason.Wfi) return reason;
-      }
+      remaining -= this.runSegment(hart, remaining);
+      if (this.takeSegmentStop() === StopReason.Wfi) return StopReason.Wfi;
       if (hart.stopRequested) return this.consumeStop(hart);
     }
     return StopReason.Budget;
@@ -128,8 +123,24 @@ export class Interpreter implements Engine {
     return reason;
   }
 
-  /** Runs at most `limit` instructions; returns how many were started. */
-  private inner(hart: Hart, limit: number): number {
+  /**
+   * What stopped the last `runSegment` early (StopReason.Wfi: the hart went to sleep), or -1;
+   * reading it clears it.
+   */
+  takeSegmentStop(): StopReason | -1 {
+    const reason = this.stop;
+    this.stop = -1;
+    return reason;
+  }
+
+  /**
+   * Runs at most `limit` instructions, without checking interrupts first, and returns how many
+   * were started. It returns early when state it caches changed (`hart.needsResync`), leaving the
+   * interrupt check and stop requests to the caller: `run` here, or another engine (the
+   * translator) that interprets what it does not translate.
+   */
+  runSegment(hart: Hart, limit: number): number {
+    this.stop = -1;
     const x = hart.x;
     const ram = hart.bus.ram;
     const u8 = ram.u8;

@@ -1,6 +1,6 @@
 import { encode, encodeCompressed, Op, type CompressedForm, type InstructionFields } from "@matryoshka/isa";
 import { Bus, Ram } from "@matryoshka/memory";
-import { Hart, Interpreter, StopReason, type Engine, type HartOptions } from "@matryoshka/cpu";
+import { createDefaultEngine, Hart, StopReason, type Engine, type HartOptions } from "@matryoshka/cpu";
 
 export const RAM_BASE = 0x8000_0000;
 export const RAM_SIZE = 1 << 20;
@@ -16,7 +16,7 @@ export function setup(program: Item[], options: HartOptions & { at?: number; eng
   const ram = new Ram(RAM_BASE, RAM_SIZE);
   const bus = new Bus(ram);
   const hart = new Hart(bus, { pmpEntries: 0, ...options });
-  const engine = options.engine ?? new Interpreter();
+  const engine = options.engine ?? createDefaultEngine();
   const at = options.at ?? RAM_BASE;
   place(ram, at, program);
   hart.reset(at);

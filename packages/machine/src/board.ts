@@ -1,4 +1,5 @@
-import { Hart, Interpreter, CodeCache, StopReason, type CodeCacheOptions, type Engine } from "@matryoshka/cpu";
+import type { IsaProfile } from "@matryoshka/isa";
+import { Hart, createDefaultEngine, CodeCache, StopReason, type CodeCacheOptions, type Engine } from "@matryoshka/cpu";
 import {
   EmptyVirtioSlot, GOLDFISH_RTC_SIZE, GoldfishRtc, Htif, HTIF_REGISTER_SIZE, ramGuestMemory, TEST_DEVICE_SIZE, TestDevice,
   UART_SIZE, Uart16550, VIRTIO_MMIO_SIZE, VirtioBlk, VirtioMmio, type BlockBackend, type FinisherEvent, type GuestMemory,
@@ -42,11 +43,16 @@ export interface MachineOptions {
   codeCache?: CodeCacheOptions;
   /** PMP entries per hart, 0..64 (default 16, as QEMU). */
   pmpEntries?: number;
+  /**
+   * How the harts treat sensitive instructions in U-mode (default: standard RISC-V). The other
+   * profiles are not classically virtualizable (see `@matryoshka/isa` profiles.ts).
+   */
+  isaProfile?: IsaProfile;
   /** Deterministic clock rate: instructions per mtime tick (default 10). */
   instructionsPerTick?: number;
   /** Instructions a hart runs before the next one gets its turn (default 10,000). */
   quantum?: number;
-  /** Execution engine (default: the interpreter). */
+  /** Execution engine (default: `createDefaultEngine()` of `@matryoshka/cpu`, the interpreter unless changed). */
   engine?: Engine;
   /** Receives every byte the guest writes to UART0 (and HTIF console writes). */
   console?: (byte: number) => void;
@@ -118,11 +124,11 @@ export class VirtMachine {
     this.codeCache = new CodeCache(this.ram.base, this.ram.size, options.codeCache);
     this.harts = [];
     for (let id = 0; id < hartCount; id++) {
-      this.harts.push(new Hart(this.bus, { hartId: id, pmpEntries: options.pmpEntries ?? 16, codeCache: this.codeCache }));
+      this.harts.push(new Hart(this.bus, { hartId: id, pmpEntries: options.pmpEntries ?? 16, codeCache: this.codeCache, profile: options.isaProfile }));
     }
     this.clock = new InstructionClock(options.instructionsPerTick ?? 10);
     for (const hart of this.harts) hart.readTime = () => this.clint.mtime;
-    this.engine = options.engine ?? new Interpreter();
+    this.engine = options.engine ?? createDefaultEngine();
 
     this.rom = new Uint8Array(VIRT.mrom.size);
     this.bus.addMmio("mrom", VIRT.mrom.base, VIRT.mrom.size, new Rom(this.rom));

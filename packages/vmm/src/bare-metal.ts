@@ -1,6 +1,6 @@
 import { MSTATUS, Priv, StopReason, type Engine, type Hart } from "@matryoshka/cpu";
 import type { VirtMachine } from "@matryoshka/machine";
-import { ExitKind, type Platform, type PlatformHart } from "./platform.js";
+import { carriesInstruction, ExitKind, type Platform, type PlatformHart } from "./platform.js";
 
 /** A hardware hart driven by a hypervisor: guest contexts run in U-mode, every trap comes back as an exit. */
 class BareMetalHart implements PlatformHart {
@@ -51,8 +51,9 @@ class BareMetalHart implements PlatformHart {
     this.hart.reservationValue = value;
   }
 
-  enter(satp: number, budget: number): ExitKind {
+  enter(satp: number, budget: number, sensitiveCalls = false): ExitKind {
     const hart = this.hart;
+    hart.sensitiveCalls = sensitiveCalls;
     if (hart.satp !== satp) {
       hart.satp = satp;
       hart.flushTlbs(); // our TLBs are not tagged by ASID
@@ -66,7 +67,7 @@ class BareMetalHart implements PlatformHart {
     if (reason === StopReason.Intercept) {
       this.exitCause = hart.interceptedCause;
       this.exitTval = hart.interceptedTval;
-      this.exitInstruction = hart.interceptedCause === 2 || hart.interceptedCause === 8 ? hart.interceptedInstruction : 0;
+      this.exitInstruction = carriesInstruction(hart.interceptedCause) ? hart.interceptedInstruction : 0;
       return ExitKind.Trap;
     }
     return reason === StopReason.Budget ? ExitKind.Budget : ExitKind.Stop;
@@ -92,6 +93,8 @@ export function bareMetal(machine: VirtMachine): Platform {
     level: 0,
     memory: machine.ram,
     harts,
+    // Only a translating engine can keep sensitive instructions from executing natively.
+    sensitiveCalls: machine.engine.name === "bt",
     flushTlbs: (va) => {
       for (const hart of harts) hart.flushTlb(va);
     },

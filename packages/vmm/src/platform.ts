@@ -28,14 +28,25 @@ export interface PlatformHart {
   /**
    * Runs the loaded context in U-mode with `satp` (an Sv32 root in the platform's memory) until a
    * trap, or until `budget` instructions have started. Allocates nothing.
+   *
+   * `sensitiveCalls` (only where `Platform.sensitiveCalls` says the platform can): the context's
+   * sensitive instructions must not execute, trapping or not; each one is an exit with cause 22
+   * (VirtualInstruction) and its encoding in `exitInstruction`, for the hypervisor to emulate.
+   * This is the binary-translation backend, and it works on ISA profiles where some sensitive
+   * instructions do not trap in U-mode.
    */
-  enter(satp: number, budget: number): ExitKind;
+  enter(satp: number, budget: number, sensitiveCalls?: boolean): ExitKind;
   /** Instructions the last `enter` retired (a trapping instruction does not retire). */
   readonly retired: number;
   /** After ExitKind.Trap: mcause (interrupt bit included), mtval and the instruction bits (0 if not known). */
   readonly exitCause: number;
   readonly exitTval: number;
   readonly exitInstruction: number;
+}
+
+/** Exit causes whose `exitInstruction` holds the instruction: illegal instruction, ecall from U, virtual instruction. */
+export function carriesInstruction(cause: number): boolean {
+  return cause === 2 || cause === 8 || cause === 22;
 }
 
 /** What a hypervisor runs on: bare metal (`bareMetal`) or a VM of a hypervisor below (`VM`). */
@@ -47,6 +58,11 @@ export interface Platform {
   /** The platform's physical memory: where a hypervisor carves out VM RAM and shadow tables. */
   readonly memory: Ram;
   readonly harts: readonly PlatformHart[];
+  /**
+   * Whether its harts can run contexts with `sensitiveCalls`: the hardware can when its engine
+   * translates code (`--engine bt`), a VM can when the platform beneath it can.
+   */
+  readonly sensitiveCalls: boolean;
   /**
    * Every hart forgets its cached translations of one page (`va`) or all of them: tables a
    * hypervisor built changed. One call per change for the whole platform, not one per hart: in a

@@ -1,14 +1,22 @@
 import type { BlockBackend } from "@matryoshka/devices";
+import type { Engine } from "@matryoshka/cpu";
+import type { IsaProfile } from "@matryoshka/isa";
 import { VirtMachine } from "@matryoshka/machine";
 import { bareMetal } from "./bare-metal.js";
 import { Hypervisor, vmFootprintBytes } from "./hypervisor.js";
 import type { Platform } from "./platform.js";
-import type { VM } from "./vm.js";
+import type { VM, VmBackend } from "./vm.js";
 
 /** The deepest stack `buildStack` builds: the issue asks for 30; the memory budget allows a little more. */
 export const MAX_DEPTH = 64;
 
 export interface GuestMachineOptions {
+  /** The hardware's ISA profile; every VM presents the same to its guest (default: standard). */
+  isaProfile?: IsaProfile;
+  /** How every level's VM gets its guest's sensitive instructions (default: trap and emulate). */
+  backend?: VmBackend;
+  /** The hardware's execution engine (the board's default if absent); VMs above it always trap and emulate. */
+  engine?: Engine;
   harts?: number;
   memoryMiB?: number;
   pmpEntries?: number;
@@ -48,13 +56,16 @@ export function buildStack(depth: number, options: GuestMachineOptions): Stack {
   const sizes = [guestMiB];
   for (let level = depth - 1; level >= 0; level--) sizes.unshift(Math.ceil(vmFootprintBytes(sizes[0]!) / MIB));
   if (sizes[0]! > 2047) throw new RangeError(`a stack ${depth} deep around ${guestMiB} MiB needs ${sizes[0]} MiB of host memory; the limit is 2047`);
-  const host = new VirtMachine({ harts, memoryMiB: sizes[0], pmpEntries: options.pmpEntries });
+  const { engine, backend, ...guestOptions } = options;
+  const host = new VirtMachine({ harts, memoryMiB: sizes[0], pmpEntries: options.pmpEntries, engine, isaProfile: options.isaProfile });
   let platform: Platform = bareMetal(host);
   const vms: VM[] = [];
   for (let level = 1; level <= depth; level++) {
     const innermost = level === depth;
     const vm: VM = new Hypervisor(platform).createVm(
-      innermost ? { ...options, memoryMiB: guestMiB } : { harts, memoryMiB: sizes[level], pmpEntries: options.pmpEntries },
+      innermost
+        ? { ...guestOptions, memoryMiB: guestMiB, backend }
+        : { harts, memoryMiB: sizes[level], pmpEntries: options.pmpEntries, isaProfile: options.isaProfile, backend },
     );
     vms.push(vm);
     platform = vm;

@@ -48,6 +48,7 @@ const STORE_FAULTS = (1 << 7) | (1 << 15);
 const ILLEGAL_INSTRUCTION = 2;
 const BREAKPOINT = 3;
 const ECALL_FROM_U = 8;
+const VIRTUAL_INSTRUCTION = 22;
 
 /**
  * Trap-and-emulate (Popek and Goldberg's theorem 1) as an execution engine for a VM's virtual
@@ -72,7 +73,11 @@ export class TrapAndEmulate implements Engine {
   private readonly vcpus: VcpuState[];
   private readonly map: GuestPhysicalMap;
 
-  constructor(platformHarts: readonly PlatformHart[], vcpuCount: number, shadow: ShadowPageTables, map: GuestPhysicalMap) {
+  /** The bt backend: this VM's guest runs with its sensitive instructions turned into calls. */
+  private readonly sensitiveCalls: boolean;
+
+  constructor(platformHarts: readonly PlatformHart[], vcpuCount: number, shadow: ShadowPageTables, map: GuestPhysicalMap, sensitiveCalls = false) {
+    this.sensitiveCalls = sensitiveCalls;
     this.vcpus = [];
     for (let i = 0; i < vcpuCount; i++) this.vcpus.push(new VcpuState(platformHarts[i % platformHarts.length]!));
     this.shadow = shadow;
@@ -117,7 +122,9 @@ export class TrapAndEmulate implements Engine {
       platformHart.pc = vhart.pc;
       platformHart.reservation = vcpu.reservation;
       platformHart.reservationValue = vcpu.reservationValue;
-      const kind = platformHart.enter(satp, remaining);
+      // The guest's own code (no hypervisor above intercepting this virtual hart) runs with this
+      // VM's backend; a context of a hypervisor running in this VM, with what that one asked for.
+      const kind = platformHart.enter(satp, remaining, vhart.interceptTraps ? vhart.sensitiveCalls : this.sensitiveCalls);
       vhart.x.set(platformHart.x);
       vhart.pc = platformHart.pc;
       vcpu.reservation = platformHart.reservation;
@@ -156,6 +163,15 @@ export class TrapAndEmulate implements Engine {
         }
       }
       vcpu.lastFillPc = -1;
+      if (cause === VIRTUAL_INSTRUCTION && vhart.interceptTraps) {
+        // A sensitive instruction of a context that a hypervisor running in this VM entered with
+        // `sensitiveCalls`: that hypervisor's to emulate. Passed up as it came.
+        vhart.steps++;
+        remaining--;
+        vhart.hypervisorCall(platformHart.exitInstruction);
+        this.exits.reflected++;
+        return consumeStop(vhart);
+      }
       if (vhart.priv === Priv.U && (cause === ECALL_FROM_U || cause === BREAKPOINT || (cause === ILLEGAL_INSTRUCTION && vhart.interceptTraps))) {
         // The context ran at the virtual hart's own privilege (U), so executing the instruction
         // there would raise the very same trap: raise it without interpreting. ecall and ebreak

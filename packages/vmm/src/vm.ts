@@ -2,7 +2,7 @@ import { MSTATUS, Priv, StopReason, type Hart } from "@matryoshka/cpu";
 import { VIRT, VirtMachine, type BootInfo, type BootOptions, type MachineOptions, type RunOutcome } from "@matryoshka/machine";
 import { Ram } from "@matryoshka/memory";
 import { FramePool, ShadowPageTables, type ShadowStats } from "@matryoshka/mmu";
-import { ExitKind, type Platform, type PlatformHart } from "./platform.js";
+import { carriesInstruction, ExitKind, type Platform, type PlatformHart } from "./platform.js";
 import { TrapAndEmulate, type ExitStats } from "./trap-and-emulate.js";
 
 /** What a VM is made of: a `virt` board's options, minus what the hypervisor decides. */
@@ -11,7 +11,16 @@ export type VmConfig = Omit<MachineOptions, "engine" | "ram" | "codeCache"> & {
   name?: string;
   /** Frames for this VM's shadow page tables (default 1024, 4 MiB). */
   shadowFrames?: number;
+  /**
+   * How the guest's sensitive instructions reach the hypervisor: "trap-and-emulate" (default: they
+   * trap, as Popek and Goldberg's theorem 1 needs), or "bt" (binary translation: the translating
+   * engine beneath turns each into a call to the hypervisor, trapping or not; needs a platform
+   * with `sensitiveCalls`).
+   */
+  backend?: VmBackend;
 };
+
+export type VmBackend = "trap-and-emulate" | "bt";
 
 /** Statistics of a VM, for `--stats` and the benchmarks. */
 export interface VmStats {
@@ -49,6 +58,7 @@ export class VM implements Platform {
   readonly board: VirtMachine;
   readonly engine: TrapAndEmulate;
   readonly harts: readonly PlatformHart[];
+  readonly sensitiveCalls: boolean;
   readonly placement: VmPlacement;
   private readonly platform: Platform;
   /** Host frame of each guest page: the only frames this VM can ever map (page-granular ownership). */
@@ -79,7 +89,12 @@ export class VM implements Platform {
       return frame < 0 ? -1 : frame * 4096;
     };
     const harts = config.harts ?? 1;
-    this.engine = new TrapAndEmulate(platform.harts, harts, shadow, map);
+    const backend = config.backend ?? "trap-and-emulate";
+    if (backend === "bt" && !platform.sensitiveCalls) {
+      throw new RangeError(`the bt backend needs a translating engine beneath (${platform.name} cannot turn sensitive instructions into calls; use --engine bt)`);
+    }
+    this.sensitiveCalls = platform.sensitiveCalls;
+    this.engine = new TrapAndEmulate(platform.harts, harts, shadow, map, backend === "bt");
     this.board = new VirtMachine({
       ...config,
       ram,
@@ -180,8 +195,10 @@ class VmHart implements PlatformHart {
     this.vm.engine.reservationOf(this.vhart.hartId).reservationValue = value;
   }
 
-  enter(satp: number, budget: number): ExitKind {
+  enter(satp: number, budget: number, sensitiveCalls = false): ExitKind {
     const vhart = this.vhart;
+    // Passed down: this VM's engine enters its own platform with it for these contexts.
+    vhart.sensitiveCalls = sensitiveCalls;
     if (!this.prepared) {
       // What the hypervisor above would program once, as on bare metal: PMP lets U-mode reach all
       // of the VM's memory (its shadow tables decide what a context reaches).
@@ -209,7 +226,7 @@ class VmHart implements PlatformHart {
       const cause = vhart.interceptedCause;
       this.exitCause = cause;
       this.exitTval = vhart.interceptedTval;
-      this.exitInstruction = cause === 2 || cause === 8 ? vhart.interceptedInstruction : 0;
+      this.exitInstruction = carriesInstruction(cause) ? vhart.interceptedInstruction : 0;
       return ExitKind.Trap;
     }
     return reason === StopReason.Budget ? ExitKind.Budget : ExitKind.Stop;

@@ -1,0 +1,70 @@
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, describe, expect, it } from "vitest";
+import { FileBlockBackend } from "@matryoshka/devices";
+import { runGuest, type RunOptions, type RunReport } from "../src/index.js";
+
+const guests = fileURLToPath(new URL("../../../guests/", import.meta.url));
+const kernel = new Uint8Array(readFileSync(join(guests, "kernel/kernel.elf")));
+const scratch = mkdtempSync(join(tmpdir(), "matryoshka-backends-"));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+let disks = 0;
+
+/** The test kernel (user tasks, system calls, timer interrupts, a virtio disk) on some stack. */
+async function runKernel(options: Omit<RunOptions, "kernel" | "console">): Promise<{ report: RunReport; output: string }> {
+  const copy = join(scratch, `disk${disks++}.img`);
+  copyFileSync(join(guests, "kernel/disk.img"), copy);
+  const disk = new FileBlockBackend(copy);
+  let output = "";
+  try {
+    const report = await runGuest({ ...options, kernel, disks: [disk], console: (byte) => (output += String.fromCharCode(byte)) });
+    return { report, output };
+  } finally {
+    disk.close();
+  }
+}
+
+const VIRTUAL_INSTRUCTION = 22;
+const ILLEGAL_INSTRUCTION = 2;
+
+describe("virtualization backends on an ISA that is not classically virtualizable", () => {
+  it("trap-and-emulate cannot keep the real sstatus from a guest on the pushf-popf profile; binary translation can, at depths 1 and 2", async () => {
+    // The reference: the kernel on the pushf-popf hardware itself. Its user task 6 reads sstatus
+    // in U-mode, which on this profile does not trap: it gets the value and exits with it.
+    const native = await runKernel({ depth: 0, isaProfile: "pushf-popf" });
+    expect(native.output).toContain("[task 6] executing a supervisor instruction (csrr sstatus)");
+
+    // Under trap-and-emulate the read never reaches the hypervisor: the task sees the real
+    // machine's sstatus instead of its virtual machine's, and the guest's output differs.
+    const trapped = await runKernel({ depth: 1, engine: "bt", backend: "trap-and-emulate", isaProfile: "pushf-popf" });
+    expect(trapped.output).not.toBe(native.output);
+    expect(trapped.report.levels[0]!.exits.byCause[VIRTUAL_INSTRUCTION]).toBe(0);
+
+    // With the bt backend every sensitive instruction is a call to the hypervisor: the guest
+    // cannot tell it from the hardware, whatever the depth, down to the instruction count.
+    for (const depth of [1, 2]) {
+      const translated = await runKernel({ depth, engine: "bt", backend: "bt", isaProfile: "pushf-popf" });
+      expect(translated.output).toBe(native.output);
+      expect(translated.report.instructions).toBe(native.report.instructions);
+      expect(translated.report.outcome).toEqual(native.report.outcome);
+      for (const level of translated.report.levels) expect(level.exits.byCause[VIRTUAL_INSTRUCTION]).toBeGreaterThan(1000);
+    }
+  });
+
+  it("on the standard profile the bt backend behaves as trap-and-emulate, with calls in place of most traps", async () => {
+    const trapped = await runKernel({ depth: 1, engine: "bt", backend: "trap-and-emulate" });
+    const translated = await runKernel({ depth: 1, engine: "bt", backend: "bt" });
+    expect(trapped.report.outcome).toEqual({ kind: "pass" });
+    expect(translated.output).toBe(trapped.output);
+    expect(translated.report.instructions).toBe(trapped.report.instructions);
+    const [trapLevel, btLevel] = [trapped.report.levels[0]!, translated.report.levels[0]!];
+    expect(btLevel.exits.byCause[VIRTUAL_INSTRUCTION]).toBeGreaterThan(0);
+    expect(btLevel.exits.byCause[ILLEGAL_INSTRUCTION]).toBeLessThan(trapLevel.exits.byCause[ILLEGAL_INSTRUCTION]! / 10);
+  });
+
+  it("refuses the bt backend without a translating engine beneath", async () => {
+    await expect(runKernel({ depth: 1, engine: "interpreter", backend: "bt" })).rejects.toThrow(/translating engine/);
+  });
+});
