@@ -3,6 +3,7 @@
 // build on speed.
 import Table from "cli-table3";
 import { qemuAvailability } from "@matryoshka/testkit";
+import { benchBackends, OPERATIONS } from "./backends.js";
 import { benchEngines } from "./engines.js";
 import { exitCount, measureAll, workload, type Configuration, type Measurement, type Workload } from "./nested.js";
 
@@ -31,6 +32,27 @@ const crc = engines.find((row) => row.guest === "crc32")!;
 const speedup = crc.interpreter / crc.bt;
 console.log(`crc32 targets: bt ≥ 5× the interpreter: ${speedup.toFixed(2)}× ${speedup >= 5 ? "(holds)" : "(MISSED)"}` +
   (crc.qemu === undefined ? "" : `; bt time ≤ 2× QEMU's: ${(crc.bt / crc.qemu).toFixed(2)}× ${crc.bt <= 2 * crc.qemu ? "(holds)" : "(MISSED)"}`));
+
+// ---------------------------------------------------------------------------------------------
+// Virtualization backends per operation (guests/kernel-ops and kernel-ops-pv, the translator as
+// the hardware's engine for all of them).
+const backends = benchBackends();
+const backendTable = new Table({
+  head: ["operation", ...backends.map((b) => `${b.configuration.label}: exits / op`), ...backends.map((b) => `${b.configuration.label}: µs / op (× native)`)],
+});
+const native = backends[0]!;
+OPERATIONS.forEach((operation, p) => {
+  backendTable.push([
+    `${operation.name} (×${operation.count})`,
+    ...backends.map((b) => (b.phases[p]!.exits / operation.count).toFixed(2)),
+    ...backends.map((b) => {
+      const micros = (1000 * b.phases[p]!.milliseconds) / operation.count;
+      return `${micros.toFixed(1)} (${(b.phases[p]!.milliseconds / native.phases[p]!.milliseconds).toFixed(2)}×)`;
+    }),
+  ]);
+});
+console.log("\nVirtualization backends per operation, depth 1 against the bare board (exits: deterministic counts; time: medians of interleaved runs)");
+console.log(backendTable.toString());
 
 // ---------------------------------------------------------------------------------------------
 // Nested virtualization: one level against the bare board, then the cost of depth.

@@ -26,11 +26,28 @@ void spin_unlock(volatile uint32_t *lock) {
     *lock = 0;
 }
 
+#ifdef PV
+/* kernel-pv: a line at a time through the SBI debug console, one call instead of one UART trap
+   per byte. The buffer is in kernel memory, which the kernel maps at its physical address. */
+static char line[128];
+static uint32_t line_length;
+
+void console_flush(void) {
+    if (line_length > 0) sbi_debug_console_write(line_length, (uint32_t)(uintptr_t)line);
+    line_length = 0;
+}
+
+void uart_putc(char c) {
+    line[line_length++] = c;
+    if (c == '\n' || line_length == sizeof line) console_flush();
+}
+#else
 void uart_putc(char c) {
     while ((MMIO8(UART_BASE + UART_LSR) & UART_LSR_THRE) == 0) {
     }
     MMIO8(UART_BASE + UART_THR) = (uint8_t)c;
 }
+#endif
 
 static void put_unsigned(uint32_t value, unsigned base, int width, char pad) {
     char digits[12];

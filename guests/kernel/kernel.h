@@ -34,6 +34,12 @@
 #define SBI_SEND_IPI   4   /* a0: mask of harts that get an S software interrupt */
 #define SBI_SHUTDOWN   8   /* a0: 0 pass, else failure code, through the test device */
 
+/* kernel-ops (-DOPS): how many of each operation the benchmark phases do. */
+#define OPS_SYSCALLS 2000
+#define OPS_YIELDS   1000   /* per task; two tasks */
+#define OPS_FAULTS   400
+#define OPS_TICKS    200
+
 /* User address space (identical layout in every task, separate page tables and frames). */
 #define USER_BASE       0x00400000u  /* text+rodata (r-x), then data+bss (rw-) */
 #define USER_HEAP       0x00500000u  /* sbrk heap, demand-paged */
@@ -44,6 +50,9 @@
 #ifndef __ASSEMBLER__
 #include <stdarg.h>
 #include <stdint.h>
+#ifdef PV
+#include "sbi.h"
+#endif
 
 #define CSRR(csr) ({ uint32_t v_; __asm__ volatile("csrr %0, " #csr : "=r"(v_) : : "memory"); v_; })
 #define CSRW(csr, val) __asm__ volatile("csrw " #csr ", %0" : : "r"((uint32_t)(val)) : "memory")
@@ -106,6 +115,11 @@ __attribute__((noreturn)) void kctx_resume(struct kctx *ctx);
 
 /* console.c */
 void uart_putc(char c);
+#ifdef PV
+void console_flush(void);   /* kernel-pv: writes out the buffered line */
+#else
+#define console_flush() ((void)0)
+#endif
 void kprintf(const char *fmt, ...);
 void kvprintf(const char *fmt, va_list ap);
 void kwrite(const char *buf, uint32_t len);

@@ -2,6 +2,8 @@
    tiny SBI-like monitor that forwards the machine timer and software interrupts to S-mode. */
 #include "kernel.h"
 
+#ifndef PV /* kernel-pv has no M-mode part: the hypervisor is its SBI firmware */
+
 #define MEDELEG_BITS ((1u << 0) | (1u << 1) | (1u << 2) | (1u << 3) | (1u << 4) | (1u << 5) | \
                       (1u << 6) | (1u << 7) | (1u << CAUSE_ECALL_U) | (1u << CAUSE_FETCH_PAGE) | \
                       (1u << CAUSE_LOAD_PAGE) | (1u << CAUSE_STORE_PAGE))
@@ -93,3 +95,5 @@ void m_trap(uint32_t *r) {
             CSRR(mepc), CSRR(mtval));
     m_shutdown(0x7f);
 }
+
+#endif /* PV */

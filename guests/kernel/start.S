@@ -2,6 +2,30 @@
    the S-mode trap entry (from U and from S) and the switches between the kernel and U-mode tasks. */
 #include "kernel.h"
 
+#ifdef PV
+/* ---------------------------------------------------------------- paravirtual entry
+   The kernel-pv build has no M-mode part: the hypervisor (the SBI implementation) starts the boot
+   hart in S-mode at the ELF entry with a0 = hart id and a1 = the device tree, as KVM-based VMMs
+   and SBI firmware do. Other harts would come through sbi_hart_start; this build uses one. */
+    .section .text.start, "ax"
+    .globl _start
+_start:
+    li      t0, SMP
+    bgeu    a0, t0, pv_stop
+    bnez    a0, 2f
+    la      t0, __bss_start
+    la      t1, __bss_end
+1:  bgeu    t0, t1, 2f
+    sw      zero, 0(t0)
+    addi    t0, t0, 4
+    j       1b
+2:  j       s_entry
+pv_stop:
+    li      a7, 0x48534D            /* SBI HSM hart_stop: does not return */
+    li      a6, 1
+    ecall
+    j       pv_stop
+#else
 /* ---------------------------------------------------------------- reset, M-mode, every hart */
     .section .text.start, "ax"
     .globl _start
@@ -120,6 +144,8 @@ m_trap_entry:
     addi    sp, sp, 128
     csrrw   sp, mscratch, sp
     mret
+
+#endif /* PV */
 
 /* ---------------------------------------------------------------- S-mode entry (a0 = hart id) */
     .globl s_entry

@@ -225,3 +225,27 @@ void utask_beyond_brk(void) {
     *(volatile uint32_t *)0x00600000u = 1;
     sys_exit(1);
 }
+
+#ifdef OPS
+/* ---------------------------------------------------------------- kernel-ops: one operation, many times */
+
+/* System calls: the cheapest one, over and over. */
+void utask_ops_syscalls(void) {
+    for (uint32_t i = 0; i < OPS_SYSCALLS; i++) sys(SYS_GETPID, 0, 0);
+    sys_exit(0);
+}
+
+/* Context switches: two of these yield to each other, each yield a switch of address space. */
+void utask_ops_yield(void) {
+    for (uint32_t i = 0; i < OPS_YIELDS; i++) sys(SYS_YIELD, 0, 0);
+    sys_exit(0);
+}
+
+/* Page faults: grow the heap, then touch each new page once (a demand-paging fault each). */
+void utask_ops_faults(void) {
+    uint32_t base = sys(SYS_SBRK, OPS_FAULTS * 4096u, 0);
+    if (base == (uint32_t)-1) sys_exit(1);
+    for (uint32_t i = 0; i < OPS_FAULTS; i++) *(volatile uint32_t *)(base + i * 4096u) = i;
+    sys_exit(0);
+}
+#endif

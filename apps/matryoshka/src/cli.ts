@@ -101,8 +101,12 @@ export function addGuestOptions(command: Command, diskHelp = "written to, like Q
       ).choices(ENGINE_NAMES),
     )
     .addOption(
-      new Option("--backend <name>", "how each VM gets its guest's sensitive instructions: they trap (trap-and-emulate), or the translator turns them into hypervisor calls (bt)")
-        .choices(["trap-and-emulate", "bt"])
+      new Option(
+        "--backend <name>",
+        "how each VM gets its guest's sensitive instructions: they trap (trap-and-emulate), the translator turns them into hypervisor calls (bt), " +
+          "or the guest kernel asks (pv: it boots in S-mode with the hypervisor as its SBI firmware)",
+      )
+        .choices(["trap-and-emulate", "bt", "pv"])
         .default("trap-and-emulate"),
     )
     .addOption(
@@ -227,7 +231,7 @@ function levelsTable(report: RunReport): string {
     head: [
       "level",
       ...exitCauses.map((cause) => `exit: ${EXIT_COLUMN_NAMES[cause] ?? `cause ${cause}`}`),
-      "exit: budget", "emulated", "reflected", "shadow fills", "flushes page/all", "roots",
+      "exit: budget", "emulated", "SBI calls", "reflected", "shadow fills", "flushes page/all", "roots",
       ...injectedCauses.map((cause) => `injected ${SHORT_INTERRUPT_NAMES[cause] ?? `irq ${cause}`}`),
     ],
     style: { compact: true },
@@ -239,6 +243,7 @@ function levelsTable(report: RunReport): string {
       ...exitCauses.map((cause) => number(level.exits.byCause[cause]!)),
       number(level.exits.budget),
       number(level.exits.emulated),
+      number(level.exits.hypercalls),
       number(level.exits.reflected),
       number(level.shadow.fills),
       `${number(level.shadow.pageFlushes)}/${number(level.shadow.fullFlushes)}`,

@@ -3,6 +3,7 @@ import type { RunOutcome } from "@matryoshka/machine";
 import type { ShadowStats } from "@matryoshka/mmu";
 import type { ExitStats } from "@matryoshka/vmm";
 import { ISA_PROFILES, type IsaProfileName } from "@matryoshka/isa";
+import { SbiFirmware } from "@matryoshka/paravirt";
 import { buildStack, type Stack, type VmBackend } from "@matryoshka/vmm";
 import { createEngine, type EngineName } from "./engines.js";
 
@@ -13,7 +14,11 @@ export interface RunOptions {
   depth?: number;
   /** The hardware's execution engine (default: the board's default, the interpreter). */
   engine?: EngineName;
-  /** How each VM gets its guest's sensitive instructions (default "trap-and-emulate"; "bt" needs engine "bt"). */
+  /**
+   * How each VM gets its guest's sensitive instructions (default "trap-and-emulate"; "bt" needs
+   * engine "bt"; "pv": the guest's VM boots its kernel in S-mode with the hypervisor as its SBI
+   * firmware, `@matryoshka/paravirt`).
+   */
   backend?: VmBackend;
   /** The hardware's ISA profile, which every VM presents too (default: standard). */
   isaProfile?: IsaProfileName;
@@ -81,10 +86,14 @@ const SLICE = 2_000_000;
  */
 export async function runGuest(options: RunOptions): Promise<RunReport> {
   const depth = options.depth ?? 0;
+  if (options.backend === "pv" && depth === 0) {
+    throw new RangeError("the pv backend needs --depth 1 or more: the hypervisor is the guest kernel's firmware");
+  }
   const build = () =>
     buildStack(depth, {
       engine: options.engine === undefined ? undefined : createEngine(options.engine),
       backend: options.backend,
+      paravirtualFirmware: () => new SbiFirmware(),
       isaProfile: options.isaProfile === undefined ? undefined : ISA_PROFILES[options.isaProfile],
       harts: options.harts,
       memoryMiB: options.memoryMiB,

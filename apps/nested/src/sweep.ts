@@ -282,6 +282,9 @@ function checkDepths(depths: readonly number[]): void {
 export async function sweep(options: SweepOptions): Promise<SweepResult> {
   const { depths, disks: images = [], input, onProgress, warmup = false, ...guest } = options;
   checkDepths(depths);
+  if (guest.backend === "pv" && depths.includes(0)) {
+    throw new RangeError("the pv backend needs depths of 1 or more: the hypervisor is the guest kernel's firmware");
+  }
   // The deepest stack must fit the host memory limit: find out before running anything.
   buildStack(Math.max(...depths), { harts: guest.harts, memoryMiB: guest.memoryMiB, pmpEntries: guest.pmpEntries });
   const scratch = images.some((image) => typeof image === "string") ? mkdtempSync(join(tmpdir(), "matryoshka-sweep-")) : undefined;

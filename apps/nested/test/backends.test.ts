@@ -8,18 +8,19 @@ import { runGuest, type RunOptions, type RunReport } from "../src/index.js";
 
 const guests = fileURLToPath(new URL("../../../guests/", import.meta.url));
 const kernel = new Uint8Array(readFileSync(join(guests, "kernel/kernel.elf")));
+const kernelPv = new Uint8Array(readFileSync(join(guests, "kernel-pv/kernel-pv.elf")));
 const scratch = mkdtempSync(join(tmpdir(), "matryoshka-backends-"));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 let disks = 0;
 
 /** The test kernel (user tasks, system calls, timer interrupts, a virtio disk) on some stack. */
-async function runKernel(options: Omit<RunOptions, "kernel" | "console">): Promise<{ report: RunReport; output: string }> {
+async function runKernel(options: Omit<RunOptions, "console"> | Omit<RunOptions, "kernel" | "console">): Promise<{ report: RunReport; output: string }> {
   const copy = join(scratch, `disk${disks++}.img`);
   copyFileSync(join(guests, "kernel/disk.img"), copy);
   const disk = new FileBlockBackend(copy);
   let output = "";
   try {
-    const report = await runGuest({ ...options, kernel, disks: [disk], console: (byte) => (output += String.fromCharCode(byte)) });
+    const report = await runGuest({ kernel, ...options, disks: [disk], console: (byte) => (output += String.fromCharCode(byte)) });
     return { report, output };
   } finally {
     disk.close();
@@ -66,5 +67,31 @@ describe("virtualization backends on an ISA that is not classically virtualizabl
 
   it("refuses the bt backend without a translating engine beneath", async () => {
     await expect(runKernel({ depth: 1, engine: "interpreter", backend: "bt" })).rejects.toThrow(/translating engine/);
+  });
+});
+
+/** Every exit a level took: traps by cause and deadline exits. */
+const exitsOf = (report: RunReport) => report.levels.reduce((sum, level) => sum + level.exits.byCause.reduce((a, b) => a + b, 0) + level.exits.budget, 0);
+
+describe("the paravirtual backend", () => {
+  it("runs the paravirtual kernel with the native transcript, minus its firmware's lines, at depths 1, 2 and 5, with fewer exits", async () => {
+    const native = await runKernel({ depth: 0 });
+    const expected = native.output.split("\n").filter((line) => !line.startsWith("m: ")).join("\n");
+    expect(expected).toContain("kernel: all tests passed");
+    const trapped = await runKernel({ depth: 1 });
+    for (const depth of [1, 2, 5]) {
+      const pv = await runKernel({ kernel: kernelPv, depth, backend: "pv" });
+      expect({ depth, output: pv.output }).toEqual({ depth, output: expected });
+      expect(pv.report.outcome).toEqual({ kind: "pass" });
+      const guestLevel = pv.report.levels.at(-1)!;
+      expect(guestLevel.exits.hypercalls).toBeGreaterThan(50);
+      // Beneath the guest's own VM the levels trap and emulate (they run hypervisors, not the guest).
+      for (const level of pv.report.levels.slice(0, -1)) expect(level.exits.hypercalls).toBe(0);
+      if (depth === 1) expect(exitsOf(pv.report)).toBeLessThan(exitsOf(trapped.report));
+    }
+  });
+
+  it("needs a hypervisor: the pv backend at depth 0 is refused, since the hypervisor is the guest's firmware", async () => {
+    await expect(runKernel({ kernel: kernelPv, depth: 0, backend: "pv" })).rejects.toThrow(/depth 1 or more/);
   });
 });

@@ -54,6 +54,16 @@ export class Uart16550 implements MmioDevice {
     this.updateIrq();
   }
 
+  /**
+   * Takes up to `max` received bytes past the registers, as a firmware console reading the same
+   * line does (SBI DBCN console_read).
+   */
+  take(max: number): Uint8Array {
+    const bytes = Uint8Array.from(this.rx.splice(0, Math.max(0, Math.min(max, this.rx.length))));
+    this.updateIrq();
+    return bytes;
+  }
+
   /** Bytes waiting to be read by the guest. */
   get pendingInput(): number {
     return this.rx.length;

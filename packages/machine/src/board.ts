@@ -306,8 +306,25 @@ export class VirtMachine {
    * Runs until the guest finishes through the test device, `maxInstructions` (machine time, in
    * instructions) pass, or every hart waits for an interrupt nothing can raise.
    */
+  /**
+   * Harts that returned from WFI and are skipped until an interrupt could wake them (or `wake`).
+   * Kept across `run` calls only through the harts' own state: `run` starts with none asleep.
+   */
+  private asleep = new Uint8Array(0);
+
+  /** Lets a sleeping hart run again at once (firmware starting a stopped hart, for example). */
+  wake(hartId: number): void {
+    if (hartId < this.asleep.length) this.asleep[hartId] = 0;
+  }
+
+  /** Writes bytes to the board's console, as the UART would (firmware consoles use it). */
+  writeConsole(bytes: Uint8Array): void {
+    for (const byte of bytes) this.output(byte);
+  }
+
   run(maxInstructions = Number.POSITIVE_INFINITY): RunOutcome {
     const asleep = new Uint8Array(this.harts.length);
+    this.asleep = asleep;
     const limit = this.clock.elapsed + maxInstructions;
     while (this.finished === undefined) {
       if (this.clock.elapsed >= limit) return { kind: "limit" };

@@ -1,1 +1,11 @@
-export {};
+export {
+  HartState,
+  SBI_IMPLEMENTATION_ID,
+  SBI_IMPLEMENTATION_VERSION,
+  SBI_SPEC_VERSION,
+  SbiError,
+  SbiExtension,
+  SbiFirmware,
+  SRST_REASON_FAILURE_CODE,
+  type SbiStats,
+} from "./sbi.js";

@@ -41,6 +41,12 @@ export interface GuestVariant {
   initrd?: string;
   /** A short label for test names. */
   label: string;
+  /**
+   * A paravirtual guest (run with `--backend pv`, so only under a hypervisor, depth 1 and more):
+   * QEMU runs the native `reference` guest instead, and its transcript minus the lines its
+   * M-mode firmware prints (starting with `firmwarePrefix`) is what this guest must print.
+   */
+  paravirtual?: { reference: string; firmwarePrefix: string };
 }
 
 interface OracleFile {
@@ -49,6 +55,7 @@ interface OracleFile {
   bios?: string;
   append?: string;
   initrd?: string;
+  paravirtual?: { reference: string; firmwarePrefix: string };
   variants?: { virtio?: 1 | 2; input?: string }[];
 }
 
@@ -65,6 +72,7 @@ export function guestVariants(name: string): GuestVariant[] {
     const virtio = variant.virtio ?? 1;
     const parts = [`${config.harts ?? 1} hart(s)`, virtio === 1 ? "legacy virtio" : "modern virtio", variant.input === undefined ? "no input" : "input"];
     if (config.bios) parts.push("firmware");
+    if (config.paravirtual) parts.push("paravirtual");
     return {
       harts: config.harts ?? 1,
       disk: path(config.disk),
@@ -73,6 +81,7 @@ export function guestVariants(name: string): GuestVariant[] {
       initrd: path(config.initrd),
       virtio,
       input: variant.input,
+      paravirtual: config.paravirtual,
       label: parts.join(", "),
     };
   });

@@ -1,6 +1,7 @@
 export { carriesInstruction, ExitKind } from "./platform.js";
 export type { Platform, PlatformHart } from "./platform.js";
 export { bareMetal } from "./bare-metal.js";
+export type { ParavirtualBackend } from "./paravirtual.js";
 export { TrapAndEmulate } from "./trap-and-emulate.js";
 export type { ExitStats } from "./trap-and-emulate.js";
 export { VM } from "./vm.js";

@@ -5,6 +5,7 @@ import { VirtMachine } from "@matryoshka/machine";
 import { bareMetal } from "./bare-metal.js";
 import { Hypervisor, vmFootprintBytes } from "./hypervisor.js";
 import type { Platform } from "./platform.js";
+import type { ParavirtualBackend } from "./paravirtual.js";
 import type { VM, VmBackend } from "./vm.js";
 
 /** The deepest stack `buildStack` builds: the issue asks for 30; the memory budget allows a little more. */
@@ -13,8 +14,13 @@ export const MAX_DEPTH = 64;
 export interface GuestMachineOptions {
   /** The hardware's ISA profile; every VM presents the same to its guest (default: standard). */
   isaProfile?: IsaProfile;
-  /** How every level's VM gets its guest's sensitive instructions (default: trap and emulate). */
+  /**
+   * How every level's VM gets its guest's sensitive instructions (default: trap and emulate). With
+   * "pv", the guest's own VM is paravirtual (`paravirtualFirmware` makes its firmware side) and the
+   * levels beneath, which run hypervisors, not the guest, trap and emulate.
+   */
   backend?: VmBackend;
+  paravirtualFirmware?: () => ParavirtualBackend;
   /** The hardware's execution engine (the board's default if absent); VMs above it always trap and emulate. */
   engine?: Engine;
   harts?: number;
@@ -56,7 +62,9 @@ export function buildStack(depth: number, options: GuestMachineOptions): Stack {
   const sizes = [guestMiB];
   for (let level = depth - 1; level >= 0; level--) sizes.unshift(Math.ceil(vmFootprintBytes(sizes[0]!) / MIB));
   if (sizes[0]! > 2047) throw new RangeError(`a stack ${depth} deep around ${guestMiB} MiB needs ${sizes[0]} MiB of host memory; the limit is 2047`);
-  const { engine, backend, ...guestOptions } = options;
+  const { engine, backend, paravirtualFirmware, ...guestOptions } = options;
+  if (backend === "pv" && paravirtualFirmware === undefined) throw new RangeError("the pv backend needs its firmware side (paravirtualFirmware)");
+  const lowerBackend = backend === "pv" ? "trap-and-emulate" : backend;
   const host = new VirtMachine({ harts, memoryMiB: sizes[0], pmpEntries: options.pmpEntries, engine, isaProfile: options.isaProfile });
   let platform: Platform = bareMetal(host);
   const vms: VM[] = [];
@@ -64,8 +72,8 @@ export function buildStack(depth: number, options: GuestMachineOptions): Stack {
     const innermost = level === depth;
     const vm: VM = new Hypervisor(platform).createVm(
       innermost
-        ? { ...guestOptions, memoryMiB: guestMiB, backend }
-        : { harts, memoryMiB: sizes[level], pmpEntries: options.pmpEntries, isaProfile: options.isaProfile, backend },
+        ? { ...guestOptions, memoryMiB: guestMiB, backend, paravirtual: backend === "pv" ? paravirtualFirmware!() : undefined }
+        : { harts, memoryMiB: sizes[level], pmpEntries: options.pmpEntries, isaProfile: options.isaProfile, backend: lowerBackend },
     );
     vms.push(vm);
     platform = vm;

@@ -1,5 +1,6 @@
 import { Interpreter, MPP_SHIFT, MSTATUS, Priv, StopReason, type Engine, type Hart } from "@matryoshka/cpu";
 import { Access, Fill, ShadowPageTables, type GuestPhysicalMap, type ShadowContext } from "@matryoshka/mmu";
+import type { ParavirtualBackend } from "./paravirtual.js";
 import { ExitKind, type PlatformHart } from "./platform.js";
 
 /** Exit counters of one VM's trap-and-emulate engine. */
@@ -12,6 +13,8 @@ export interface ExitStats {
   platform: number;
   /** Guest instructions emulated one at a time on the virtual hart. */
   emulated: number;
+  /** SBI calls answered by the paravirtual backend (ecalls from the guest's S-mode). */
+  hypercalls: number;
   /**
    * Traps passed up to the hypervisor running in this VM (when the VM is its platform): exits this
    * level did not handle itself.
@@ -67,7 +70,7 @@ const VIRTUAL_INSTRUCTION = 22;
  */
 export class TrapAndEmulate implements Engine {
   readonly name = "trap-and-emulate";
-  readonly exits: ExitStats = { byCause: new Float64Array(32), budget: 0, platform: 0, emulated: 0, reflected: 0, trace: 0 };
+  readonly exits: ExitStats = { byCause: new Float64Array(32), budget: 0, platform: 0, emulated: 0, hypercalls: 0, reflected: 0, trace: 0 };
   readonly shadow: ShadowPageTables;
   private readonly emulator = new Interpreter();
   private readonly vcpus: VcpuState[];
@@ -75,9 +78,19 @@ export class TrapAndEmulate implements Engine {
 
   /** The bt backend: this VM's guest runs with its sensitive instructions turned into calls. */
   private readonly sensitiveCalls: boolean;
+  /** The pv backend: the hypervisor plays the guest's firmware. */
+  private readonly paravirtual: ParavirtualBackend | undefined;
 
-  constructor(platformHarts: readonly PlatformHart[], vcpuCount: number, shadow: ShadowPageTables, map: GuestPhysicalMap, sensitiveCalls = false) {
+  constructor(
+    platformHarts: readonly PlatformHart[],
+    vcpuCount: number,
+    shadow: ShadowPageTables,
+    map: GuestPhysicalMap,
+    sensitiveCalls = false,
+    paravirtual?: ParavirtualBackend,
+  ) {
     this.sensitiveCalls = sensitiveCalls;
+    this.paravirtual = paravirtual;
     this.vcpus = [];
     for (let i = 0; i < vcpuCount; i++) this.vcpus.push(new VcpuState(platformHarts[i % platformHarts.length]!));
     this.shadow = shadow;
@@ -94,8 +107,10 @@ export class TrapAndEmulate implements Engine {
     const platformHart = vcpu.platformHart;
     const context = vcpu.context;
     let remaining = budget;
+    const paravirtual = vhart.interceptTraps ? undefined : this.paravirtual;
     while (remaining > 0) {
       if (vhart.stopRequested) return consumeStop(vhart);
+      if (paravirtual !== undefined && !paravirtual.prepare(vhart)) return StopReason.Wfi;
       const irq = vhart.pendingInterrupt();
       if (irq >= 0) {
         vhart.takeInterrupt(irq);
@@ -163,6 +178,18 @@ export class TrapAndEmulate implements Engine {
         }
       }
       vcpu.lastFillPc = -1;
+      if (paravirtual !== undefined && cause === ECALL_FROM_U && vhart.priv === Priv.S) {
+        // An SBI call of the guest kernel: the hypervisor answers it, as firmware would, and
+        // the kernel goes on after its ecall (which counts as trapped, as it would natively).
+        vhart.steps++;
+        vhart.trapped++;
+        remaining--;
+        vhart.pc = (vhart.pc + 4) | 0;
+        this.exits.hypercalls++;
+        paravirtual.call(vhart);
+        if (vhart.stopRequested) return consumeStop(vhart);
+        continue;
+      }
       if (cause === VIRTUAL_INSTRUCTION && vhart.interceptTraps) {
         // A sensitive instruction of a context that a hypervisor running in this VM entered with
         // `sensitiveCalls`: that hypervisor's to emulate. Passed up as it came.

@@ -2,6 +2,7 @@ import { MSTATUS, Priv, StopReason, type Hart } from "@matryoshka/cpu";
 import { VIRT, VirtMachine, type BootInfo, type BootOptions, type MachineOptions, type RunOutcome } from "@matryoshka/machine";
 import { Ram } from "@matryoshka/memory";
 import { FramePool, ShadowPageTables, type ShadowStats } from "@matryoshka/mmu";
+import type { ParavirtualBackend } from "./paravirtual.js";
 import { carriesInstruction, ExitKind, type Platform, type PlatformHart } from "./platform.js";
 import { TrapAndEmulate, type ExitStats } from "./trap-and-emulate.js";
 
@@ -18,9 +19,15 @@ export type VmConfig = Omit<MachineOptions, "engine" | "ram" | "codeCache"> & {
    * with `sensitiveCalls`).
    */
   backend?: VmBackend;
+  /** The pv backend's firmware side (`@matryoshka/paravirt`); required with backend "pv". */
+  paravirtual?: ParavirtualBackend;
 };
 
-export type VmBackend = "trap-and-emulate" | "bt";
+/**
+ * "pv": paravirtual: the guest kernel starts in S-mode with no firmware, and its SBI calls go to
+ * `paravirtual`; the rest is trapped and emulated.
+ */
+export type VmBackend = "trap-and-emulate" | "bt" | "pv";
 
 /** Statistics of a VM, for `--stats` and the benchmarks. */
 export interface VmStats {
@@ -59,6 +66,8 @@ export class VM implements Platform {
   readonly engine: TrapAndEmulate;
   readonly harts: readonly PlatformHart[];
   readonly sensitiveCalls: boolean;
+  /** The pv backend's firmware side, if this VM uses it. */
+  readonly paravirtual: ParavirtualBackend | undefined;
   readonly placement: VmPlacement;
   private readonly platform: Platform;
   /** Host frame of each guest page: the only frames this VM can ever map (page-granular ownership). */
@@ -93,8 +102,10 @@ export class VM implements Platform {
     if (backend === "bt" && !platform.sensitiveCalls) {
       throw new RangeError(`the bt backend needs a translating engine beneath (${platform.name} cannot turn sensitive instructions into calls; use --engine bt)`);
     }
+    if (backend === "pv" && config.paravirtual === undefined) throw new RangeError("the pv backend needs its firmware side (VmConfig.paravirtual)");
     this.sensitiveCalls = platform.sensitiveCalls;
-    this.engine = new TrapAndEmulate(platform.harts, harts, shadow, map, backend === "bt");
+    this.paravirtual = backend === "pv" ? config.paravirtual : undefined;
+    this.engine = new TrapAndEmulate(platform.harts, harts, shadow, map, backend === "bt", this.paravirtual);
     this.board = new VirtMachine({
       ...config,
       ram,
@@ -107,6 +118,7 @@ export class VM implements Platform {
       vhart.onSfenceVma = (va, asid) => (va === undefined ? shadow.invalidateAll(asid) : shadow.invalidatePage(va, asid));
     }
     this.harts = this.board.harts.map((vhart) => new VmHart(this, vhart));
+    this.paravirtual?.attach(this);
   }
 
   /** The VM's RAM: guest-physical memory at 0x80000000, a window of the platform's memory. */
@@ -117,6 +129,7 @@ export class VM implements Platform {
   /** Loads firmware, kernel and initrd as QEMU does (see VirtMachine.boot). */
   boot(options: BootOptions): BootInfo {
     const info = this.board.boot(options);
+    this.paravirtual?.boot(info);
     this.platform.memoryWritten(this.placement.ramBase, this.board.ram.size);
     return info;
   }

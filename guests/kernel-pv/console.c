@@ -1,0 +1,2 @@
+/* guests/kernel/console.c built with -DPV (cflags): the paravirtual variant shares one code base. */
+#include "../kernel/console.c"

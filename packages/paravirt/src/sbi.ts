@@ -1,0 +1,357 @@
+import { Priv, type Hart } from "@matryoshka/cpu";
+import type { BootInfo } from "@matryoshka/machine";
+import type { ParavirtualBackend, VM } from "@matryoshka/vmm";
+
+/*
+ * The SBI (RISC-V Supervisor Binary Interface, v2.0) answered by the hypervisor: the firmware of a
+ * paravirtual VM. The guest kernel calls it with ECALL from S-mode: a7 = extension ID (EID),
+ * a6 = function ID (FID), arguments in a0..a5; the result comes back in a0 (error) and a1 (value),
+ * every other register preserved (SBI spec, "Binary Encoding").
+ */
+
+/** Standard SBI error codes (SBI spec, table "Standard SBI Errors"). */
+export const SbiError = {
+  SUCCESS: 0,
+  FAILED: -1,
+  NOT_SUPPORTED: -2,
+  INVALID_PARAM: -3,
+  DENIED: -4,
+  INVALID_ADDRESS: -5,
+  ALREADY_AVAILABLE: -6,
+  ALREADY_STARTED: -7,
+  ALREADY_STOPPED: -8,
+} as const;
+
+/** Extension IDs. */
+export const SbiExtension = {
+  BASE: 0x10,
+  TIME: 0x54494d45, // "TIME"
+  IPI: 0x735049, // "sPI"
+  RFENCE: 0x52464e43, // "RFNC"
+  HSM: 0x48534d, // "HSM"
+  SRST: 0x53525354, // "SRST"
+  DBCN: 0x4442434e, // "DBCN"
+} as const;
+
+/** SBI specification version this implements: 2.0 (major in bits 30:24, minor in 23:0). */
+export const SBI_SPEC_VERSION = (2 << 24) | 0;
+/**
+ * Implementation ID. The SBI spec keeps a registry (0 BBL, 1 OpenSBI, 3 KVM, 7 Xen, …); this
+ * value is not in it, which the spec allows for implementations it does not list.
+ */
+export const SBI_IMPLEMENTATION_ID = 0x4d54; // "MT"
+export const SBI_IMPLEMENTATION_VERSION = 1;
+
+/**
+ * SRST: reset reasons from 0xF0000000 on are "SBI implementation specific". Here,
+ * 0xF0000000 | code shuts down reporting failure `code` (1..0xffff) through the board's test
+ * device, as the native kernel does with `(code << 16) | 0x3333`.
+ */
+export const SRST_REASON_FAILURE_CODE = 0xf000_0000;
+
+/** HSM hart states (SBI spec, HSM extension). */
+export const HartState = { STARTED: 0, STOPPED: 1, START_PENDING: 2, STOP_PENDING: 3, SUSPENDED: 4 } as const;
+
+const MIP_SSIP = 1 << 1;
+const MIP_MSIP = 1 << 3;
+const MIP_STIP = 1 << 5;
+const MIP_MTIP = 1 << 7;
+const CLINT_BASE = 0x0200_0000;
+const TEST_DEVICE = 0x0010_0000;
+/**
+ * What the firmware of QEMU-style boots programs before entering S-mode (and what the native test
+ * kernel's M-mode part programs): exceptions S handles itself (misaligned and access faults,
+ * illegal instruction, breakpoint, ecall from U, page faults; ecall from S stays with the
+ * firmware), S-level interrupts, and S's access to cycle, time and instret.
+ */
+const MEDELEG = 0xb1ff;
+const MIDELEG = 0x222;
+const MCOUNTEREN = 7;
+
+/** Counters of SBI calls by extension, for reports. */
+export interface SbiStats {
+  calls: number;
+  byExtension: Map<number, number>;
+  /** Calls answered with an error (unknown extension or function, bad arguments). */
+  errors: number;
+}
+
+/**
+ * The firmware side of a paravirtual VM: boots the kernel in S-mode at its entry with a0 = hart
+ * id and a1 = the device tree (no firmware in the VM, as KVM-based VMMs boot), answers the SBI
+ * extensions BASE, TIME, IPI, RFENCE, HSM, SRST and DBCN, and does what M-mode firmware does for
+ * interrupts: forwards the machine timer and software interrupts to S-mode.
+ *
+ * Nothing a guest passes can hurt the host or another VM: every address is checked against the
+ * VM's RAM (bad ones get SBI_ERR_INVALID_PARAM or SBI_ERR_INVALID_ADDRESS), every hart mask
+ * against the VM's harts, and unknown extensions and functions get SBI_ERR_NOT_SUPPORTED.
+ */
+export class SbiFirmware implements ParavirtualBackend {
+  readonly stats: SbiStats = { calls: 0, byExtension: new Map(), errors: 0 };
+  private vm: VM | undefined;
+  private harts: readonly Hart[] = [];
+  /** HSM state per hart; a stopped hart does not run. */
+  private state = new Int32Array(0);
+  /** For a hart suspended non-retentively: where it resumes, and its opaque argument. */
+  private resumeAddress = new Float64Array(0);
+  private resumeOpaque = new Float64Array(0);
+
+  attach(vm: VM): void {
+    this.vm = vm;
+    this.harts = vm.board.harts;
+    this.state = new Int32Array(this.harts.length).fill(HartState.STOPPED);
+    this.resumeAddress = new Float64Array(this.harts.length).fill(-1);
+    this.resumeOpaque = new Float64Array(this.harts.length);
+  }
+
+  private get board() {
+    if (this.vm === undefined) throw new Error("SbiFirmware: attach it to a VM first (VmConfig.paravirtual)");
+    return this.vm.board;
+  }
+
+  boot(info: BootInfo): void {
+    for (const [id, hart] of this.harts.entries()) {
+      // What firmware programs once per hart: PMP open to S and U, delegation, counters, timer off.
+      if (hart.pmp.count > 0) {
+        hart.writeCsr(0x3b0, 0xffff_ffff); // pmpaddr0: NAPOT over everything
+        hart.writeCsr(0x3a0, 0x1f); // pmpcfg0: R W X
+      }
+      hart.writeCsr(0x302, MEDELEG);
+      hart.writeCsr(0x303, MIDELEG);
+      hart.writeCsr(0x306, MCOUNTEREN);
+      hart.writeCsr(0x304, MIP_MSIP); // mie: IPIs; MTIE only while a timer is armed
+      this.setTimecmp(id, 0xffff_ffff, 0xffff_ffff);
+      this.state[id] = HartState.STOPPED;
+    }
+    // The boot hart starts at the kernel's entry in S-mode: a0 = hart id, a1 = device tree.
+    this.startHart(0, info.kernel.entry, info.fdtAddress);
+  }
+
+  prepare(vhart: Hart): boolean {
+    const id = vhart.hartId;
+    const state = this.state[id];
+    if (state === HartState.STOPPED) return false;
+    const pending = vhart.mip;
+    // The firmware's interrupt forwarding (what the native kernel's M-mode part does): the machine
+    // timer becomes the supervisor timer, masked until the next set_timer; an IPI becomes the
+    // supervisor software interrupt.
+    if ((pending & MIP_MTIP) !== 0 && (vhart.mie & MIP_MTIP) !== 0) {
+      vhart.mie &= ~MIP_MTIP;
+      vhart.mipSoftware |= MIP_STIP;
+    }
+    if ((pending & MIP_MSIP) !== 0) {
+      vhart.bus.store(CLINT_BASE + 4 * id, 4, 0);
+      vhart.mipSoftware |= MIP_SSIP;
+    }
+    if (state === HartState.SUSPENDED) {
+      if (!vhart.wakeable) return false;
+      this.state[id] = HartState.STARTED;
+      const resume = this.resumeAddress[id]!;
+      if (resume >= 0) this.startHart(id, resume, this.resumeOpaque[id]!);
+    }
+    return true;
+  }
+
+  call(vhart: Hart): void {
+    const x = vhart.x;
+    const extension = x[17]! >>> 0;
+    const fn = x[16]! >>> 0;
+    this.stats.calls++;
+    this.stats.byExtension.set(extension, (this.stats.byExtension.get(extension) ?? 0) + 1);
+    let error: number = SbiError.SUCCESS;
+    let value = 0;
+    const a0 = x[10]! >>> 0;
+    const a1 = x[11]! >>> 0;
+    const a2 = x[12]! >>> 0;
+    const a3 = x[13]! >>> 0;
+    switch (extension) {
+      case SbiExtension.BASE:
+        switch (fn) {
+          case 0: value = SBI_SPEC_VERSION; break;
+          case 1: value = SBI_IMPLEMENTATION_ID; break;
+          case 2: value = SBI_IMPLEMENTATION_VERSION; break;
+          case 3: value = this.probe(a0) ? 1 : 0; break;
+          case 4: value = vhart.readCsr(0xf11) ?? 0; break; // mvendorid
+          case 5: value = vhart.readCsr(0xf12) ?? 0; break; // marchid
+          case 6: value = vhart.readCsr(0xf13) ?? 0; break; // mimpid
+          default: error = SbiError.NOT_SUPPORTED;
+        }
+        break;
+      case SbiExtension.TIME:
+        if (fn === 0) {
+          // set_timer(stime_value): 64 bits in a0 (low) and a1 (high) on RV32. Clears STIP.
+          this.setTimecmp(vhart.hartId, a0, a1);
+          vhart.mipSoftware &= ~MIP_STIP;
+          vhart.mie |= MIP_MTIP;
+          vhart.needsResync = true;
+        } else error = SbiError.NOT_SUPPORTED;
+        break;
+      case SbiExtension.IPI:
+        if (fn === 0) error = this.forHarts(a0, a1, (hart) => this.board.bus.store(CLINT_BASE + 4 * hart, 4, 1));
+        else error = SbiError.NOT_SUPPORTED;
+        break;
+      case SbiExtension.RFENCE:
+        error = this.remoteFence(fn, a0, a1, a2, a3);
+        break;
+      case SbiExtension.HSM:
+        ({ error, value } = this.hsm(vhart, fn, a0, a1, a2));
+        break;
+      case SbiExtension.SRST:
+        error = fn === 0 ? this.systemReset(a0, a1) : SbiError.NOT_SUPPORTED;
+        break;
+      case SbiExtension.DBCN:
+        ({ error, value } = this.debugConsole(fn, a0, a1, a2));
+        break;
+      default:
+        error = SbiError.NOT_SUPPORTED;
+    }
+    if (error !== SbiError.SUCCESS) this.stats.errors++;
+    x[10] = error;
+    x[11] = value;
+  }
+
+  private probe(extension: number): boolean {
+    return Object.values(SbiExtension).includes(extension as (typeof SbiExtension)[keyof typeof SbiExtension]);
+  }
+
+  private setTimecmp(hart: number, low: number, high: number): void {
+    const bus = this.board.bus;
+    const at = CLINT_BASE + 0x4000 + 8 * hart;
+    // As firmware does on RV32: park the high word first, so no early match can happen.
+    bus.store(at + 4, 4, 0xffff_ffff);
+    bus.store(at, 4, low);
+    bus.store(at + 4, 4, high);
+  }
+
+  /**
+   * Runs `action` for every hart of an SBI hart mask: bit i of `mask` is hart `base + i`, and a
+   * base of -1 (all ones) means every hart. A hart the VM does not have is SBI_ERR_INVALID_PARAM,
+   * and then nothing is done.
+   */
+  private forHarts(mask: number, base: number, action: (hart: number) => void): number {
+    const count = this.harts.length;
+    if (base === 0xffff_ffff) {
+      for (let hart = 0; hart < count; hart++) action(hart);
+      return SbiError.SUCCESS;
+    }
+    for (let bit = 0; bit < 32; bit++) {
+      if (((mask >>> bit) & 1) !== 0 && base + bit >= count) return SbiError.INVALID_PARAM;
+    }
+    for (let bit = 0; bit < 32; bit++) if (((mask >>> bit) & 1) !== 0) action(base + bit);
+    return SbiError.SUCCESS;
+  }
+
+  private remoteFence(fn: number, mask: number, base: number, start: number, size: number): number {
+    const vm = this.vm!;
+    switch (fn) {
+      case 0: // remote_fence_i: code caches here stay coherent with every store; nothing to drop
+        return this.forHarts(mask, base, () => {});
+      case 1: // remote_sfence_vma(start, size)
+      case 2: { // remote_sfence_vma_asid(start, size, asid): our shadow tables fence per address
+        const all = size === 0xffff_ffff || size > 0x1000_0000;
+        return this.forHarts(mask, base, (hart) => {
+          const vhart = this.harts[hart]!;
+          if (all || size === 0) {
+            vm.engine.shadow.invalidateAll();
+            vhart.flushTlbs();
+          } else {
+            for (let va = start & ~0xfff; va < start + size; va += 0x1000) {
+              vm.engine.shadow.invalidatePage(va >>> 0);
+              for (const tlb of vhart.tlbs) tlb.flushPage(va);
+            }
+          }
+          vhart.needsResync = true;
+        });
+      }
+      default: // the hfence functions need the H extension, which these harts lack
+        return SbiError.NOT_SUPPORTED;
+    }
+  }
+
+  private hsm(vhart: Hart, fn: number, a0: number, a1: number, a2: number): { error: number; value: number } {
+    const count = this.harts.length;
+    switch (fn) {
+      case 0: { // hart_start(hartid, start_addr, opaque)
+        if (a0 >= count) return { error: SbiError.INVALID_PARAM, value: 0 };
+        if (this.state[a0] !== HartState.STOPPED) return { error: SbiError.ALREADY_AVAILABLE, value: 0 };
+        if (!this.board.ram.contains(a1, 2)) return { error: SbiError.INVALID_ADDRESS, value: 0 };
+        this.startHart(a0, a1, a2);
+        return { error: SbiError.SUCCESS, value: 0 };
+      }
+      case 1: // hart_stop(): does not return on success
+        this.state[vhart.hartId] = HartState.STOPPED;
+        vhart.mie = MIP_MSIP;
+        return { error: SbiError.SUCCESS, value: 0 };
+      case 2: // hart_get_status(hartid)
+        if (a0 >= count) return { error: SbiError.INVALID_PARAM, value: 0 };
+        return { error: SbiError.SUCCESS, value: this.state[a0]! };
+      case 3: { // hart_suspend(type, resume_addr, opaque)
+        const retentive = a0 === 0;
+        const nonRetentive = a0 === 0x8000_0000;
+        if (!retentive && !nonRetentive) return { error: SbiError.INVALID_PARAM, value: 0 };
+        if (nonRetentive && !this.board.ram.contains(a1, 2)) return { error: SbiError.INVALID_ADDRESS, value: 0 };
+        this.state[vhart.hartId] = HartState.SUSPENDED;
+        this.resumeAddress[vhart.hartId] = nonRetentive ? a1 : -1;
+        this.resumeOpaque[vhart.hartId] = a2;
+        return { error: SbiError.SUCCESS, value: 0 };
+      }
+      default:
+        return { error: SbiError.NOT_SUPPORTED, value: 0 };
+    }
+  }
+
+  /** A hart enters S-mode at `pc` with a0 = its id and a1 = `opaque`, translation off (HSM). */
+  private startHart(id: number, pc: number, opaque: number): void {
+    const hart = this.harts[id]!;
+    hart.priv = Priv.S;
+    hart.pc = pc | 0;
+    hart.x[10] = id;
+    hart.x[11] = opaque | 0;
+    hart.satp = 0;
+    hart.mstatus &= ~(1 << 1); // sstatus.SIE = 0
+    hart.flushTlbs();
+    hart.needsResync = true;
+    this.state[id] = HartState.STARTED;
+    this.board.wake(id);
+  }
+
+  private systemReset(type: number, reason: number): number {
+    // reset_type: 0 shutdown, 1 cold reboot, 2 warm reboot; reason: 0 none, 1 system failure.
+    if (type > 2) return SbiError.INVALID_PARAM;
+    const bus = this.board.bus;
+    if (type !== 0) {
+      bus.store(TEST_DEVICE, 4, 0x7777); // reset, as QEMU's sifive_test does
+      return SbiError.SUCCESS;
+    }
+    let code = 0;
+    if (reason === 1) code = 1;
+    else if (reason >= SRST_REASON_FAILURE_CODE) code = Math.min(0xffff, reason - SRST_REASON_FAILURE_CODE) || 1;
+    else if (reason !== 0) return SbiError.INVALID_PARAM;
+    bus.store(TEST_DEVICE, 4, code === 0 ? 0x5555 : ((code << 16) | 0x3333) >>> 0);
+    return SbiError.SUCCESS;
+  }
+
+  private debugConsole(fn: number, a0: number, a1: number, a2: number): { error: number; value: number } {
+    const board = this.board;
+    switch (fn) {
+      case 0: { // console_write(num_bytes, base_addr_lo, base_addr_hi)
+        if (a2 !== 0 || !board.ram.contains(a1, a0)) return { error: SbiError.INVALID_PARAM, value: 0 };
+        const bytes = board.dma.read(a1, a0);
+        if (bytes === undefined) return { error: SbiError.INVALID_PARAM, value: 0 };
+        board.writeConsole(bytes);
+        return { error: SbiError.SUCCESS, value: a0 };
+      }
+      case 1: { // console_read(num_bytes, base_addr_lo, base_addr_hi): what has arrived, no waiting
+        if (a2 !== 0 || !board.ram.contains(a1, a0)) return { error: SbiError.INVALID_PARAM, value: 0 };
+        const bytes = board.uart.take(a0);
+        if (!board.dma.write(a1, bytes)) return { error: SbiError.INVALID_PARAM, value: 0 };
+        return { error: SbiError.SUCCESS, value: bytes.length };
+      }
+      case 2: // console_write_byte(byte)
+        board.writeConsole(Uint8Array.of(a0 & 0xff));
+        return { error: SbiError.SUCCESS, value: 0 };
+      default:
+        return { error: SbiError.NOT_SUPPORTED, value: 0 };
+    }
+  }
+}

@@ -1,0 +1,145 @@
+import { describe, expect, it } from "vitest";
+import { encode, Op } from "@matryoshka/isa";
+import { VirtMachine } from "@matryoshka/machine";
+import { bareMetal, Hypervisor, type VM } from "@matryoshka/vmm";
+import { SBI_SPEC_VERSION, SbiError, SbiExtension, SbiFirmware, SRST_REASON_FAILURE_CODE } from "@matryoshka/paravirt";
+
+const RAM_BASE = 0x8000_0000;
+const RESULTS = RAM_BASE + 0x10000;
+const MESSAGE = RAM_BASE + 0x20000;
+const VM_MIB = 8;
+
+/** `li rd, value` as LUI + ADDI. */
+function li(rd: number, value: number): number[] {
+  const low = (value << 20) >> 20;
+  const high = (value - low) | 0;
+  return [encode(Op.LUI, { rd, imm: high >>> 0 }), encode(Op.ADDI, { rd, rs1: rd, imm: low })];
+}
+
+/** A guest kernel (raw binary, S-mode, no firmware) making SBI calls and saving each result. */
+class Program {
+  readonly words: number[] = [...li(8, RESULTS)]; // s0: where results go
+  private calls = 0;
+
+  /** ecall with a7 = extension, a6 = function, a0.. = args; then a0, a1 saved at RESULTS + 8k. */
+  call(extension: number, fn: number, ...args: number[]): number {
+    this.words.push(...li(17, extension), ...li(16, fn));
+    args.forEach((value, i) => this.words.push(...li(10 + i, value)));
+    this.words.push(encode(Op.ECALL));
+    this.words.push(encode(Op.SW, { rs1: 8, rs2: 10, imm: this.calls * 8 }), encode(Op.SW, { rs1: 8, rs2: 11, imm: this.calls * 8 + 4 }));
+    return this.calls++;
+  }
+
+  bytes(): Uint8Array {
+    return new Uint8Array(new Uint32Array([...this.words, encode(Op.JAL, { rd: 0, imm: 0 })]).buffer);
+  }
+}
+
+function run(program: Program | Uint8Array, harts = 2) {
+  const host = new VirtMachine({ memoryMiB: 64 });
+  // A sentinel pattern over all of host RAM: what the VM does not own must stay as it was.
+  for (let i = 0; i < host.ram.i32.length; i++) host.ram.i32[i] = Math.imul(i, 0x9e3779b1);
+  const before = host.ram.i32.slice();
+  const firmware = new SbiFirmware();
+  const output: number[] = [];
+  const vm: VM = new Hypervisor(bareMetal(host)).createVm({ memoryMiB: VM_MIB, harts, backend: "pv", paravirtual: firmware, console: (byte) => output.push(byte) });
+  vm.boot({ kernel: program instanceof Uint8Array ? program : program.bytes() });
+  const outcome = vm.run(2_000_000);
+  const result = (k: number) => [vm.board.ram.i32[(RESULTS - RAM_BASE) / 4 + 2 * k]!, vm.board.ram.i32[(RESULTS - RAM_BASE) / 4 + 2 * k + 1]! >>> 0];
+  // Host words outside the VM's RAM and shadow-table frames: unchanged.
+  const vmStart = (vm.placement.ramBase - host.ram.base) / 4;
+  const vmEnd = (vm.placement.shadowBase - host.ram.base) / 4 + vm.placement.shadowFrames * 1024;
+  let hostChanged = 0;
+  for (let i = 0; i < before.length; i++) if ((i < vmStart || i >= vmEnd) && host.ram.i32[i] !== before[i]) hostChanged++;
+  return { outcome, result, firmware, output: Buffer.from(output).toString("latin1"), hostChanged };
+}
+
+describe("the SBI firmware of the paravirtual backend", () => {
+  it("boots the kernel in S-mode at its entry with a0 = hart id and a1 = the device tree, and answers the base extension", () => {
+    const p = new Program();
+    const version = p.call(SbiExtension.BASE, 0);
+    const probeConsole = p.call(SbiExtension.BASE, 3, SbiExtension.DBCN);
+    const probeHsm = p.call(SbiExtension.BASE, 3, SbiExtension.HSM);
+    const probeUnknown = p.call(SbiExtension.BASE, 3, 0x0a00_0000);
+    p.call(SbiExtension.SRST, 0, 0, 0);
+    const { outcome, result, firmware } = run(p);
+    expect(outcome).toEqual({ kind: "pass" });
+    expect(result(version)).toEqual([SbiError.SUCCESS, SBI_SPEC_VERSION]);
+    expect(result(probeConsole)).toEqual([SbiError.SUCCESS, 1]);
+    expect(result(probeHsm)).toEqual([SbiError.SUCCESS, 1]);
+    expect(result(probeUnknown)).toEqual([SbiError.SUCCESS, 0]);
+    expect(firmware.stats.calls).toBe(5);
+  });
+
+  it("writes to the console from guest memory and reports a failure code through SRST", () => {
+    const p = new Program();
+    p.words.push(...li(5, 0x000a_6b6f), ...li(6, MESSAGE), encode(Op.SW, { rs1: 6, rs2: 5, imm: 0 })); // "ok\n"
+    const written = p.call(SbiExtension.DBCN, 0, 3, MESSAGE, 0);
+    const byte = p.call(SbiExtension.DBCN, 2, 0x21); // "!"
+    p.call(SbiExtension.SRST, 0, 0, SRST_REASON_FAILURE_CODE | 42);
+    const { outcome, result, output } = run(p);
+    expect(result(written)).toEqual([SbiError.SUCCESS, 3]);
+    expect(result(byte)).toEqual([SbiError.SUCCESS, 0]);
+    expect(output).toBe("ok\n!");
+    expect(outcome).toEqual({ kind: "fail", code: 42 });
+  });
+
+  it("answers malformed calls with the SBI error codes, and the VM and the host carry on intact", () => {
+    const p = new Program();
+    const ramEnd = RAM_BASE + VM_MIB * 1024 * 1024;
+    const cases: [string, number, number][] = [
+      ["unknown extension", p.call(0x0012_3456, 0), SbiError.NOT_SUPPORTED],
+      ["unknown base function", p.call(SbiExtension.BASE, 99), SbiError.NOT_SUPPORTED],
+      ["unknown timer function", p.call(SbiExtension.TIME, 7), SbiError.NOT_SUPPORTED],
+      ["IPI to a hart the VM lacks", p.call(SbiExtension.IPI, 0, 0b100, 0), SbiError.INVALID_PARAM],
+      ["IPI with a base past the harts", p.call(SbiExtension.IPI, 0, 1, 5), SbiError.INVALID_PARAM],
+      ["hfence without the H extension", p.call(SbiExtension.RFENCE, 4, 1, 0, 0, 0x1000), SbiError.NOT_SUPPORTED],
+      ["sfence.vma on a hart the VM lacks", p.call(SbiExtension.RFENCE, 1, 1, 9, 0, 0x1000), SbiError.INVALID_PARAM],
+      ["status of a hart the VM lacks", p.call(SbiExtension.HSM, 2, 9), SbiError.INVALID_PARAM],
+      ["starting a hart the VM lacks", p.call(SbiExtension.HSM, 0, 9, RAM_BASE, 0), SbiError.INVALID_PARAM],
+      ["starting the running hart", p.call(SbiExtension.HSM, 0, 0, RAM_BASE, 0), SbiError.ALREADY_AVAILABLE],
+      ["starting a hart outside RAM", p.call(SbiExtension.HSM, 0, 1, 0x1000, 0), SbiError.INVALID_ADDRESS],
+      ["suspending with a reserved type", p.call(SbiExtension.HSM, 3, 5, 0, 0), SbiError.INVALID_PARAM],
+      ["reset of an unknown type", p.call(SbiExtension.SRST, 0, 7, 0), SbiError.INVALID_PARAM],
+      ["shutdown with a reserved reason", p.call(SbiExtension.SRST, 0, 0, 2), SbiError.INVALID_PARAM],
+      ["console write from outside RAM", p.call(SbiExtension.DBCN, 0, 16, 0x1000, 0), SbiError.INVALID_PARAM],
+      ["console write past the end of RAM", p.call(SbiExtension.DBCN, 0, 16, ramEnd - 8, 0), SbiError.INVALID_PARAM],
+      ["console write above 4 GiB", p.call(SbiExtension.DBCN, 0, 16, RAM_BASE, 1), SbiError.INVALID_PARAM],
+      ["console read into the host's memory", p.call(SbiExtension.DBCN, 1, 64, 0x7000_0000, 0), SbiError.INVALID_PARAM],
+      ["unknown console function", p.call(SbiExtension.DBCN, 3), SbiError.NOT_SUPPORTED],
+    ];
+    const status0 = p.call(SbiExtension.HSM, 2, 0);
+    const status1 = p.call(SbiExtension.HSM, 2, 1);
+    p.call(SbiExtension.SRST, 0, 0, 0);
+    const { outcome, result, firmware, hostChanged, output } = run(p);
+    for (const [what, k, error] of cases) expect({ what, error: result(k)[0] }).toEqual({ what, error });
+    expect(result(status0)).toEqual([SbiError.SUCCESS, 0]); // started
+    expect(result(status1)).toEqual([SbiError.SUCCESS, 1]); // stopped
+    expect(firmware.stats.errors).toBe(cases.length);
+    expect(output).toBe("");
+    expect(outcome).toEqual({ kind: "pass" });
+    expect(hostChanged).toBe(0);
+  });
+
+  it("starts a second hart with HSM: it runs at the address given, with its id and the opaque value", () => {
+    const p = new Program();
+    // Hart 1's code, placed after hart 0's: store a0 and a1 at RESULTS + 0x800, then spin.
+    const hart1 = 0x400;
+    const start = p.call(SbiExtension.HSM, 0, 1, RAM_BASE + hart1, 0x1234_5678);
+    // Wait (a bounded spin) for hart 1 to write its a1, then read its status.
+    p.words.push(...li(9, 200_000), encode(Op.ADDI, { rd: 9, rs1: 9, imm: -1 }), encode(Op.BNE, { rs1: 9, rs2: 0, imm: -4 }));
+    const status = p.call(SbiExtension.HSM, 2, 1);
+    p.call(SbiExtension.SRST, 0, 0, 0);
+    const code = p.bytes();
+    expect(code.length).toBeLessThan(hart1);
+    const image = new Uint8Array(hart1 + 64);
+    image.set(code);
+    const second = [...li(8, RESULTS + 0x800), encode(Op.SW, { rs1: 8, rs2: 10, imm: 0 }), encode(Op.SW, { rs1: 8, rs2: 11, imm: 4 }), encode(Op.JAL, { rd: 0, imm: 0 })];
+    image.set(new Uint8Array(new Uint32Array(second).buffer), hart1);
+    const { outcome, result } = run(image);
+    expect(outcome).toEqual({ kind: "pass" });
+    expect(result(start)).toEqual([SbiError.SUCCESS, 0]);
+    expect(result(status)).toEqual([SbiError.SUCCESS, 0]); // started
+    expect(result(0x100)).toEqual([1, 0x1234_5678]); // hart 1's a0 (its id) and a1 (opaque)
+  });
+});

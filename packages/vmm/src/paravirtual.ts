@@ -1,0 +1,23 @@
+import type { Hart } from "@matryoshka/cpu";
+import type { BootInfo } from "@matryoshka/machine";
+import type { VM } from "./vm.js";
+
+/**
+ * What a paravirtual backend (`@matryoshka/paravirt`) plugs into a VM: the firmware's part,
+ * played by the hypervisor. With it the guest kernel starts in S-mode at its entry, with no M-mode
+ * firmware in the VM, and its SBI calls (ecall from S-mode) are answered here instead of trapping
+ * into virtual M-mode. Everything else the guest does is still trapped and emulated.
+ */
+export interface ParavirtualBackend {
+  /** The VM it serves; called once, when the VM is made. */
+  attach(vm: VM): void;
+  /** After the board loaded the guest: put the harts where a firmware-less boot leaves them. */
+  boot(info: BootInfo): void;
+  /**
+   * Before a vCPU runs: the firmware's share of interrupt delivery (forwarding machine timer and
+   * software interrupts to S-mode). Returns false if the hart is stopped (SBI HSM): it does not run.
+   */
+  prepare(vhart: Hart): boolean;
+  /** The guest's ecall from virtual S-mode; the pc already points past it. Allocates nothing. */
+  call(vhart: Hart): void;
+}
