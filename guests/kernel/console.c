@@ -27,8 +27,12 @@ void spin_unlock(volatile uint32_t *lock) {
 }
 
 #ifdef PV
-/* kernel-pv: a line at a time through the SBI debug console, one call instead of one UART trap
-   per byte. The buffer is in kernel memory, which the kernel maps at its physical address. */
+/* kernel-pv: once the page shared with the hypervisor is registered, output goes into its console
+   ring, which the hypervisor copies out at its next exit (no call at all); before that, a line at
+   a time through the SBI debug console (one call instead of one UART trap per byte). The buffers
+   are in kernel memory, which the kernel maps at its physical address. */
+struct pv_shared pv_page;
+static uint32_t pv_page_ready;
 static char line[128];
 static uint32_t line_length;
 
@@ -37,7 +41,16 @@ void console_flush(void) {
     line_length = 0;
 }
 
+void console_use_shared_page(void) {
+    console_flush();
+    pv_page_ready = 1;
+}
+
 void uart_putc(char c) {
+    if (pv_page_ready) {
+        pv_console_putc(&pv_page, c);
+        return;
+    }
     line[line_length++] = c;
     if (c == '\n' || line_length == sizeof line) console_flush();
 }

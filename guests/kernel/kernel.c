@@ -82,8 +82,14 @@ static void tick(void) {
    keeps SIE clear while it checks its condition, so a wake-up cannot be lost in between. */
 void wait_for_interrupt(void) {
     __asm__ volatile("wfi" : : : "memory");
+#ifdef PV
+    /* The mask in the shared page stands for SIE: no traps to open and close the window. */
+    pv_irq_enable(&pv_page);
+    pv_irq_disable(&pv_page);
+#else
     CSRS(sstatus, SSTATUS_SIE);
     CSRC(sstatus, SSTATUS_SIE);
+#endif
 }
 
 static inline uint32_t hart_id(void) {
@@ -457,6 +463,9 @@ static void run_phase(uint32_t phase, const char *name, uint32_t first, uint32_t
     CSRW(satp, SATP_FOR(current->root));
     sfence_all();
     kctx_enter_user(&main_ctx, &current->tf);
+#ifdef PV
+    CSRS(sstatus, SSTATUS_SIE); /* as in run_tasks: back through a trap, which cleared SIE */
+#endif
     for (uint32_t i = first; i < first + count; i++)
         if (tasks[i].state != T_EXITED || tasks[i].exit_code != 0) kfail(20, "ops task %u failed", i + 1);
     kprintf("ops: %s: %u done\n", name, ops);
@@ -492,6 +501,11 @@ static void run_tasks(void) {
     arm_timer();
     CSRS(sie, 1u << IRQ_STI);
     kctx_enter_user(&main_ctx, &current->tf); /* returns when every task has exited or died */
+#ifdef PV
+    /* The kernel came back through a trap (kctx_resume), which cleared SIE: kernel-pv keeps it set
+       and masks interrupts in the shared page instead. */
+    CSRS(sstatus, SSTATUS_SIE);
+#endif
 
     uint32_t exited = 0, killed = 0;
     for (uint32_t i = 0; i < NTASKS; i++) {
@@ -526,6 +540,14 @@ void s_main(uint32_t hart) {
         smp_secondary_main(hart);
         for (;;) __asm__ volatile("wfi");
     }
+#ifdef PV
+    /* Interrupts masked in the shared page from here on, SIE set once and for all: the mask is
+       what the kernel flips (see wait_for_interrupt). */
+    pv_irq_disable(&pv_page);
+    if (pv_register_shared(&pv_page).error != SBI_SUCCESS) kfail(22, "the hypervisor refused the shared page");
+    CSRS(sstatus, SSTATUS_SIE);
+    console_use_shared_page();
+#endif
     kprintf("s: kernel running in S-mode on hart 0\n");
     vm_init();
 #ifdef OPS

@@ -51,7 +51,8 @@
 #include <stdarg.h>
 #include <stdint.h>
 #ifdef PV
-#include "sbi.h"
+#include "pv.h"
+extern struct pv_shared pv_page; /* hart 0's page shared with the hypervisor (console.c) */
 #endif
 
 #define CSRR(csr) ({ uint32_t v_; __asm__ volatile("csrr %0, " #csr : "=r"(v_) : : "memory"); v_; })
@@ -117,6 +118,7 @@ __attribute__((noreturn)) void kctx_resume(struct kctx *ctx);
 void uart_putc(char c);
 #ifdef PV
 void console_flush(void);   /* kernel-pv: writes out the buffered line */
+void console_use_shared_page(void);  /* kernel-pv: from now on, the shared page's ring */
 #else
 #define console_flush() ((void)0)
 #endif

@@ -226,6 +226,7 @@ export class VirtMachine {
    * through fw_dynamic_info. Throws LoadError for anything that does not fit.
    */
   boot(options: BootOptions): BootInfo {
+    this.asleep.fill(0);
     const ramBase = this.ram.base;
     let firmwareEnd = ramBase;
     if (options.bios) {
@@ -308,7 +309,9 @@ export class VirtMachine {
    */
   /**
    * Harts that returned from WFI and are skipped until an interrupt could wake them (or `wake`).
-   * Kept across `run` calls only through the harts' own state: `run` starts with none asleep.
+   * Kept across `run` calls, so that running in slices is the same as running at once: a sleeping
+   * hart does not wake up just because its caller came back for more (which would make what a
+   * guest does depend on how its host slices time).
    */
   private asleep = new Uint8Array(0);
 
@@ -323,8 +326,8 @@ export class VirtMachine {
   }
 
   run(maxInstructions = Number.POSITIVE_INFINITY): RunOutcome {
-    const asleep = new Uint8Array(this.harts.length);
-    this.asleep = asleep;
+    if (this.asleep.length !== this.harts.length) this.asleep = new Uint8Array(this.harts.length);
+    const asleep = this.asleep;
     const limit = this.clock.elapsed + maxInstructions;
     while (this.finished === undefined) {
       if (this.clock.elapsed >= limit) return { kind: "limit" };

@@ -1,5 +1,8 @@
 export {
   HartState,
+  MATRYOSHKA_EXTENSION,
+  MatryoshkaFunction,
+  SharedPage,
   SBI_IMPLEMENTATION_ID,
   SBI_IMPLEMENTATION_VERSION,
   SBI_SPEC_VERSION,

@@ -33,6 +33,40 @@ export const SbiExtension = {
   DBCN: 0x4442434e, // "DBCN"
 } as const;
 
+/**
+ * matryoshka's own extension, in the SBI's firmware-specific range (0x0A000000-0x0AFFFFFF):
+ * Xen-style paravirtualization through a page of memory each hart shares with the hypervisor.
+ */
+export const MATRYOSHKA_EXTENSION = 0x0a4d_5452;
+export const MatryoshkaFunction = {
+  /** register_shared(physical page): this hart's shared page (4 KiB aligned, in the VM's RAM). */
+  REGISTER_SHARED: 0,
+  /** deliver(): an exit, so that interrupts held back while masked are delivered now. */
+  DELIVER: 1,
+  /** console_kick(): copy the console ring out now (it is copied at every exit anyway). */
+  CONSOLE_KICK: 2,
+} as const;
+
+/**
+ * Layout of the shared page (byte offsets of 32-bit words, then the ring):
+ * - IRQ_MASK, written by the guest: nonzero means "no S-mode interrupts now", which is what
+ *   clearing sstatus.SIE means, without a trap. It applies while the hart is in S-mode, as SIE does.
+ * - IRQ_PENDING, written by the hypervisor: nonzero when an interrupt was held back by the mask.
+ *   After clearing the mask, the guest calls DELIVER if it is set.
+ * - CONSOLE_PRODUCER, written by the guest: bytes written to the ring, ever (wrapping at 2^32).
+ * - CONSOLE_CONSUMER, written by the hypervisor: bytes it has copied out. Registering the page
+ *   sets it to the producer, so the ring starts empty whatever the page held.
+ * - CONSOLE_RING: CONSOLE_RING_SIZE bytes; byte n of the stream is at CONSOLE_RING + n % size.
+ */
+export const SharedPage = {
+  IRQ_MASK: 0,
+  IRQ_PENDING: 4,
+  CONSOLE_PRODUCER: 8,
+  CONSOLE_CONSUMER: 12,
+  CONSOLE_RING: 64,
+  CONSOLE_RING_SIZE: 2048,
+} as const;
+
 /** SBI specification version this implements: 2.0 (major in bits 30:24, minor in 23:0). */
 export const SBI_SPEC_VERSION = (2 << 24) | 0;
 /**
@@ -95,6 +129,8 @@ export class SbiFirmware implements ParavirtualBackend {
   /** For a hart suspended non-retentively: where it resumes, and its opaque argument. */
   private resumeAddress = new Float64Array(0);
   private resumeOpaque = new Float64Array(0);
+  /** Guest-physical address of each hart's shared page, or -1. */
+  private shared = new Float64Array(0);
 
   attach(vm: VM): void {
     this.vm = vm;
@@ -102,6 +138,7 @@ export class SbiFirmware implements ParavirtualBackend {
     this.state = new Int32Array(this.harts.length).fill(HartState.STOPPED);
     this.resumeAddress = new Float64Array(this.harts.length).fill(-1);
     this.resumeOpaque = new Float64Array(this.harts.length);
+    this.shared = new Float64Array(this.harts.length).fill(-1);
   }
 
   private get board() {
@@ -143,6 +180,8 @@ export class SbiFirmware implements ParavirtualBackend {
       vhart.bus.store(CLINT_BASE + 4 * id, 4, 0);
       vhart.mipSoftware |= MIP_SSIP;
     }
+    const shared = this.shared[id]!;
+    if (shared >= 0) this.drainConsole(shared);
     if (state === HartState.SUSPENDED) {
       if (!vhart.wakeable) return false;
       this.state[id] = HartState.STARTED;
@@ -150,6 +189,16 @@ export class SbiFirmware implements ParavirtualBackend {
       if (resume >= 0) this.startHart(id, resume, this.resumeOpaque[id]!);
     }
     return true;
+  }
+
+  interruptsMasked(vhart: Hart): boolean {
+    const shared = this.shared[vhart.hartId]!;
+    if (shared < 0) return false;
+    const dma = this.board.dma;
+    const masked = vhart.priv === Priv.S && dma.readU32(shared + SharedPage.IRQ_MASK) !== 0;
+    if (masked && vhart.pendingInterrupt() >= 0) dma.writeU32(shared + SharedPage.IRQ_PENDING, 1);
+    else if (!masked) dma.writeU32(shared + SharedPage.IRQ_PENDING, 0);
+    return masked;
   }
 
   call(vhart: Hart): void {
@@ -202,6 +251,9 @@ export class SbiFirmware implements ParavirtualBackend {
       case SbiExtension.DBCN:
         ({ error, value } = this.debugConsole(fn, a0, a1, a2));
         break;
+      case MATRYOSHKA_EXTENSION:
+        error = this.matryoshka(vhart, fn, a0);
+        break;
       default:
         error = SbiError.NOT_SUPPORTED;
     }
@@ -211,7 +263,50 @@ export class SbiFirmware implements ParavirtualBackend {
   }
 
   private probe(extension: number): boolean {
-    return Object.values(SbiExtension).includes(extension as (typeof SbiExtension)[keyof typeof SbiExtension]);
+    return extension === MATRYOSHKA_EXTENSION || Object.values(SbiExtension).includes(extension as (typeof SbiExtension)[keyof typeof SbiExtension]);
+  }
+
+  private matryoshka(vhart: Hart, fn: number, a0: number): number {
+    const id = vhart.hartId;
+    switch (fn) {
+      case MatryoshkaFunction.REGISTER_SHARED:
+        if ((a0 & 0xfff) !== 0 || !this.board.ram.contains(a0, 4096)) return SbiError.INVALID_ADDRESS;
+        this.shared[id] = a0;
+        // The ring starts where the producer stands: nothing the page held before is printed.
+        this.board.dma.writeU32(a0 + SharedPage.CONSOLE_CONSUMER, this.board.dma.readU32(a0 + SharedPage.CONSOLE_PRODUCER) ?? 0);
+        this.board.dma.writeU32(a0 + SharedPage.IRQ_PENDING, 0);
+        return SbiError.SUCCESS;
+      case MatryoshkaFunction.DELIVER:
+        // Nothing to do but return: the exit itself lets the held-back interrupt in.
+        return this.shared[id]! >= 0 ? SbiError.SUCCESS : SbiError.DENIED;
+      case MatryoshkaFunction.CONSOLE_KICK:
+        if (this.shared[id]! < 0) return SbiError.DENIED;
+        this.drainConsole(this.shared[id]!);
+        return SbiError.SUCCESS;
+      default:
+        return SbiError.NOT_SUPPORTED;
+    }
+  }
+
+  /**
+   * Copies what the guest put in its console ring since the last time to the VM's console. The
+   * indices are the guest's to write and so untrusted: at most one ring's worth is copied per
+   * call, and then the consumer catches up with the producer whatever they said.
+   */
+  private drainConsole(shared: number): void {
+    const dma = this.board.dma;
+    const producer = dma.readU32(shared + SharedPage.CONSOLE_PRODUCER);
+    const consumer = dma.readU32(shared + SharedPage.CONSOLE_CONSUMER);
+    if (producer === undefined || consumer === undefined || producer === consumer) return;
+    const size = SharedPage.CONSOLE_RING_SIZE;
+    const count = Math.min((producer - consumer) >>> 0, size);
+    const start = (producer - count) >>> 0;
+    const ram = this.board.ram;
+    const ring = shared + SharedPage.CONSOLE_RING - ram.base;
+    const bytes = new Uint8Array(count);
+    for (let i = 0; i < count; i++) bytes[i] = ram.u8[ring + ((start + i) >>> 0) % size]!;
+    this.board.writeConsole(bytes);
+    dma.writeU32(shared + SharedPage.CONSOLE_CONSUMER, producer);
   }
 
   private setTimecmp(hart: number, low: number, high: number): void {
@@ -319,6 +414,7 @@ export class SbiFirmware implements ParavirtualBackend {
     // reset_type: 0 shutdown, 1 cold reboot, 2 warm reboot; reason: 0 none, 1 system failure.
     if (type > 2) return SbiError.INVALID_PARAM;
     const bus = this.board.bus;
+    for (const shared of this.shared) if (shared >= 0) this.drainConsole(shared);
     if (type !== 0) {
       bus.store(TEST_DEVICE, 4, 0x7777); // reset, as QEMU's sifive_test does
       return SbiError.SUCCESS;

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { encode, Op } from "@matryoshka/isa";
 import { VirtMachine } from "@matryoshka/machine";
 import { bareMetal, Hypervisor, type VM } from "@matryoshka/vmm";
-import { SBI_SPEC_VERSION, SbiError, SbiExtension, SbiFirmware, SRST_REASON_FAILURE_CODE } from "@matryoshka/paravirt";
+import { MATRYOSHKA_EXTENSION, MatryoshkaFunction, SBI_SPEC_VERSION, SbiError, SbiExtension, SbiFirmware, SharedPage, SRST_REASON_FAILURE_CODE } from "@matryoshka/paravirt";
 
 const RAM_BASE = 0x8000_0000;
 const RESULTS = RAM_BASE + 0x10000;
@@ -141,5 +141,71 @@ describe("the SBI firmware of the paravirtual backend", () => {
     expect(result(start)).toEqual([SbiError.SUCCESS, 0]);
     expect(result(status)).toEqual([SbiError.SUCCESS, 0]); // started
     expect(result(0x100)).toEqual([1, 0x1234_5678]); // hart 1's a0 (its id) and a1 (opaque)
+  });
+
+  it("shares a page with the guest: a console ring it fills with plain stores, bounded however the guest lies about its indices", () => {
+    const SHARED = RAM_BASE + 0x30000;
+    const p = new Program();
+    const unaligned = p.call(MATRYOSHKA_EXTENSION, MatryoshkaFunction.REGISTER_SHARED, SHARED + 8);
+    const outside = p.call(MATRYOSHKA_EXTENSION, MatryoshkaFunction.REGISTER_SHARED, 0x7000_0000);
+    const early = p.call(MATRYOSHKA_EXTENSION, MatryoshkaFunction.DELIVER);
+    const registered = p.call(MATRYOSHKA_EXTENSION, MatryoshkaFunction.REGISTER_SHARED, SHARED);
+    // "hi\n" into the ring with plain stores: no call; the next exit (the kick) copies it out.
+    p.words.push(...li(6, SHARED));
+    for (const [k, byte] of [0x68, 0x69, 0x0a].entries()) {
+      p.words.push(encode(Op.LW, { rd: 7, rs1: 6, imm: SharedPage.CONSOLE_CONSUMER }), encode(Op.ADDI, { rd: 7, rs1: 7, imm: k }));
+      p.words.push(encode(Op.ANDI, { rd: 7, rs1: 7, imm: SharedPage.CONSOLE_RING_SIZE - 1 }), encode(Op.ADD, { rd: 7, rs1: 7, rs2: 6 }));
+      p.words.push(...li(5, byte), encode(Op.SB, { rs1: 7, rs2: 5, imm: SharedPage.CONSOLE_RING }));
+    }
+    // The producer as it stood at registration (the page's old contents), plus 3.
+    p.words.push(encode(Op.LW, { rd: 5, rs1: 6, imm: SharedPage.CONSOLE_CONSUMER }), encode(Op.ADDI, { rd: 5, rs1: 5, imm: 3 }));
+    p.words.push(encode(Op.SW, { rs1: 6, rs2: 5, imm: SharedPage.CONSOLE_PRODUCER }));
+    p.call(MATRYOSHKA_EXTENSION, MatryoshkaFunction.CONSOLE_KICK);
+    // A lying guest: producer 1 GiB ahead of the consumer. One ring's worth at most comes out.
+    p.words.push(...li(5, 0x4000_0003), encode(Op.SW, { rs1: 6, rs2: 5, imm: SharedPage.CONSOLE_PRODUCER }));
+    p.call(MATRYOSHKA_EXTENSION, MatryoshkaFunction.CONSOLE_KICK);
+    const unknown = p.call(MATRYOSHKA_EXTENSION, 9);
+    p.call(SbiExtension.SRST, 0, 0, 0);
+    const { outcome, result, output, hostChanged } = run(p);
+    expect(result(unaligned)[0]).toBe(SbiError.INVALID_ADDRESS);
+    expect(result(outside)[0]).toBe(SbiError.INVALID_ADDRESS);
+    expect(result(early)[0]).toBe(SbiError.DENIED);
+    expect(result(registered)[0]).toBe(SbiError.SUCCESS);
+    expect(result(unknown)[0]).toBe(SbiError.NOT_SUPPORTED);
+    expect(output.startsWith("hi\n")).toBe(true);
+    expect(output.length).toBe(3 + SharedPage.CONSOLE_RING_SIZE);
+    expect(outcome).toEqual({ kind: "pass" });
+    expect(hostChanged).toBe(0);
+  });
+
+  it("holds interrupts back while the guest masks them in the shared page, and delivers them on request", () => {
+    const SHARED = RAM_BASE + 0x30000;
+    const HANDLER = RAM_BASE + 0x3000;
+    const p = new Program();
+    p.call(MATRYOSHKA_EXTENSION, MatryoshkaFunction.REGISTER_SHARED, SHARED);
+    // mask = 1, stvec = HANDLER, sie.STIE, sstatus.SIE: only the mask stands in the way.
+    p.words.push(...li(6, SHARED), ...li(5, 1), encode(Op.SW, { rs1: 6, rs2: 5, imm: SharedPage.IRQ_MASK }));
+    p.words.push(...li(5, HANDLER), encode(Op.CSRRW, { rd: 0, rs1: 5, csr: 0x105 }));
+    p.words.push(...li(5, 1 << 5), encode(Op.CSRRS, { rd: 0, rs1: 5, csr: 0x104 }), ...li(5, 1 << 1), encode(Op.CSRRS, { rd: 0, rs1: 5, csr: 0x100 }));
+    p.words.push(...li(9, 0)); // s1 counts interrupts taken
+    p.call(SbiExtension.TIME, 0, 0, 0); // due at once
+    p.words.push(...li(7, 20_000), encode(Op.ADDI, { rd: 7, rs1: 7, imm: -1 }), encode(Op.BNE, { rs1: 7, rs2: 0, imm: -4 }));
+    const whileMasked = p.call(SbiExtension.BASE, 0); // a0/a1 overwritten; s1 read from the save below
+    p.words.push(encode(Op.SW, { rs1: 8, rs2: 9, imm: 0x400 }), encode(Op.LW, { rd: 5, rs1: 6, imm: SharedPage.IRQ_PENDING }), encode(Op.SW, { rs1: 8, rs2: 5, imm: 0x404 }));
+    p.words.push(encode(Op.SW, { rs1: 6, rs2: 0, imm: SharedPage.IRQ_MASK }));
+    p.call(MATRYOSHKA_EXTENSION, MatryoshkaFunction.DELIVER);
+    p.words.push(encode(Op.SW, { rs1: 8, rs2: 9, imm: 0x408 }));
+    p.call(SbiExtension.SRST, 0, 0, 0);
+    const code = p.bytes();
+    const image = new Uint8Array(0x3000 + 64);
+    image.set(code);
+    // The handler: count, push the timer away (set_timer(-1) clears STIP), return.
+    const handler = [encode(Op.ADDI, { rd: 9, rs1: 9, imm: 1 }), ...li(17, SbiExtension.TIME), ...li(16, 0), ...li(10, -1), ...li(11, -1), encode(Op.ECALL), encode(Op.SRET)];
+    image.set(new Uint8Array(new Uint32Array(handler).buffer), 0x3000);
+    const { outcome, result } = run(image);
+    expect(whileMasked).toBeGreaterThan(0);
+    expect(outcome).toEqual({ kind: "pass" });
+    expect(result(0x80)).toEqual([0, 1]); // while masked: none taken, one pending
+    expect(result(0x81)[0]).toBe(1); // after unmasking and asking: taken once
   });
 });

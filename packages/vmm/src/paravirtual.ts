@@ -18,6 +18,11 @@ export interface ParavirtualBackend {
    * software interrupts to S-mode). Returns false if the hart is stopped (SBI HSM): it does not run.
    */
   prepare(vhart: Hart): boolean;
-  /** The guest's ecall from virtual S-mode; the pc already points past it. Allocates nothing. */
+  /** The guest's ecall from virtual S-mode; the pc already points past it. */
   call(vhart: Hart): void;
+  /**
+   * Whether the guest has masked its interrupts through memory it shares with the hypervisor
+   * (no trap needed to disable them, as Xen's event-channel mask): then nothing is injected now.
+   */
+  interruptsMasked(vhart: Hart): boolean;
 }

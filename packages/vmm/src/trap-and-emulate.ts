@@ -111,7 +111,7 @@ export class TrapAndEmulate implements Engine {
     while (remaining > 0) {
       if (vhart.stopRequested) return consumeStop(vhart);
       if (paravirtual !== undefined && !paravirtual.prepare(vhart)) return StopReason.Wfi;
-      const irq = vhart.pendingInterrupt();
+      const irq = paravirtual !== undefined && paravirtual.interruptsMasked(vhart) ? -1 : vhart.pendingInterrupt();
       if (irq >= 0) {
         vhart.takeInterrupt(irq);
         if (vhart.stopRequested) {
