@@ -315,6 +315,13 @@ export class VirtMachine {
    */
   private asleep = new Uint8Array(0);
 
+  /**
+   * When every hart sleeps, `run` skips time to the next timer (the default), or, if this is
+   * false, returns at once (as "limit"): the caller decides what the time is spent on, and
+   * `nextTimerDeadline` says when the board will have something to do.
+   */
+  skipIdleTime = true;
+
   /** Lets a sleeping hart run again at once (firmware starting a stopped hart, for example). */
   wake(hartId: number): void {
     if (hartId < this.asleep.length) this.asleep[hartId] = 0;
@@ -363,6 +370,8 @@ export class VirtMachine {
           if (this.uart.pendingInput > 0) continue;
           return { kind: "idle", reason: "every hart waits for an interrupt and no timer is armed" };
         }
+        // A hypervisor sharing a hart among VMs takes a sleeping one off it instead.
+        if (!this.skipIdleTime) return { kind: "limit" };
         this.clock.elapsed = Math.max(this.clock.elapsed, Math.min(limit, next));
       }
     }
@@ -382,7 +391,8 @@ export class VirtMachine {
   }
 
   /** Machine time (in instructions) of the earliest mtimecmp that is enabled and in the future. */
-  private nextTimerDeadline(): number | undefined {
+  /** Machine time (instructions) of the earliest armed timer that can wake a hart, if any. */
+  nextTimerDeadline(): number | undefined {
     let best: number | undefined;
     for (let h = 0; h < this.harts.length; h++) {
       const hart = this.harts[h]!;

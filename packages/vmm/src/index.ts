@@ -9,3 +9,5 @@ export type { VmBackend, VmConfig, VmPlacement, VmStats } from "./vm.js";
 export { DEFAULT_SHADOW_FRAMES, Hypervisor, vmFootprintBytes } from "./hypervisor.js";
 export { buildStack, MAX_DEPTH } from "./stack.js";
 export type { GuestMachineOptions, Stack } from "./stack.js";
+export { runScheduled } from "./scheduled.js";
+export type { ScheduledVm, ScheduledVmResult, ScheduleOptions } from "./scheduled.js";
