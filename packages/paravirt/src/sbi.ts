@@ -195,9 +195,11 @@ export class SbiFirmware implements ParavirtualBackend {
     const shared = this.shared[vhart.hartId]!;
     if (shared < 0) return false;
     const dma = this.board.dma;
-    const masked = vhart.priv === Priv.S && dma.readU32(shared + SharedPage.IRQ_MASK) !== 0;
-    if (masked && vhart.pendingInterrupt() >= 0) dma.writeU32(shared + SharedPage.IRQ_PENDING, 1);
-    else if (!masked) dma.writeU32(shared + SharedPage.IRQ_PENDING, 0);
+    const masked = vhart.priv === Priv.S && this.word(shared + SharedPage.IRQ_MASK) !== 0;
+    // Written only when it changes: this runs at every exit, and a write to guest memory tells
+    // the code caches beneath.
+    const pending = masked && vhart.pendingInterrupt() >= 0 ? 1 : 0;
+    if (this.word(shared + SharedPage.IRQ_PENDING) !== pending) dma.writeU32(shared + SharedPage.IRQ_PENDING, pending);
     return masked;
   }
 
@@ -289,15 +291,25 @@ export class SbiFirmware implements ParavirtualBackend {
   }
 
   /**
+   * A word of a registered shared page (checked to lie in RAM when it was registered), read
+   * straight from RAM: these reads happen at every exit. Writes go through `dma`, which keeps the
+   * code caches coherent.
+   */
+  private word(address: number): number {
+    const ram = this.board.ram;
+    return ram.i32[(address - ram.base) >> 2]! >>> 0;
+  }
+
+  /**
    * Copies what the guest put in its console ring since the last time to the VM's console. The
    * indices are the guest's to write and so untrusted: at most one ring's worth is copied per
    * call, and then the consumer catches up with the producer whatever they said.
    */
   private drainConsole(shared: number): void {
     const dma = this.board.dma;
-    const producer = dma.readU32(shared + SharedPage.CONSOLE_PRODUCER);
-    const consumer = dma.readU32(shared + SharedPage.CONSOLE_CONSUMER);
-    if (producer === undefined || consumer === undefined || producer === consumer) return;
+    const producer = this.word(shared + SharedPage.CONSOLE_PRODUCER);
+    const consumer = this.word(shared + SharedPage.CONSOLE_CONSUMER);
+    if (producer === consumer) return;
     const size = SharedPage.CONSOLE_RING_SIZE;
     const count = Math.min((producer - consumer) >>> 0, size);
     const start = (producer - count) >>> 0;
