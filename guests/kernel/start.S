@@ -2,6 +2,16 @@
    the S-mode trap entry (from U and from S) and the switches between the kernel and U-mode tasks. */
 #include "kernel.h"
 
+/* Zeroes .bss, then goes on at the caller's local label 2 (both entries below use it). */
+.macro clear_bss
+    la      t0, __bss_start
+    la      t1, __bss_end
+1:  bgeu    t0, t1, 2f
+    sw      zero, 0(t0)
+    addi    t0, t0, 4
+    j       1b
+.endm
+
 #ifdef PV
 /* ---------------------------------------------------------------- paravirtual entry
    The kernel-pv build has no M-mode part: the hypervisor (the SBI implementation) starts the boot
@@ -13,12 +23,7 @@ _start:
     li      t0, SMP
     bgeu    a0, t0, pv_stop
     bnez    a0, 2f
-    la      t0, __bss_start
-    la      t1, __bss_end
-1:  bgeu    t0, t1, 2f
-    sw      zero, 0(t0)
-    addi    t0, t0, 4
-    j       1b
+    clear_bss
 2:  j       s_entry
 pv_stop:
     li      a7, 0x48534D            /* SBI HSM hart_stop: does not return */
@@ -42,12 +47,7 @@ _start:
     add     sp, sp, t1
     bnez    a0, 3f
     /* hart 0 clears .bss, then lets the other harts go on */
-    la      t0, __bss_start
-    la      t1, __bss_end
-1:  bgeu    t0, t1, 2f
-    sw      zero, 0(t0)
-    addi    t0, t0, 4
-    j       1b
+    clear_bss
 2:  fence   rw, rw
     la      t0, boot_flag
     li      t1, 1

@@ -265,15 +265,15 @@ export class Translator implements Engine {
     this.lastCache = cache;
     let remaining = budget;
     while (remaining > 0) {
-      if (hart.stopRequested) return consumeStop(hart);
+      if (hart.stopRequested) return hart.consumeStop();
       const irq = hart.pendingInterrupt();
       if (irq >= 0) {
         hart.takeInterrupt(irq);
-        if (hart.stopRequested) return consumeStop(hart);
+        if (hart.stopRequested) return hart.consumeStop();
       }
       remaining -= this.segment(hart, cache, remaining);
       if (this.takeStop() === StopReason.Wfi) return StopReason.Wfi;
-      if (hart.stopRequested) return consumeStop(hart);
+      if (hart.stopRequested) return hart.consumeStop();
     }
     return StopReason.Budget;
   }
@@ -413,13 +413,6 @@ export class Translator implements Engine {
     cache.insert(offset >>> 12, block, hot);
     return block;
   }
-}
-
-function consumeStop(hart: Hart): StopReason {
-  hart.stopRequested = false;
-  const reason = hart.pendingStopReason;
-  hart.pendingStopReason = StopReason.Halt;
-  return reason;
 }
 
 // Operation numbers as module constants (see the interpreter for why).

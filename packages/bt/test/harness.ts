@@ -1,28 +1,10 @@
-import { encodeCompressed, type CompressedForm, type InstructionFields } from "@matryoshka/isa";
 import { Bus, Ram } from "@matryoshka/memory";
 import { Hart, Interpreter, type Engine, type HartOptions } from "@matryoshka/cpu";
 import { Translator } from "@matryoshka/bt";
+import { place, RAM_BASE, RAM_SIZE, type Item } from "../../cpu/test/harness.js";
 
-export const RAM_BASE = 0x8000_0000;
-export const RAM_SIZE = 1 << 20;
-
-/** One instruction: a 32-bit encoding, or a compressed one. */
-export type Item = number | { c: CompressedForm; f?: InstructionFields };
-
-export function place(ram: Ram, at: number, program: Item[]): number {
-  let pc = at;
-  for (const item of program) {
-    if (typeof item === "number") {
-      ram.write(pc, Uint8Array.of(item & 0xff, (item >>> 8) & 0xff, (item >>> 16) & 0xff, item >>> 24));
-      pc += 4;
-    } else {
-      const half = encodeCompressed(item.c, item.f ?? {});
-      ram.write(pc, Uint8Array.of(half & 0xff, half >>> 8));
-      pc += 2;
-    }
-  }
-  return pc;
-}
+// Programs are laid out in RAM exactly as the interpreter's own tests do.
+export { place, RAM_BASE, RAM_SIZE, type Item };
 
 export interface Rig {
   ram: Ram;

@@ -192,6 +192,14 @@ export class Hart {
     this.needsResync = true;
   }
 
+  /** Ends a stop request (see `requestStop`): what an engine returns when it notices one. */
+  consumeStop(): StopReason {
+    this.stopRequested = false;
+    const reason = this.pendingStopReason;
+    this.pendingStopReason = StopReason.Halt;
+    return reason;
+  }
+
   /**
    * Host interception (for a hypervisor running on bare metal): when set, a trap is not delivered
    * to the guest's CSRs; the engine stops with StopReason.Intercept and the trap is described in

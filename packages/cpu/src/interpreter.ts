@@ -103,24 +103,17 @@ export class Interpreter implements Engine {
   run(hart: Hart, budget: number): StopReason {
     let remaining = budget;
     while (remaining > 0) {
-      if (hart.stopRequested) return this.consumeStop(hart);
+      if (hart.stopRequested) return hart.consumeStop();
       const irq = hart.pendingInterrupt();
       if (irq >= 0) {
         hart.takeInterrupt(irq);
-        if (hart.stopRequested) return this.consumeStop(hart);
+        if (hart.stopRequested) return hart.consumeStop();
       }
       remaining -= this.runSegment(hart, remaining);
       if (this.takeSegmentStop() === StopReason.Wfi) return StopReason.Wfi;
-      if (hart.stopRequested) return this.consumeStop(hart);
+      if (hart.stopRequested) return hart.consumeStop();
     }
     return StopReason.Budget;
-  }
-
-  private consumeStop(hart: Hart): StopReason {
-    hart.stopRequested = false;
-    const reason = hart.pendingStopReason;
-    hart.pendingStopReason = StopReason.Halt;
-    return reason;
   }
 
   /**

@@ -109,7 +109,7 @@ export class TrapAndEmulate implements Engine {
     let remaining = budget;
     const paravirtual = vhart.interceptTraps ? undefined : this.paravirtual;
     while (remaining > 0) {
-      if (vhart.stopRequested) return consumeStop(vhart);
+      if (vhart.stopRequested) return vhart.consumeStop();
       if (paravirtual !== undefined && !paravirtual.prepare(vhart)) return StopReason.Wfi;
       const irq = paravirtual !== undefined && paravirtual.interruptsMasked(vhart) ? -1 : vhart.pendingInterrupt();
       if (irq >= 0) {
@@ -117,7 +117,7 @@ export class TrapAndEmulate implements Engine {
         if (vhart.stopRequested) {
           // Intercepted: the hypervisor running in this VM takes it.
           this.exits.reflected++;
-          return consumeStop(vhart);
+          return vhart.consumeStop();
         }
       }
       if (!loadContext(vhart, context)) {
@@ -187,7 +187,7 @@ export class TrapAndEmulate implements Engine {
         vhart.pc = (vhart.pc + 4) | 0;
         this.exits.hypercalls++;
         paravirtual.call(vhart);
-        if (vhart.stopRequested) return consumeStop(vhart);
+        if (vhart.stopRequested) return vhart.consumeStop();
         continue;
       }
       if (cause === VIRTUAL_INSTRUCTION && vhart.interceptTraps) {
@@ -197,7 +197,7 @@ export class TrapAndEmulate implements Engine {
         remaining--;
         vhart.hypervisorCall(platformHart.exitInstruction);
         this.exits.reflected++;
-        return consumeStop(vhart);
+        return vhart.consumeStop();
       }
       if (vhart.priv === Priv.U && (cause === ECALL_FROM_U || cause === BREAKPOINT || (cause === ILLEGAL_INSTRUCTION && vhart.interceptTraps))) {
         // The context ran at the virtual hart's own privilege (U), so executing the instruction
@@ -211,7 +211,7 @@ export class TrapAndEmulate implements Engine {
         vhart.raiseException(cause, platformHart.exitTval);
         if (vhart.stopRequested) {
           this.exits.reflected++;
-          return consumeStop(vhart);
+          return vhart.consumeStop();
         }
         continue;
       }
@@ -249,13 +249,6 @@ export class TrapAndEmulate implements Engine {
     if (vhart.pmp.version !== pmpVersion) this.shadow.invalidateEverything();
     return reason === StopReason.Budget ? -1 : reason;
   }
-}
-
-function consumeStop(hart: Hart): StopReason {
-  hart.stopRequested = false;
-  const reason = hart.pendingStopReason;
-  hart.pendingStopReason = StopReason.Halt;
-  return reason;
 }
 
 /**
