@@ -1,5 +1,5 @@
 // The virtualization backends per operation, for `pnpm bench`: the benchmark kernel (guests/kernel-ops,
-// and its paravirtual build kernel-ops-pv) runs four phases, each one operation many times (system
+// and its paravirtual build kernel-ops-pv, with its page tables shadowed or walked directly) runs four phases, each one operation many times (system
 // calls, context switches, page faults, timer interrupts). This runs it on the bare board and in a
 // VM under each backend, on the same engine (the translator), watches which phase the kernel is in
 // (its `ops_phase` variable, found from the ELF's symbols), and reports exits and wall time per
@@ -23,13 +23,16 @@ export interface BackendConfiguration {
   guest: "kernel-ops" | "kernel-ops-pv";
   depth: number;
   backend?: VmBackend;
+  /** pv only: whether the hypervisor offers direct paging (default) or shadows the kernel's tables. */
+  directPaging?: boolean;
 }
 
 export const BACKEND_CONFIGURATIONS: BackendConfiguration[] = [
   { label: "native (depth 0)", guest: "kernel-ops", depth: 0 },
   { label: "trap-and-emulate", guest: "kernel-ops", depth: 1, backend: "trap-and-emulate" },
   { label: "binary translation", guest: "kernel-ops", depth: 1, backend: "bt" },
-  { label: "paravirtual", guest: "kernel-ops-pv", depth: 1, backend: "pv" },
+  { label: "paravirtual, shadow paging", guest: "kernel-ops-pv", depth: 1, backend: "pv", directPaging: false },
+  { label: "paravirtual, direct paging", guest: "kernel-ops-pv", depth: 1, backend: "pv" },
 ];
 
 export interface PhaseMeasurement {
@@ -49,7 +52,7 @@ export function measureBackend(configuration: BackendConfiguration): PhaseMeasur
   const stack = buildStack(configuration.depth, {
     engine: new Translator(),
     backend: configuration.backend,
-    paravirtualFirmware: () => new SbiFirmware(),
+    paravirtualFirmware: () => new SbiFirmware({ directPaging: configuration.directPaging ?? true }),
   });
   const vm = stack.vms.at(-1);
   (vm ?? stack.guest).boot({ kernel });

@@ -13,7 +13,26 @@
 
    Register the page first, with pv_register_shared(): page-aligned, in the VM's RAM, one per hart.
    A bad address gets SBI_ERR_INVALID_ADDRESS. The kernel must keep sstatus.SIE set while it uses
-   the mask: the two combine, as both must allow an interrupt for it to be taken. */
+   the mask: the two combine, as both must allow an interrupt for it to be taken.
+
+   Direct paging (Xen's "no shadow tables"): the hypervisor lets the hardware walk the kernel's own
+   Sv32 tables once it has validated them. The rules:
+   - PTEs hold machine frame numbers: machine frame = guest frame - 0x80000 + pv_mmu_info().value
+     (the frame of the VM's first RAM page in the memory beneath).
+   - A page becomes a page table with pv_mmu_pin(page, level): every entry is checked then, and
+     from then on the page is read-only: change it only with pv_mmu_update(), a batch of
+     (PTE address, new value) pairs, each checked. A level-1 pointer must name a pinned level-0
+     table; a leaf must lie wholly in the VM's RAM (SBI_ERR_INVALID_ADDRESS otherwise, and the
+     mapping is not made); a pinned page may not be mapped writable (SBI_ERR_DENIED). Pin a page
+     only while nothing maps it writable.
+   - The kernel runs in the hardware's U-mode, so every page it uses carries PTE_U, and each
+     address space has two roots: one with everything, used while the kernel runs, and one with the
+     user mappings only. pv_mmu_set_roots(kernel, user) switches to them; it flushes the TLB.
+   - Device registers are mapped with I/O entries: V clear, PV_PTE_IO set, R/W as wanted, the
+     guest-physical frame (not a machine frame) of the device. The hardware faults on them and the
+     hypervisor performs the access on the VM's device.
+   - Any other write to a pinned table (a device's DMA, a store the hypervisor emulates) stops
+     the VM. */
 #ifndef MATRYOSHKA_PV_H
 #define MATRYOSHKA_PV_H
 
@@ -23,6 +42,13 @@
 #define PV_REGISTER_SHARED 0
 #define PV_DELIVER         1
 #define PV_CONSOLE_KICK    2
+#define PV_MMU_INFO        3
+#define PV_MMU_PIN         4
+#define PV_MMU_UNPIN       5
+#define PV_MMU_UPDATE      6
+#define PV_MMU_SET_ROOTS   7
+#define PV_MMU_UPDATE_MAX  1024u  /* entries per pv_mmu_update call */
+#define PV_PTE_IO (1u << 8)       /* with V clear: a device mapping (guest-physical frame) */
 #define PV_CONSOLE_RING_SIZE 2048u
 
 struct pv_shared {
@@ -36,6 +62,32 @@ struct pv_shared {
 
 static inline struct sbiret pv_register_shared(struct pv_shared *page) {
     return sbi_ecall(PV_EXT, PV_REGISTER_SHARED, (uint32_t)(uintptr_t)page, 0, 0, 0, 0, 0);
+}
+
+/* One request of pv_mmu_update: the guest-physical address of a PTE in a pinned table, its new value. */
+struct pv_mmu_request {
+    uint32_t pte;
+    uint32_t value;
+};
+
+/* value: the machine frame number of the VM's first RAM page (guest frame 0x80000). */
+static inline struct sbiret pv_mmu_info(void) { return sbi_ecall(PV_EXT, PV_MMU_INFO, 0, 0, 0, 0, 0, 0); }
+
+static inline struct sbiret pv_mmu_pin(void *table, uint32_t level) {
+    return sbi_ecall(PV_EXT, PV_MMU_PIN, (uint32_t)(uintptr_t)table, level, 0, 0, 0, 0);
+}
+
+static inline struct sbiret pv_mmu_unpin(void *table) {
+    return sbi_ecall(PV_EXT, PV_MMU_UNPIN, (uint32_t)(uintptr_t)table, 0, 0, 0, 0, 0);
+}
+
+/* Applies the requests in order, stopping at the first refused one; value = how many were applied. */
+static inline struct sbiret pv_mmu_update(const struct pv_mmu_request *list, uint32_t count) {
+    return sbi_ecall(PV_EXT, PV_MMU_UPDATE, (uint32_t)(uintptr_t)list, count, 0, 0, 0, 0);
+}
+
+static inline struct sbiret pv_mmu_set_roots(void *kernel_root, void *user_root) {
+    return sbi_ecall(PV_EXT, PV_MMU_SET_ROOTS, (uint32_t)(uintptr_t)kernel_root, (uint32_t)(uintptr_t)user_root, 0, 0, 0, 0);
 }
 
 static inline void pv_irq_disable(struct pv_shared *page) {

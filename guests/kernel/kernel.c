@@ -102,12 +102,77 @@ static inline void sfence_all(void) { __asm__ volatile("sfence.vma zero, zero" :
 
 /* ---------------------------------------------------------------- page frames and tables */
 
+#ifdef PV
+/* kernel-pv: direct paging (guests/include/pv.h) when the hypervisor offers it. The hardware
+   walks these tables, so they hold machine frame numbers, they are read-only once pinned (changed
+   only by pv_mmu_update, in batches), and the kernel's own pages carry PTE_U because the kernel
+   runs in the hardware's U-mode. Tables come from a pool at the top of the kernel's 4 MiB, mapped
+   read-only. Without the MMU functions, the tables are ordinary ones the hypervisor shadows. */
+#define PT_POOL_START (KERNEL_MAP_END - 64 * PAGE)
+#define KERNEL_PTE_U kernel_pte_u
+static int direct_paging;             /* the hypervisor walks our tables: the rules of pv.h apply */
+static uint32_t kernel_pte_u;         /* PTE_U with direct paging, else 0 */
+static uint32_t frame_delta;          /* machine frame - guest frame (0 without direct paging) */
+static uint32_t next_table = PT_POOL_START;
+static int tables_pinned;             /* from here on, PTEs change only by hypercall */
+static uint32_t empty_root;           /* the user root of the kernel's own address space */
+static struct pv_mmu_request mmu_batch[64];
+static uint32_t mmu_batched;
+#define FRAME_LIMIT PT_POOL_START
+#define PTE_FRAME(pa) ((((pa) >> 12) + frame_delta) << 10)
+#define PTE_PA(pte) ((((pte) >> 10) - frame_delta) << 12)
+
+static void mmu_flush(void) {
+    if (mmu_batched == 0) return;
+    struct sbiret r = pv_mmu_update(mmu_batch, mmu_batched);
+    if (r.error != SBI_SUCCESS) kfail(23, "mmu_update refused entry %u: error %d", r.value, r.error);
+    mmu_batched = 0;
+}
+
+static void pin(uint32_t table, uint32_t level) {
+    struct sbiret r = pv_mmu_pin((void *)table, level);
+    if (r.error != SBI_SUCCESS) kfail(24, "pinning %p failed: error %d", table, r.error);
+}
+
+static void *alloc_table(void) {
+    if (next_table + PAGE > KERNEL_MAP_END) kfail(10, "out of page-table frames");
+    void *p = (void *)next_table; /* zeroed once, by vm_init, before anything was pinned */
+    next_table += PAGE;
+    return p;
+}
+#else
+#define KERNEL_PTE_U 0
+#define FRAME_LIMIT KERNEL_MAP_END
+#define PTE_FRAME(pa) (((pa) >> 12) << 10)
+#define PTE_PA(pte) (((pte) >> 10) << 12)
+#define alloc_table alloc_page
+#endif
+#ifdef PV
+#define EMPTY_ROOT empty_root
+#else
+#define EMPTY_ROOT 0
+#endif
+
 void *alloc_page(void) {
-    if (next_free + PAGE > KERNEL_MAP_END) kfail(10, "out of page frames");
+    if (next_free + PAGE > FRAME_LIMIT) kfail(10, "out of page frames");
     void *p = (void *)next_free;
     next_free += PAGE;
     kmemset(p, 0, PAGE);
     return p;
+}
+
+/* Sets a PTE: a store, or with pinned tables a request in the next pv_mmu_update batch. */
+static void pte_set(uint32_t *e, uint32_t value) {
+#ifdef PV
+    if (tables_pinned) {
+        if (mmu_batched == sizeof mmu_batch / sizeof mmu_batch[0]) mmu_flush();
+        mmu_batch[mmu_batched].pte = (uint32_t)e;
+        mmu_batch[mmu_batched].value = value;
+        mmu_batched++;
+        return;
+    }
+#endif
+    *e = value;
 }
 
 /* The level-0 PTE for va in the table rooted at root, creating the level-0 table if asked. */
@@ -116,12 +181,18 @@ static uint32_t *pte_slot(uint32_t root, uint32_t va, int create) {
     uint32_t *e = &l1[va >> 22];
     if (!(*e & PTE_V)) {
         if (!create) return 0;
-        uint32_t table = (uint32_t)alloc_page();
-        *e = ((table >> 12) << 10) | PTE_V;
+        uint32_t table = (uint32_t)alloc_table();
+#ifdef PV
+        if (tables_pinned) pin(table, 0); /* a level-1 entry may only point at a pinned table */
+#endif
+        pte_set(e, PTE_FRAME(table) | PTE_V);
+#ifdef PV
+        mmu_flush(); /* read back below */
+#endif
     } else if (*e & (PTE_R | PTE_W | PTE_X)) {
         return 0; /* a megapage */
     }
-    uint32_t *l0 = (uint32_t *)((*e >> 10) << 12);
+    uint32_t *l0 = (uint32_t *)PTE_PA(*e);
     return &l0[(va >> 12) & 0x3ff];
 }
 
@@ -129,14 +200,37 @@ static void map_page(uint32_t root, uint32_t va, uint32_t pa, uint32_t perm) {
     uint32_t *e = pte_slot(root, va, 1);
     if (!e || (*e & PTE_V)) kfail(11, "map_page %p twice", va);
     /* A and D set up front: QEMU would set them in hardware, other harts may fault instead */
-    *e = ((pa >> 12) << 10) | perm | PTE_V | PTE_A | ((perm & PTE_W) ? PTE_D : 0);
+    pte_set(e, PTE_FRAME(pa) | perm | PTE_V | PTE_A | ((perm & PTE_W) ? PTE_D : 0));
 }
 
 static void map_range(uint32_t root, uint32_t start, uint32_t end, uint32_t perm) {
-    for (uint32_t a = start; a < end; a += PAGE) map_page(root, a, a, perm);
+    for (uint32_t a = start; a < end; a += PAGE) map_page(root, a, a, perm | KERNEL_PTE_U);
 }
 
-static void map_megapage(uint32_t root, uint32_t va, uint32_t pa, uint32_t perm) {
+/* Device registers: an ordinary mapping, or under PV an I/O entry the hypervisor emulates. */
+static void map_io_range(uint32_t root, uint32_t start, uint32_t end, uint32_t perm) {
+#ifdef PV
+    if (!direct_paging) {
+        map_range(root, start, end, perm);
+        return;
+    }
+    for (uint32_t a = start; a < end; a += PAGE) {
+        uint32_t *e = pte_slot(root, a, 1);
+        if (!e || *e) kfail(11, "map_page %p twice", a);
+        pte_set(e, ((a >> 12) << 10) | perm | PTE_U | PV_PTE_IO);
+    }
+#else
+    map_range(root, start, end, perm);
+#endif
+}
+
+static void map_io_megapage(uint32_t root, uint32_t va, uint32_t pa, uint32_t perm) {
+#ifdef PV
+    if (direct_paging) {
+        pte_set(&((uint32_t *)root)[va >> 22], ((pa >> 12) << 10) | perm | PTE_U | PV_PTE_IO);
+        return;
+    }
+#endif
     ((uint32_t *)root)[va >> 22] = ((pa >> 12) << 10) | perm | PTE_V | PTE_A | PTE_D;
 }
 
@@ -144,7 +238,22 @@ static void map_megapage(uint32_t root, uint32_t va, uint32_t pa, uint32_t perm)
 static uint32_t user_translate(uint32_t root, uint32_t va) {
     uint32_t *e = pte_slot(root, va, 0);
     if (!e || (*e & (PTE_V | PTE_U | PTE_R)) != (PTE_V | PTE_U | PTE_R)) return 0;
-    return ((*e >> 10) << 12) | (va & (PAGE - 1));
+    return PTE_PA(*e) | (va & (PAGE - 1));
+}
+
+/* Makes the address space with this root the current one (user_root: its user-only twin, PV). */
+static void use_address_space(uint32_t root, uint32_t user_root) {
+#ifdef PV
+    if (direct_paging) {
+        mmu_flush();
+        struct sbiret r = pv_mmu_set_roots((void *)root, (void *)user_root);
+        if (r.error != SBI_SUCCESS) kfail(25, "set_roots refused: error %d", r.error);
+        return;
+    }
+#endif
+    (void)user_root;
+    CSRW(satp, SATP_FOR(root));
+    sfence_all();
 }
 
 /* ---------------------------------------------------------------- S-mode trap bookkeeping */
@@ -153,17 +262,41 @@ static volatile uint32_t expect_fault, fault_cause, fault_tval;
 
 static void vm_init(void) {
     next_free = (uint32_t)__free_start;
-    kernel_root = (uint32_t)alloc_page();
+#ifdef PV
+    struct sbiret info = pv_mmu_info();
+    direct_paging = info.error == SBI_SUCCESS;
+    if (direct_paging) {
+        frame_delta = (uint32_t)info.value - (RAM_BASE >> 12);
+        kernel_pte_u = PTE_U;
+    }
+    kmemset((void *)PT_POOL_START, 0, KERNEL_MAP_END - PT_POOL_START);
+#endif
+    kernel_root = (uint32_t)alloc_table();
     map_range(kernel_root, RAM_BASE, (uint32_t)__text_end, PTE_R | PTE_X);
     map_range(kernel_root, (uint32_t)__text_end, (uint32_t)__rodata_end, PTE_R);
-    map_range(kernel_root, (uint32_t)__data_start, KERNEL_MAP_END, PTE_R | PTE_W);
-    map_range(kernel_root, UART_BASE, UART_BASE + PAGE, PTE_R | PTE_W);
-    map_range(kernel_root, VIRTIO_BASE, VIRTIO_BASE + VIRTIO_SLOTS * PAGE, PTE_R | PTE_W);
-    map_megapage(kernel_root, PLIC_BASE, PLIC_BASE, PTE_R | PTE_W);
+    map_range(kernel_root, (uint32_t)__data_start, FRAME_LIMIT, PTE_R | PTE_W);
+#ifdef PV
+    map_range(kernel_root, PT_POOL_START, KERNEL_MAP_END, direct_paging ? PTE_R : PTE_R | PTE_W); /* the tables */
+#endif
+    map_io_range(kernel_root, UART_BASE, UART_BASE + PAGE, PTE_R | PTE_W);
+    map_io_range(kernel_root, VIRTIO_BASE, VIRTIO_BASE + VIRTIO_SLOTS * PAGE, PTE_R | PTE_W);
+    map_io_megapage(kernel_root, PLIC_BASE, PLIC_BASE, PTE_R | PTE_W);
     kprintf("vm: kernel page table: text r-x, rodata r--, data/bss/stacks/frames rw- (4 KiB pages),"
             " uart+virtio rw- (4 KiB), plic rw- (4 MiB megapage)\n");
-    CSRW(satp, SATP_FOR(kernel_root));
-    sfence_all();
+#ifdef PV
+    /* Hand the tables over: level 0 first (a root may only point at pinned tables), then the roots. */
+    for (uint32_t i = 0; direct_paging && i < PAGE / 4; i++) {
+        uint32_t e = ((uint32_t *)kernel_root)[i];
+        if ((e & PTE_V) && !(e & (PTE_R | PTE_W | PTE_X))) pin(PTE_PA(e), 0);
+    }
+    empty_root = (uint32_t)alloc_table();
+    if (direct_paging) {
+        pin(kernel_root, 1);
+        pin(empty_root, 1);
+        tables_pinned = 1;
+    }
+#endif
+    use_address_space(kernel_root, EMPTY_ROOT);
     __asm__ volatile("fence rw, rw" : : : "memory");
     kernel_root_ready = 1;
     kprintf("vm: sv32 paging enabled\n");
@@ -189,6 +322,7 @@ enum { T_UNUSED, T_RUNNABLE, T_EXITED, T_KILLED };
 struct task {
     struct trapframe tf; /* first: the trap entry treats a task pointer as its frame */
     uint32_t pid, state, root, brk, preemptions;
+    uint32_t user_root; /* PV: the root with the user mappings only (see pv.h) */
     int32_t exit_code;
     uint32_t kill_cause, kill_tval;
 };
@@ -237,8 +371,30 @@ static uint32_t demand_faults;
 static void create_task(uint32_t i) {
     struct task *t = &tasks[i];
     t->pid = i + 1;
+#ifdef PV
+  if (direct_paging) {
+    /* Two pinned roots sharing the user level-0 table; the kernel's entries only in the first. */
+    t->root = (uint32_t)alloc_table();
+    t->user_root = (uint32_t)alloc_table();
+    pin(t->root, 1);
+    pin(t->user_root, 1);
+    for (uint32_t k = 0; k < PAGE / 4; k++) {
+        uint32_t e = ((uint32_t *)kernel_root)[k];
+        if (e) pte_set(&((uint32_t *)t->root)[k], e);
+    }
+    for (uint32_t k = USER_BASE >> 22; k <= (USER_STACK_TOP - 1) >> 22; k++) {
+        uint32_t table = (uint32_t)alloc_table();
+        pin(table, 0);
+        pte_set(&((uint32_t *)t->root)[k], PTE_FRAME(table) | PTE_V);
+        pte_set(&((uint32_t *)t->user_root)[k], PTE_FRAME(table) | PTE_V);
+    }
+    mmu_flush();
+  } else
+#endif
+  {
     t->root = (uint32_t)alloc_page();
     kmemcpy((void *)t->root, (void *)kernel_root, PAGE); /* kernel mappings (not U) are shared */
+  }
     uint32_t text = (uint32_t)(__user_text_end - __user_text_start);
     uint32_t data = (uint32_t)(__user_data_end - __user_data_start);
     for (uint32_t off = 0; off < text + data; off += PAGE) {
@@ -249,6 +405,9 @@ static void create_task(uint32_t i) {
     }
     for (uint32_t p = 1; p <= USER_STACK_PAGES; p++)
         map_page(t->root, USER_STACK_TOP - p * PAGE, (uint32_t)alloc_page(), PTE_R | PTE_W | PTE_U);
+#ifdef PV
+    mmu_flush();
+#endif
     t->brk = USER_HEAP;
     t->tf.epc = (uint32_t)task_entry[i];
     t->tf.x[2] = USER_STACK_TOP;
@@ -258,14 +417,12 @@ static void create_task(uint32_t i) {
 
 static struct trapframe *switch_to(struct task *t) {
     if (!t) { /* every task has finished: back to the kernel's main flow */
-        CSRW(satp, SATP_FOR(kernel_root));
-        sfence_all();
+        use_address_space(kernel_root, EMPTY_ROOT);
         current = 0;
         kctx_resume(&main_ctx);
     }
     if (t != current) {
-        CSRW(satp, SATP_FOR(t->root));
-        sfence_all();
+        use_address_space(t->root, t->user_root);
         current = t;
     }
     return &t->tf;
@@ -418,7 +575,12 @@ struct trapframe *s_trap_user(struct trapframe *tf) {
         uint32_t *e = pte_slot(t->root, tval, 1);
         if (!(*e & PTE_V)) { /* demand paging: a zeroed frame on first touch */
             map_page(t->root, tval & ~(PAGE - 1), (uint32_t)alloc_page(), PTE_R | PTE_W | PTE_U);
-            __asm__ volatile("sfence.vma %0, zero" : : "r"(tval) : "memory");
+#ifdef PV
+            if (direct_paging)
+                mmu_flush(); /* the entry was invalid: nothing to flush from a TLB */
+            else
+#endif
+                __asm__ volatile("sfence.vma %0, zero" : : "r"(tval) : "memory");
             demand_faults++;
             return tf;
         }
@@ -460,8 +622,7 @@ static void run_phase(uint32_t phase, const char *name, uint32_t first, uint32_t
     for (uint32_t i = first; i < first + count; i++) create_task(i);
     ops_phase = phase;
     current = &tasks[first];
-    CSRW(satp, SATP_FOR(current->root));
-    sfence_all();
+    use_address_space(current->root, current->user_root);
     kctx_enter_user(&main_ctx, &current->tf);
 #ifdef PV
     CSRS(sstatus, SSTATUS_SIE); /* as in run_tasks: back through a trap, which cleared SIE */
@@ -496,8 +657,7 @@ static void run_tasks(void) {
             " 10 ms\n", NTASKS, USER_BASE);
     turn = 1;
     current = &tasks[0];
-    CSRW(satp, SATP_FOR(current->root));
-    sfence_all();
+    use_address_space(current->root, current->user_root);
     arm_timer();
     CSRS(sie, 1u << IRQ_STI);
     kctx_enter_user(&main_ctx, &current->tf); /* returns when every task has exited or died */

@@ -34,6 +34,7 @@ export function describeOutcome(outcome: RunOutcome): string {
       return `fail ${outcome.code}`;
     case "idle":
     case "stuck":
+    case "stopped":
       return `${outcome.kind}: ${outcome.reason}`;
     default:
       return outcome.kind;

@@ -16,6 +16,7 @@ import {
   WALK_PAGE_FAULT,
   WalkInfo,
   walkSv32,
+  type PageWalker,
   type TranslationState,
 } from "@matryoshka/mmu";
 import { CodeCache, missPage, pack } from "./code-cache.js";
@@ -174,6 +175,12 @@ export class Hart {
   /** TLBs indexed [access * 3 + privilegeIndex], privilegeIndex 0 U, 1 S, 2 M. */
   readonly tlbs: Tlb[];
   private readonly walkInfo = new WalkInfo();
+  /**
+   * The walk used when translation is on: null for the architectural Sv32 walk over this hart's
+   * bus (always, on hardware). A hypervisor sets one on a virtual hart whose guest's page tables
+   * are not in guest-physical terms (see `PageWalker`); changing it requires `flushTlbs`.
+   */
+  pageWalker: PageWalker | null = null;
   private readonly translation: TranslationState = { satp: 0, priv: 0, sum: false, mxr: false };
   private pmpVersion = 0;
 
@@ -777,7 +784,9 @@ export class Hart {
     const address = va >>> 0;
     let pa = address;
     if (priv !== Priv.M && (this.satp & SATP_MODE_SV32) !== 0) {
-      pa = walkSv32(this.bus, this.pmp, address, access, this.translationState(priv), this.walkInfo);
+      const walker = this.pageWalker;
+      const state = this.translationState(priv);
+      pa = walker === null ? walkSv32(this.bus, this.pmp, address, access, state, this.walkInfo) : walker.walk(address, access, state, this.walkInfo);
       if (pa === WALK_PAGE_FAULT) {
         this.raiseException(PAGE_FAULT_CAUSE[access], address);
         return -1;
@@ -800,7 +809,9 @@ export class Hart {
     const priv = access === Access.Fetch ? this.priv : this.dataPriv;
     if (priv === Priv.M || (this.satp & SATP_MODE_SV32) === 0) return va >>> 0;
     const savedFault = this.faulted;
-    const pa = walkSv32(this.bus, this.pmp, va >>> 0, access, this.translationState(priv), this.walkInfo);
+    const walker = this.pageWalker;
+    const state = this.translationState(priv);
+    const pa = walker === null ? walkSv32(this.bus, this.pmp, va >>> 0, access, state, this.walkInfo) : walker.walk(va >>> 0, access, state, this.walkInfo);
     this.faulted = savedFault;
     return pa;
   }

@@ -79,7 +79,9 @@ export type RunOutcome =
   /** Every hart waits for an interrupt that nothing can raise. */
   | { kind: "idle"; reason: string }
   /** A hart traps over and over without retiring an instruction (e.g. its trap vector faults). */
-  | { kind: "stuck"; reason: string };
+  | { kind: "stuck"; reason: string }
+  /** Stopped from outside (`VirtMachine.stop`): e.g. a hypervisor stopping a VM that broke its rules. */
+  | { kind: "stopped"; reason: string };
 
 /**
  * A board compatible with QEMU's riscv32 `virt` machine. `run` interleaves the harts
@@ -103,7 +105,7 @@ export class VirtMachine {
   readonly virtio: VirtioMmio[] = [];
   private htif: Htif | undefined;
   private readonly output: (byte: number) => void;
-  private finished: FinisherEvent | undefined;
+  private finished: FinisherEvent | { kind: "stopped"; reason: string } | undefined;
   private readonly rom: Uint8Array;
 
   constructor(options: MachineOptions = {}) {
@@ -189,7 +191,16 @@ export class VirtMachine {
     this.htif = htif;
   }
 
-  private finish(event: FinisherEvent): void {
+  /**
+   * Stops the machine from outside, e.g. a hypervisor stopping a VM whose guest broke the rules of
+   * its interface: every hart leaves at its next check, and `run` returns `{ kind: "stopped",
+   * reason }`. The first reason given is kept.
+   */
+  stop(reason: string): void {
+    if (this.finished === undefined) this.finish({ kind: "stopped", reason });
+  }
+
+  private finish(event: FinisherEvent | { kind: "stopped"; reason: string }): void {
     this.finished = event;
     for (const hart of this.harts) hart.requestStop(StopReason.Halt);
   }

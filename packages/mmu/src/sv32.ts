@@ -47,6 +47,17 @@ export class WalkInfo {
 }
 
 /**
+ * A page-table walk a hart uses instead of `walkSv32` (see `Hart.pageWalker`): same contract,
+ * returning the physical address on the hart's bus or WALK_PAGE_FAULT / WALK_ACCESS_FAULT, with
+ * `info` describing the leaf. The hardware never has one; a hypervisor gives one to a virtual hart
+ * whose guest keeps its page tables in a form the plain walk cannot read (paravirtual direct paging,
+ * where the tables hold the frame numbers of the memory beneath the VM).
+ */
+export interface PageWalker {
+  walk(va: number, access: Access, state: TranslationState, info: WalkInfo): number;
+}
+
+/**
  * The Sv32 page-table walk of privileged spec 1.12 §4.3.2. Page-table reads are checked by PMP as
  * S-mode accesses (§3.7.2); A and D are set in the PTE by the walk, as QEMU 7.2 does (the spec also
  * permits raising a page fault instead), never in a PTE outside RAM. Returns a physical address or

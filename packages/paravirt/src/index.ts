@@ -10,5 +10,7 @@ export {
   SbiExtension,
   SbiFirmware,
   SRST_REASON_FAILURE_CODE,
+  type SbiFirmwareOptions,
   type SbiStats,
 } from "./sbi.js";
+export { DirectPaging, MMU_UPDATE_MAX, PTE_IO } from "./direct-paging.js";

@@ -1,6 +1,10 @@
 import { Priv, type Hart } from "@matryoshka/cpu";
 import type { BootInfo } from "@matryoshka/machine";
 import type { ParavirtualBackend, VM } from "@matryoshka/vmm";
+import { DirectPaging } from "./direct-paging.js";
+import { SbiError } from "./errors.js";
+
+export { SbiError };
 
 /*
  * The SBI (RISC-V Supervisor Binary Interface, v2.0) answered by the hypervisor: the firmware of a
@@ -8,19 +12,6 @@ import type { ParavirtualBackend, VM } from "@matryoshka/vmm";
  * a6 = function ID (FID), arguments in a0..a5; the result comes back in a0 (error) and a1 (value),
  * every other register preserved (SBI spec, "Binary Encoding").
  */
-
-/** Standard SBI error codes (SBI spec, table "Standard SBI Errors"). */
-export const SbiError = {
-  SUCCESS: 0,
-  FAILED: -1,
-  NOT_SUPPORTED: -2,
-  INVALID_PARAM: -3,
-  DENIED: -4,
-  INVALID_ADDRESS: -5,
-  ALREADY_AVAILABLE: -6,
-  ALREADY_STARTED: -7,
-  ALREADY_STOPPED: -8,
-} as const;
 
 /** Extension IDs. */
 export const SbiExtension = {
@@ -45,6 +36,19 @@ export const MatryoshkaFunction = {
   DELIVER: 1,
   /** console_kick(): copy the console ring out now (it is copied at every exit anyway). */
   CONSOLE_KICK: 2,
+  /**
+   * Direct paging (see direct-paging.ts): mmu_info() returns the machine frame number of the
+   * VM's first RAM page; a guest frame's machine frame is (frame - 0x80000 + value).
+   */
+  MMU_INFO: 3,
+  /** mmu_pin(table, level): validate a page as a level-0 or level-1 table and make it read-only. */
+  MMU_PIN: 4,
+  /** mmu_unpin(table): a pinned page nothing refers to becomes ordinary memory again. */
+  MMU_UNPIN: 5,
+  /** mmu_update(list, count): apply (PTE address, value) pairs to pinned tables; returns how many. */
+  MMU_UPDATE: 6,
+  /** mmu_set_roots(kernel root, user root): run on pinned roots with no shadowing; (0, 0) leaves. */
+  MMU_SET_ROOTS: 7,
 } as const;
 
 /**
@@ -102,6 +106,14 @@ const MEDELEG = 0xb1ff;
 const MIDELEG = 0x222;
 const MCOUNTEREN = 7;
 
+export interface SbiFirmwareOptions {
+  /**
+   * Offer direct paging, the MMU_* functions of the matryoshka extension (default true). Without
+   * it they answer SBI_ERR_NOT_SUPPORTED and a guest's page tables are shadowed, as any guest's.
+   */
+  directPaging?: boolean;
+}
+
 /** Counters of SBI calls by extension, for reports. */
 export interface SbiStats {
   calls: number;
@@ -122,6 +134,7 @@ export interface SbiStats {
  */
 export class SbiFirmware implements ParavirtualBackend {
   readonly stats: SbiStats = { calls: 0, byExtension: new Map(), errors: 0 };
+  private readonly offersDirectPaging: boolean;
   private vm: VM | undefined;
   private harts: readonly Hart[] = [];
   /** HSM state per hart; a stopped hart does not run. */
@@ -131,6 +144,12 @@ export class SbiFirmware implements ParavirtualBackend {
   private resumeOpaque = new Float64Array(0);
   /** Guest-physical address of each hart's shared page, or -1. */
   private shared = new Float64Array(0);
+  /** Page tables the guest pinned, and the vCPUs running on them (the MMU_* functions). */
+  private paging: DirectPaging | undefined;
+
+  constructor(options: SbiFirmwareOptions = {}) {
+    this.offersDirectPaging = options.directPaging ?? true;
+  }
 
   attach(vm: VM): void {
     this.vm = vm;
@@ -139,6 +158,25 @@ export class SbiFirmware implements ParavirtualBackend {
     this.resumeAddress = new Float64Array(this.harts.length).fill(-1);
     this.resumeOpaque = new Float64Array(this.harts.length);
     this.shared = new Float64Array(this.harts.length).fill(-1);
+    // The shared pages are written by the hypervisor at every exit: they can never be tables.
+    if (this.offersDirectPaging) this.paging = new DirectPaging(vm, (guestPage) => this.shared.includes(guestPage * 4096));
+  }
+
+  /** The direct-paging state (pinned tables), once attached. */
+  get directPaging(): DirectPaging | undefined {
+    return this.paging;
+  }
+
+  directSatp(vhart: Hart): number {
+    return this.paging === undefined ? -1 : this.paging.directSatp(vhart);
+  }
+
+  protectsPage(guestPage: number): boolean {
+    return this.paging !== undefined && this.paging.protectsPage(guestPage);
+  }
+
+  written(ramOffset: number, length: number): void {
+    this.paging?.written(ramOffset, length);
   }
 
   private get board() {
@@ -254,7 +292,7 @@ export class SbiFirmware implements ParavirtualBackend {
         ({ error, value } = this.debugConsole(fn, a0, a1, a2));
         break;
       case MATRYOSHKA_EXTENSION:
-        error = this.matryoshka(vhart, fn, a0);
+        ({ error, value } = this.matryoshka(vhart, fn, a0, a1));
         break;
       default:
         error = SbiError.NOT_SUPPORTED;
@@ -268,25 +306,38 @@ export class SbiFirmware implements ParavirtualBackend {
     return extension === MATRYOSHKA_EXTENSION || Object.values(SbiExtension).includes(extension as (typeof SbiExtension)[keyof typeof SbiExtension]);
   }
 
-  private matryoshka(vhart: Hart, fn: number, a0: number): number {
+  private matryoshka(vhart: Hart, fn: number, a0: number, a1: number): { error: number; value: number } {
     const id = vhart.hartId;
+    const paging = this.paging;
+    if (paging === undefined && fn >= MatryoshkaFunction.MMU_INFO && fn <= MatryoshkaFunction.MMU_SET_ROOTS) return answer(SbiError.NOT_SUPPORTED);
     switch (fn) {
       case MatryoshkaFunction.REGISTER_SHARED:
-        if ((a0 & 0xfff) !== 0 || !this.board.ram.contains(a0, 4096)) return SbiError.INVALID_ADDRESS;
+        if ((a0 & 0xfff) !== 0 || !this.board.ram.contains(a0, 4096)) return answer(SbiError.INVALID_ADDRESS);
+        if (paging?.writable(a0, 4096) === false) return answer(SbiError.DENIED); // a page table
         this.shared[id] = a0;
         // The ring starts where the producer stands: nothing the page held before is printed.
         this.board.dma.writeU32(a0 + SharedPage.CONSOLE_CONSUMER, this.board.dma.readU32(a0 + SharedPage.CONSOLE_PRODUCER) ?? 0);
         this.board.dma.writeU32(a0 + SharedPage.IRQ_PENDING, 0);
-        return SbiError.SUCCESS;
+        return answer(SbiError.SUCCESS);
       case MatryoshkaFunction.DELIVER:
         // Nothing to do but return: the exit itself lets the held-back interrupt in.
-        return this.shared[id]! >= 0 ? SbiError.SUCCESS : SbiError.DENIED;
+        return answer(this.shared[id]! >= 0 ? SbiError.SUCCESS : SbiError.DENIED);
       case MatryoshkaFunction.CONSOLE_KICK:
-        if (this.shared[id]! < 0) return SbiError.DENIED;
+        if (this.shared[id]! < 0) return answer(SbiError.DENIED);
         this.drainConsole(this.shared[id]!);
-        return SbiError.SUCCESS;
+        return answer(SbiError.SUCCESS);
+      case MatryoshkaFunction.MMU_INFO:
+        return paging!.info();
+      case MatryoshkaFunction.MMU_PIN:
+        return paging!.pin(a0, a1);
+      case MatryoshkaFunction.MMU_UNPIN:
+        return paging!.unpin(a0);
+      case MatryoshkaFunction.MMU_UPDATE:
+        return paging!.update(a0, a1);
+      case MatryoshkaFunction.MMU_SET_ROOTS:
+        return paging!.setRoots(vhart, a0, a1);
       default:
-        return SbiError.NOT_SUPPORTED;
+        return answer(SbiError.NOT_SUPPORTED);
     }
   }
 
@@ -414,6 +465,7 @@ export class SbiFirmware implements ParavirtualBackend {
     hart.pc = pc | 0;
     hart.x[10] = id;
     hart.x[11] = opaque | 0;
+    this.paging?.resetVcpu(hart);
     hart.satp = 0;
     hart.mstatus &= ~(1 << 1); // sstatus.SIE = 0
     hart.flushTlbs();
@@ -451,6 +503,7 @@ export class SbiFirmware implements ParavirtualBackend {
       }
       case 1: { // console_read(num_bytes, base_addr_lo, base_addr_hi): what has arrived, no waiting
         if (a2 !== 0 || !board.ram.contains(a1, a0)) return { error: SbiError.INVALID_PARAM, value: 0 };
+        if (this.paging?.writable(a1, a0) === false) return { error: SbiError.INVALID_PARAM, value: 0 }; // a page table
         const bytes = board.uart.take(a0);
         if (!board.dma.write(a1, bytes)) return { error: SbiError.INVALID_PARAM, value: 0 };
         return { error: SbiError.SUCCESS, value: bytes.length };
@@ -462,4 +515,8 @@ export class SbiFirmware implements ParavirtualBackend {
         return { error: SbiError.NOT_SUPPORTED, value: 0 };
     }
   }
+}
+
+function answer(error: number, value = 0): { error: number; value: number } {
+  return { error, value };
 }

@@ -25,4 +25,22 @@ export interface ParavirtualBackend {
    * (no trap needed to disable them, as Xen's event-channel mask): then nothing is injected now.
    */
   interruptsMasked(vhart: Hart): boolean;
+  /**
+   * Direct paging (Xen's "no shadow tables"): the Sv32 root, as an unsigned satp value in the
+   * platform's physical memory, that the vCPU's current context runs on with no shadowing, because the guest
+   * registered page tables the backend validated; or -1 to shadow the guest's tables as usual.
+   * Called before every entry; omitted, everything is shadowed.
+   */
+  directSatp?(vhart: Hart): number;
+  /**
+   * Whether the shadow pager must leave a guest page (a page number, guest-physical) unmapped, so
+   * that every access to it traps and is emulated: the backend's validated page tables, which the
+   * guest may only change through hypercalls.
+   */
+  protectsPage?(guestPage: number): boolean;
+  /**
+   * Guest RAM at [ramOffset, ramOffset + length) was written by something other than the guest's
+   * own instructions running directly: an emulated store, or a device's DMA.
+   */
+  written?(ramOffset: number, length: number): void;
 }

@@ -131,7 +131,10 @@ export class TrapAndEmulate implements Engine {
         continue;
       }
       const key = ShadowPageTables.contextKey(context);
-      const satp = this.shadow.rootSatp(key, context);
+      // A context on page tables the pv backend validated runs on them as they are: no shadow.
+      const directSatp = paravirtual !== undefined && context.translated ? paravirtual.directSatp?.(vhart) ?? -1 : -1;
+      const direct = directSatp !== -1;
+      const satp = direct ? directSatp : this.shadow.rootSatp(key, context);
       if (satp < 0) throw new Error("shadow frame pool too small for a single root and table");
       platformHart.x.set(vhart.x);
       platformHart.pc = vhart.pc;
@@ -164,7 +167,9 @@ export class TrapAndEmulate implements Engine {
       }
       this.exits.byCause[cause]!++;
       const bit = 1 << cause;
-      if ((bit & (FETCH_FAULTS | LOAD_FAULTS | STORE_FAULTS)) !== 0) {
+      // Under direct paging a page fault is never the hypervisor's to fix: the emulation below
+      // walks the guest's own tables and raises the guest's fault or performs its MMIO access.
+      if (!direct && (bit & (FETCH_FAULTS | LOAD_FAULTS | STORE_FAULTS)) !== 0) {
         const va = platformHart.exitTval;
         const repeated = retired === 0 && vcpu.lastFillPc === vhart.pc && vcpu.lastFillVa === va && vcpu.lastFillCause === cause;
         if (!repeated) {

@@ -69,7 +69,8 @@ export class VM implements Platform {
   /** The pv backend's firmware side, if this VM uses it. */
   readonly paravirtual: ParavirtualBackend | undefined;
   readonly placement: VmPlacement;
-  private readonly platform: Platform;
+  /** What the VM runs on: the hardware or a VM of the level below. */
+  readonly platform: Platform;
   /** Host frame of each guest page: the only frames this VM can ever map (page-granular ownership). */
   private readonly frames: Int32Array;
 
@@ -94,6 +95,8 @@ export class VM implements Platform {
       // Pages with a device overlay (HTIF tohost) must trap on every access.
       const overlayPages = this.board.bus.overlayPages;
       if (overlayPages.size > 0 && overlayPages.has(guestPage)) return -1;
+      // So must page tables the pv backend validated: the guest changes them only by hypercall.
+      if (this.paravirtual?.protectsPage?.(guestPage) === true) return -1;
       const frame = frames[index]!;
       return frame < 0 ? -1 : frame * 4096;
     };
@@ -112,7 +115,13 @@ export class VM implements Platform {
       engine: this.engine,
       // Virtual harts only emulate single instructions; the guest's own stores bypass them, so
       // they keep no decoded code, and every write they or the devices make is forwarded down.
-      codeCache: { transient: true, onWrite: (offset, length) => platform.memoryWritten(placement.ramBase + offset, length) },
+      codeCache: {
+        transient: true,
+        onWrite: (offset, length) => {
+          platform.memoryWritten(placement.ramBase + offset, length);
+          this.paravirtual?.written?.(offset, length);
+        },
+      },
     });
     for (const vhart of this.board.harts) {
       vhart.onSfenceVma = (va, asid) => (va === undefined ? shadow.invalidateAll(asid) : shadow.invalidatePage(va, asid));

@@ -1,0 +1,268 @@
+import { describe, expect, it } from "vitest";
+import { encode, Op } from "@matryoshka/isa";
+import { VirtMachine } from "@matryoshka/machine";
+import { bareMetal, Hypervisor, type VM } from "@matryoshka/vmm";
+import { MATRYOSHKA_EXTENSION, MatryoshkaFunction, MMU_UPDATE_MAX, PTE_IO, SbiError, SbiExtension, SbiFirmware } from "@matryoshka/paravirt";
+
+// Direct paging driven by a raw S-mode program: the page tables are laid out by the test in the
+// VM's RAM before the guest starts (they are plain data until the guest pins them), and the
+// guest pins, updates and installs them with the MMU_* calls, saving every result.
+
+const RAM_BASE = 0x8000_0000;
+const VM_MIB = 8;
+const RESULTS = RAM_BASE + 0x10000;
+const LIST = RAM_BASE + 0x20000;
+const HANDLER = RAM_BASE + 0x3000;
+const TRAP_RECORD = RESULTS + 0x800;
+const table = (n: number) => RAM_BASE + 0x40000 + n * 0x1000;
+const L0_OK = table(0);
+const ROOT = table(1);
+const USER_ROOT = table(2);
+const L0_OUTSIDE = table(3);
+const L0_BELOW = table(4);
+const L0_WRITABLE_TABLE = table(5);
+const L1_UNPINNED_POINTER = table(6);
+const UNPINNED = table(7);
+const L1_IO = table(8);
+const L0_IO_ON_RAM = table(9);
+/** A page L0_OK maps writable: it cannot be pinned while it is. */
+const WRITABLE_DATA = RAM_BASE + 0x50000;
+/** Pages the guest touches after switching to its own tables (64 of them). */
+const TOUCHED = RAM_BASE + 0x60000;
+
+const V = 1, R = 2, W = 4, X = 8, U = 16, A = 64, D = 128;
+
+function li(rd: number, value: number): number[] {
+  const low = (value << 20) >> 20;
+  const high = (value - low) | 0;
+  return [encode(Op.LUI, { rd, imm: high >>> 0 }), encode(Op.ADDI, { rd, rs1: rd, imm: low })];
+}
+
+class Program {
+  readonly words: number[] = [...li(8, RESULTS)];
+  private calls = 0;
+
+  call(extension: number, fn: number, ...args: number[]): number {
+    this.words.push(...li(17, extension), ...li(16, fn));
+    args.forEach((value, i) => this.words.push(...li(10 + i, value)));
+    this.words.push(encode(Op.ECALL));
+    this.words.push(encode(Op.SW, { rs1: 8, rs2: 10, imm: this.calls * 8 }), encode(Op.SW, { rs1: 8, rs2: 11, imm: this.calls * 8 + 4 }));
+    return this.calls++;
+  }
+
+  mmu(fn: number, ...args: number[]): number {
+    return this.call(MATRYOSHKA_EXTENSION, fn, ...args);
+  }
+
+  image(): Uint8Array {
+    const code = new Uint32Array([...this.words, encode(Op.JAL, { rd: 0, imm: 0 })]);
+    const image = new Uint8Array(HANDLER - RAM_BASE + 64);
+    if (code.byteLength > HANDLER - RAM_BASE) throw new Error("program too long");
+    image.set(new Uint8Array(code.buffer));
+    // The trap handler: record scause and stval, skip the instruction, return.
+    const handler = [
+      ...li(5, TRAP_RECORD),
+      encode(Op.CSRRS, { rd: 6, rs1: 0, csr: 0x142 }), encode(Op.SW, { rs1: 5, rs2: 6, imm: 0 }),
+      encode(Op.CSRRS, { rd: 6, rs1: 0, csr: 0x143 }), encode(Op.SW, { rs1: 5, rs2: 6, imm: 4 }),
+      encode(Op.CSRRS, { rd: 6, rs1: 0, csr: 0x141 }), encode(Op.ADDI, { rd: 6, rs1: 6, imm: 4 }), encode(Op.CSRRW, { rd: 0, rs1: 6, csr: 0x141 }),
+      encode(Op.SRET),
+    ];
+    image.set(new Uint8Array(new Uint32Array(handler).buffer), HANDLER - RAM_BASE);
+    return image;
+  }
+}
+
+interface Setup {
+  vm: VM;
+  host: VirtMachine;
+  firmware: SbiFirmware;
+  /** Machine frame of a guest-physical address. */
+  mfn: (gpa: number) => number;
+  write: (gpa: number, value: number) => void;
+  read: (gpa: number) => number;
+}
+
+/** A host with a first VM taking the bottom of its memory, so that machine frames differ from guest frames. */
+function setup(options: { directPaging?: boolean } = {}): Setup {
+  const host = new VirtMachine({ memoryMiB: 48 });
+  for (let i = 0; i < host.ram.i32.length; i++) host.ram.i32[i] = Math.imul(i, 0x9e3779b1);
+  const hypervisor = new Hypervisor(bareMetal(host));
+  hypervisor.createVm({ memoryMiB: 4 });
+  const firmware = new SbiFirmware(options);
+  const vm = hypervisor.createVm({ memoryMiB: VM_MIB, backend: "pv", paravirtual: firmware });
+  const ram = vm.board.ram;
+  return {
+    vm,
+    host,
+    firmware,
+    mfn: (gpa) => (gpa - RAM_BASE + vm.placement.ramBase) / 4096,
+    write: (gpa, value) => (ram.i32[(gpa - RAM_BASE) >> 2] = value | 0),
+    read: (gpa) => ram.i32[(gpa - RAM_BASE) >> 2]! >>> 0,
+  };
+}
+
+const leaf = (mfn: number, perms: number) => ((mfn << 10) | perms | V | A | D) >>> 0;
+const pointer = (mfn: number) => ((mfn << 10) | V) >>> 0;
+const slot = (tableAddress: number, va: number, level: 0 | 1) => tableAddress + 4 * (level === 1 ? va >>> 22 : (va >>> 12) & 0x3ff);
+
+/** Lays out the test's tables (see the constants) in the VM's RAM, as the guest's initial data. */
+function layTables({ mfn, write }: Setup): void {
+  const ramEnd = RAM_BASE + VM_MIB * 1024 * 1024;
+  for (let n = 0; n < 10; n++) for (let offset = 0; offset < 4096; offset += 4) write(table(n) + offset, 0);
+  // L0_OK: identity for the first MiB: code r-x, tables r--, the rest rw-, all U (the kernel
+  // runs in the platform's U-mode).
+  for (let page = 0; page < 256; page++) {
+    const gpa = RAM_BASE + page * 4096;
+    const perms = gpa < RAM_BASE + 0x10000 ? R | X | U : gpa >= table(0) && gpa < RAM_BASE + 0x50000 ? R | U : R | W | U;
+    write(slot(L0_OK, gpa, 0), leaf(mfn(gpa), perms));
+  }
+  write(slot(ROOT, RAM_BASE, 1), pointer(mfn(L0_OK)));
+  write(L0_OUTSIDE + 5 * 4, leaf(mfn(ramEnd), R | W | U)); // the first frame past the VM
+  write(L0_BELOW, leaf(mfn(RAM_BASE) - 1, R | U)); // the last frame before it
+  write(L0_WRITABLE_TABLE, leaf(mfn(L0_OK), R | W | U));
+  write(L1_UNPINNED_POINTER, pointer(mfn(UNPINNED)));
+  write(slot(L1_IO, 0x0c00_0000, 1), ((0x0c00_0000 >>> 12) << 10) | R | W | U | PTE_IO); // the PLIC, 4 MiB
+  write(L0_IO_ON_RAM, ((RESULTS >>> 12) << 10) | R | W | U | PTE_IO); // "device" memory that is RAM
+}
+
+function hostUnchangedOutside(vm: VM, host: VirtMachine, before: Int32Array): number {
+  const start = (vm.placement.ramBase - host.ram.base) / 4;
+  const end = (vm.placement.shadowBase - host.ram.base) / 4 + vm.placement.shadowFrames * 1024;
+  let changed = 0;
+  for (let i = 0; i < before.length; i++) if ((i < start || i >= end) && host.ram.i32[i] !== before[i]) changed++;
+  return changed;
+}
+
+describe("direct paging: page tables validated by the hypervisor, walked with no shadow", () => {
+  it("pins and updates valid tables, refuses every mapping outside the VM or of a table, and runs the guest on them", () => {
+    const s = setup();
+    const { vm, host, mfn, write, read } = s;
+    const p = new Program();
+    p.words.push(...li(5, HANDLER), encode(Op.CSRRW, { rd: 0, rs1: 5, csr: 0x105 })); // stvec
+    const info = p.mmu(MatryoshkaFunction.MMU_INFO);
+    const outside = p.mmu(MatryoshkaFunction.MMU_PIN, L0_OUTSIDE, 0);
+    const below = p.mmu(MatryoshkaFunction.MMU_PIN, L0_BELOW, 0);
+    const pointerToUnpinned = p.mmu(MatryoshkaFunction.MMU_PIN, L1_UNPINNED_POINTER, 1);
+    const ok = p.mmu(MatryoshkaFunction.MMU_PIN, L0_OK, 0);
+    const twice = p.mmu(MatryoshkaFunction.MMU_PIN, L0_OK, 0);
+    const writableTable = p.mmu(MatryoshkaFunction.MMU_PIN, L0_WRITABLE_TABLE, 0);
+    const mappedWritable = p.mmu(MatryoshkaFunction.MMU_PIN, WRITABLE_DATA, 0);
+    const badLevel = p.mmu(MatryoshkaFunction.MMU_PIN, UNPINNED, 2);
+    const unaligned = p.mmu(MatryoshkaFunction.MMU_PIN, UNPINNED + 8, 0);
+    const notRam = p.mmu(MatryoshkaFunction.MMU_PIN, 0x1000_0000, 0);
+    const io = p.mmu(MatryoshkaFunction.MMU_PIN, L1_IO, 1);
+    const ioOnRam = p.mmu(MatryoshkaFunction.MMU_PIN, L0_IO_ON_RAM, 0);
+    const root = p.mmu(MatryoshkaFunction.MMU_PIN, ROOT, 1);
+    const userRoot = p.mmu(MatryoshkaFunction.MMU_PIN, USER_ROOT, 1);
+    // Updates (the lists are laid out below): one good entry, then one outside the VM.
+    const partial = p.mmu(MatryoshkaFunction.MMU_UPDATE, LIST, 2);
+    const intoUnpinned = p.mmu(MatryoshkaFunction.MMU_UPDATE, LIST + 0x100, 1);
+    const tableWritable = p.mmu(MatryoshkaFunction.MMU_UPDATE, LIST + 0x200, 1);
+    const listOutside = p.mmu(MatryoshkaFunction.MMU_UPDATE, 0x7000_0000, 1);
+    const tooMany = p.mmu(MatryoshkaFunction.MMU_UPDATE, LIST, MMU_UPDATE_MAX + 1);
+    const referenced = p.mmu(MatryoshkaFunction.MMU_UNPIN, L0_OK);
+    const unpinnedRoot = p.mmu(MatryoshkaFunction.MMU_SET_ROOTS, UNPINNED, USER_ROOT);
+    const sharedOnTable = p.mmu(MatryoshkaFunction.REGISTER_SHARED, L0_OK);
+    const readIntoTable = p.call(SbiExtension.DBCN, 1, 16, L0_OK, 0);
+    const roots = p.mmu(MatryoshkaFunction.MMU_SET_ROOTS, ROOT, USER_ROOT);
+    // From here the platform walks ROOT. satp reads back the root's machine frame.
+    p.words.push(encode(Op.CSRRS, { rd: 5, rs1: 0, csr: 0x180 }), encode(Op.SW, { rs1: 8, rs2: 5, imm: 0x700 }));
+    // Touch 64 pages: no shadow table is filled for any of them.
+    p.words.push(...li(6, TOUCHED), ...li(7, 64), ...li(9, 4096));
+    p.words.push(encode(Op.SW, { rs1: 6, rs2: 7, imm: 0 }), encode(Op.ADD, { rd: 6, rs1: 6, rs2: 9 }));
+    p.words.push(encode(Op.ADDI, { rd: 7, rs1: 7, imm: -1 }), encode(Op.BNE, { rs1: 7, rs2: 0, imm: -12 }));
+    // A store to a page table through its read-only mapping: the guest's own store page fault.
+    p.words.push(...li(6, L0_OK), encode(Op.SW, { rs1: 6, rs2: 0, imm: 0 }));
+    // Unpinning a root in use is refused too.
+    const rootInUse = p.mmu(MatryoshkaFunction.MMU_UNPIN, ROOT);
+    p.call(SbiExtension.SRST, 0, 0, 0);
+
+    vm.boot({ kernel: p.image() });
+    layTables(s);
+    const ramEnd = RAM_BASE + VM_MIB * 1024 * 1024;
+    // The first list: a good entry (remapping a page), then one mapping past the VM's end.
+    write(LIST, slot(L0_OK, RAM_BASE + 0xf0000, 0));
+    write(LIST + 4, leaf(mfn(RAM_BASE + 0x100000), R | W | U));
+    write(LIST + 8, slot(L0_OK, RAM_BASE + 0xf1000, 0));
+    write(LIST + 12, leaf(mfn(ramEnd + 0x1000), R | W | U));
+    write(LIST + 0x100, UNPINNED);
+    write(LIST + 0x104, leaf(mfn(RAM_BASE), R | U));
+    write(LIST + 0x200, slot(L0_OK, RAM_BASE + 0xf2000, 0));
+    write(LIST + 0x204, leaf(mfn(ROOT), R | W | U));
+    const before = host.ram.i32.slice();
+    const slotBefore = read(slot(L0_OK, RAM_BASE + 0xf1000, 0));
+    const fillsBefore = vm.stats.shadow.fills;
+
+    const outcome = vm.run(5_000_000);
+    const result = (k: number) => [read(RESULTS + 8 * k) | 0, read(RESULTS + 8 * k + 4)];
+    expect(outcome).toEqual({ kind: "pass" });
+    expect(result(info)).toEqual([SbiError.SUCCESS, mfn(RAM_BASE)]);
+    expect(mfn(RAM_BASE)).not.toBe(RAM_BASE / 4096); // the test means something only then
+    expect(result(outside)).toEqual([SbiError.INVALID_ADDRESS, 5]); // the entry at fault
+    expect(result(below)).toEqual([SbiError.INVALID_ADDRESS, 0]);
+    expect(result(pointerToUnpinned)[0]).toBe(SbiError.INVALID_PARAM);
+    expect(result(ok)[0]).toBe(SbiError.SUCCESS);
+    expect(result(twice)[0]).toBe(SbiError.ALREADY_AVAILABLE);
+    expect(result(writableTable)[0]).toBe(SbiError.DENIED);
+    expect(result(mappedWritable)[0]).toBe(SbiError.DENIED);
+    expect(result(badLevel)[0]).toBe(SbiError.INVALID_PARAM);
+    expect(result(unaligned)[0]).toBe(SbiError.INVALID_ADDRESS);
+    expect(result(notRam)[0]).toBe(SbiError.INVALID_ADDRESS);
+    expect(result(io)[0]).toBe(SbiError.SUCCESS);
+    expect(result(ioOnRam)[0]).toBe(SbiError.INVALID_ADDRESS);
+    expect(result(root)[0]).toBe(SbiError.SUCCESS);
+    expect(result(userRoot)[0]).toBe(SbiError.SUCCESS);
+    expect(result(partial)).toEqual([SbiError.INVALID_ADDRESS, 1]);
+    expect(read(slot(L0_OK, RAM_BASE + 0xf0000, 0))).toBe(leaf(mfn(RAM_BASE + 0x100000), R | W | U));
+    expect(read(slot(L0_OK, RAM_BASE + 0xf1000, 0))).toBe(slotBefore); // refused: never written
+    expect(result(intoUnpinned)).toEqual([SbiError.INVALID_PARAM, 0]);
+    expect(result(tableWritable)).toEqual([SbiError.DENIED, 0]);
+    expect(result(listOutside)[0]).toBe(SbiError.INVALID_ADDRESS);
+    expect(result(tooMany)[0]).toBe(SbiError.INVALID_PARAM);
+    expect(result(referenced)[0]).toBe(SbiError.DENIED);
+    expect(result(unpinnedRoot)[0]).toBe(SbiError.INVALID_PARAM);
+    expect(result(sharedOnTable)[0]).toBe(SbiError.DENIED);
+    expect(result(readIntoTable)[0]).toBe(SbiError.INVALID_PARAM);
+    expect(result(roots)[0]).toBe(SbiError.SUCCESS);
+    expect(result(rootInUse)[0]).toBe(SbiError.DENIED);
+    expect(read(RESULTS + 0x700)).toBe((0x8000_0000 | mfn(ROOT)) >>> 0);
+    for (let page = 0; page < 64; page++) expect(read(TOUCHED + page * 4096)).toBe(64 - page);
+    // The guest's fault, with its own cause and address; the table is intact.
+    expect([read(TRAP_RECORD), read(TRAP_RECORD + 4)]).toEqual([15, L0_OK]);
+    expect(read(L0_OK)).toBe(leaf(mfn(RAM_BASE), R | X | U));
+    // 64 new pages and the code after the switch, with fewer fills than pages: no shadowing.
+    expect(vm.stats.shadow.fills - fillsBefore).toBeLessThan(16);
+    expect(s.firmware.directPaging?.pinnedTables).toBe(4); // L0_OK, L1_IO and the two roots
+    expect(hostUnchangedOutside(vm, host, before)).toBe(0);
+  });
+
+  it("stops the VM when a pinned table is written other than by MMU_UPDATE, before the platform can walk it", () => {
+    const s = setup();
+    const { vm, host, read } = s;
+    const p = new Program();
+    const pinned = p.mmu(MatryoshkaFunction.MMU_PIN, L0_OK, 0);
+    // Untranslated (shadowed) context: a plain store into the pinned table.
+    p.words.push(...li(6, L0_OK), ...li(7, 0x7fff_fc00 | V | R | W | X | U), encode(Op.SW, { rs1: 6, rs2: 7, imm: 0x10 }));
+    p.call(SbiExtension.SRST, 0, 0, 0);
+    vm.boot({ kernel: p.image() });
+    layTables(s);
+    const before = host.ram.i32.slice();
+    const outcome = vm.run(1_000_000);
+    expect(read(RESULTS + 8 * pinned)).toBe(SbiError.SUCCESS);
+    expect(outcome.kind).toBe("stopped");
+    expect(outcome.kind === "stopped" && outcome.reason).toMatch(/page table at 0x80040000 was written outside MMU_UPDATE/);
+    expect(hostUnchangedOutside(vm, host, before)).toBe(0);
+  });
+
+  it("is not offered when the firmware is made without it: the guest's tables are shadowed", () => {
+    const s = setup({ directPaging: false });
+    const p = new Program();
+    const info = p.mmu(MatryoshkaFunction.MMU_INFO);
+    const pin = p.mmu(MatryoshkaFunction.MMU_PIN, L0_OK, 0);
+    p.call(SbiExtension.SRST, 0, 0, 0);
+    s.vm.boot({ kernel: p.image() });
+    expect(s.vm.run(1_000_000)).toEqual({ kind: "pass" });
+    expect(s.read(RESULTS + 8 * info) | 0).toBe(SbiError.NOT_SUPPORTED);
+    expect(s.read(RESULTS + 8 * pin) | 0).toBe(SbiError.NOT_SUPPORTED);
+  });
+});
