@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { encode, Op } from "@matryoshka/isa";
 import { VirtMachine } from "@matryoshka/machine";
 import { bareMetal, Hypervisor, type VM } from "@matryoshka/vmm";
+import { li, Program as SbiProgram } from "./program.js";
 import { MATRYOSHKA_EXTENSION, MatryoshkaFunction, MMU_UPDATE_MAX, PTE_IO, SbiError, SbiExtension, SbiFirmware } from "@matryoshka/paravirt";
 
 // Direct paging driven by a raw S-mode program: the page tables are laid out by the test in the
@@ -32,22 +33,9 @@ const TOUCHED = RAM_BASE + 0x60000;
 
 const V = 1, R = 2, W = 4, X = 8, U = 16, A = 64, D = 128;
 
-function li(rd: number, value: number): number[] {
-  const low = (value << 20) >> 20;
-  const high = (value - low) | 0;
-  return [encode(Op.LUI, { rd, imm: high >>> 0 }), encode(Op.ADDI, { rd, rs1: rd, imm: low })];
-}
-
-class Program {
-  readonly words: number[] = [...li(8, RESULTS)];
-  private calls = 0;
-
-  call(extension: number, fn: number, ...args: number[]): number {
-    this.words.push(...li(17, extension), ...li(16, fn));
-    args.forEach((value, i) => this.words.push(...li(10 + i, value)));
-    this.words.push(encode(Op.ECALL));
-    this.words.push(encode(Op.SW, { rs1: 8, rs2: 10, imm: this.calls * 8 }), encode(Op.SW, { rs1: 8, rs2: 11, imm: this.calls * 8 + 4 }));
-    return this.calls++;
+class Program extends SbiProgram {
+  constructor() {
+    super(RESULTS);
   }
 
   mmu(fn: number, ...args: number[]): number {
@@ -55,10 +43,10 @@ class Program {
   }
 
   image(): Uint8Array {
-    const code = new Uint32Array([...this.words, encode(Op.JAL, { rd: 0, imm: 0 })]);
+    const code = this.bytes();
     const image = new Uint8Array(HANDLER - RAM_BASE + 64);
     if (code.byteLength > HANDLER - RAM_BASE) throw new Error("program too long");
-    image.set(new Uint8Array(code.buffer));
+    image.set(code);
     // The trap handler: record scause and stval, skip the instruction, return.
     const handler = [
       ...li(5, TRAP_RECORD),

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { encode, Op } from "@matryoshka/isa";
 import { VirtMachine } from "@matryoshka/machine";
 import { bareMetal, Hypervisor, type VM } from "@matryoshka/vmm";
+import { li, Program as SbiProgram } from "./program.js";
 import { MATRYOSHKA_EXTENSION, MatryoshkaFunction, SBI_SPEC_VERSION, SbiError, SbiExtension, SbiFirmware, SharedPage, SRST_REASON_FAILURE_CODE } from "@matryoshka/paravirt";
 
 const RAM_BASE = 0x8000_0000;
@@ -9,29 +10,9 @@ const RESULTS = RAM_BASE + 0x10000;
 const MESSAGE = RAM_BASE + 0x20000;
 const VM_MIB = 8;
 
-/** `li rd, value` as LUI + ADDI. */
-function li(rd: number, value: number): number[] {
-  const low = (value << 20) >> 20;
-  const high = (value - low) | 0;
-  return [encode(Op.LUI, { rd, imm: high >>> 0 }), encode(Op.ADDI, { rd, rs1: rd, imm: low })];
-}
-
-/** A guest kernel (raw binary, S-mode, no firmware) making SBI calls and saving each result. */
-class Program {
-  readonly words: number[] = [...li(8, RESULTS)]; // s0: where results go
-  private calls = 0;
-
-  /** ecall with a7 = extension, a6 = function, a0.. = args; then a0, a1 saved at RESULTS + 8k. */
-  call(extension: number, fn: number, ...args: number[]): number {
-    this.words.push(...li(17, extension), ...li(16, fn));
-    args.forEach((value, i) => this.words.push(...li(10 + i, value)));
-    this.words.push(encode(Op.ECALL));
-    this.words.push(encode(Op.SW, { rs1: 8, rs2: 10, imm: this.calls * 8 }), encode(Op.SW, { rs1: 8, rs2: 11, imm: this.calls * 8 + 4 }));
-    return this.calls++;
-  }
-
-  bytes(): Uint8Array {
-    return new Uint8Array(new Uint32Array([...this.words, encode(Op.JAL, { rd: 0, imm: 0 })]).buffer);
+class Program extends SbiProgram {
+  constructor() {
+    super(RESULTS);
   }
 }
 
