@@ -1,10 +1,13 @@
 // `pnpm bench`: speed measured as ratios within one run (the machines are shared and noisy, so
 // absolute numbers mean little). Targets are printed beside the results; nothing here fails a
 // build on speed.
+import { availableParallelism } from "node:os";
 import Table from "cli-table3";
 import { qemuAvailability } from "@matryoshka/testkit";
 import { benchBackends, OPERATIONS } from "./backends.js";
 import { benchEngines } from "./engines.js";
+import { benchSmp } from "./smp.js";
+import { benchPartition } from "./partition.js";
 import { exitCount, measureAll, workload, type Configuration, type Measurement, type Workload } from "./nested.js";
 
 const qemu = qemuAvailability();
@@ -35,6 +38,17 @@ console.log(`crc32 targets: bt ≥ 5× the interpreter: ${speedup.toFixed(2)}× 
   (crc.qemu === undefined ? "" : `; bt time ≤ 2× QEMU's: ${(crc.bt / crc.qemu).toFixed(2)}× ${crc.bt <= 2 * crc.qemu ? "(holds)" : "(MISSED)"}`));
 
 // ---------------------------------------------------------------------------------------------
+// SMP: two harts of one board on one thread (deterministic) against two worker threads.
+const smp = await benchSmp();
+const smpTable = new Table({ head: ["depth", "engine", "instructions", "1 thread ms", "2 workers ms", "speed-up", "worker start-up ms"] });
+for (const row of smp) {
+  smpTable.push([row.depth, row.engine, row.instructions.toLocaleString("en-US"), row.oneThread.toFixed(0), row.twoThreads.toFixed(0), `${(row.oneThread / row.twoThreads).toFixed(2)}×`, row.startup.toFixed(0)]);
+}
+console.log("\nSMP compute guest (guests/smp-compute), 2 harts (depth 0) or a VM's 2 vCPUs (depth 1): one thread against two worker threads (medians of interleaved runs; start-up not in the time)");
+console.log(smpTable.toString());
+console.log(`(this host has ${availableParallelism()} hardware threads; the speed-up cannot exceed that)`);
+
+// ---------------------------------------------------------------------------------------------
 // Virtualization backends per operation (guests/kernel-ops and kernel-ops-pv, the translator as
 // the hardware's engine for all of them).
 const backends = benchBackends();
@@ -54,6 +68,24 @@ OPERATIONS.forEach((operation, p) => {
 });
 console.log("\nVirtualization backends per operation, depth 1 against the bare board (exits: deterministic counts; time: medians of interleaved runs)");
 console.log(backendTable.toString());
+
+// ---------------------------------------------------------------------------------------------
+// The partitioner: a partitioned VM's throughput alone and beside a noisy neighbour in the other
+// partition (both on worker threads, in parallel).
+const partition = await benchPartition();
+const partitionTable = new Table({ head: ["measured VM (crc32, 1 hart, bt)", "alone MIPS", "with noisy neighbour MIPS", "neighbour MIPS", "with ÷ alone"] });
+partitionTable.push([
+  `${partition.instructions.toLocaleString("en-US")} instructions`,
+  (partition.alone / 1e6).toFixed(0),
+  (partition.withNeighbour / 1e6).toFixed(0),
+  (partition.neighbour / 1e6).toFixed(0),
+  `${(partition.withNeighbour / partition.alone).toFixed(2)}×`,
+]);
+console.log(
+  `\nPartitions: interference from a CPU-bound neighbour in the other partition (medians of ${partition.rounds} interleaved rounds; ` +
+    `${availableParallelism()} host CPUs, load average ${partition.loadAverage.toFixed(1)} before; informational, no target)`,
+);
+console.log(partitionTable.toString());
 
 // ---------------------------------------------------------------------------------------------
 // Nested virtualization: one level against the bare board, then the cost of depth.

@@ -1,6 +1,7 @@
 /* Console output on the ns16550a (polled), a printf subset, LR/SC spinlocks and memory helpers.
    Used from M-mode (physical addresses) and S-mode (the kernel identity-maps RAM and the UART). */
 #include "kernel.h"
+#include "spinlock.h"
 
 #define UART_THR 0
 #define UART_LSR 5
@@ -8,23 +9,10 @@
 
 static volatile uint32_t print_lock;
 
-/* A test-and-set lock written with lr.w/sc.w (acquire on the lr, release on the sc). */
-void spin_lock(volatile uint32_t *lock) {
-    uint32_t busy;
-    __asm__ volatile(
-        "1: lr.w.aq  %0, (%1)\n"
-        "   bnez     %0, 1b\n"
-        "   sc.w.rl  %0, %2, (%1)\n"
-        "   bnez     %0, 1b\n"
-        : "=&r"(busy)
-        : "r"(lock), "r"(1u)
-        : "memory");
-}
+/* The kernel's locks: LR/SC test-and-set (guests/include/spinlock.h). */
+void spin_lock(volatile uint32_t *lock) { lrsc_lock(lock); }
 
-void spin_unlock(volatile uint32_t *lock) {
-    __asm__ volatile("fence rw, w" : : : "memory");
-    *lock = 0;
-}
+void spin_unlock(volatile uint32_t *lock) { lrsc_unlock(lock); }
 
 #ifdef PV
 /* kernel-pv: once the page shared with the hypervisor is registered, output goes into its console

@@ -6,8 +6,10 @@ import { FileBlockBackend } from "@matryoshka/devices";
 import { checkPopekGoldberg, ISA_PROFILES, type IsaProfileName } from "@matryoshka/isa";
 import { LoadError } from "@matryoshka/machine";
 import { DepthListError, ENGINE_NAMES, guestStatus, MAX_DEPTH, parseDepths, runGuest, sweep, sweepJson, type EngineName, type InputSource, type VmBackend, type RunReport, type SweepResult } from "@matryoshka/nested";
+import { loadPartitionConfig, PartitionConfigError, runPartitions } from "@matryoshka/partitioner";
 import { qemuAvailability, qemuCommandLine, runOnQemu } from "@matryoshka/testkit";
 import { streamInput } from "./input.js";
+import { partitionJson, partitionSummary, partitionTable } from "./partition-view.js";
 import { differenceReport, progressReporter, summaryLine, sweepTable } from "./sweep-view.js";
 
 /**
@@ -24,6 +26,11 @@ import { differenceReport, progressReporter, summaryLine, sweepTable } from "./s
  * - 1: some depth differs; stderr names the depths, the first differing line of output and/or
  *   the expected and actual status
  * - 2: bad input, as above (also a malformed or out-of-range --depths list, an unwritable --json file)
+ *
+ * `matryoshka partition` runs several VMs at once and exits with whether any guest failed:
+ * - 0: no guest failed (those that finished passed; those still running when time was up count as fine)
+ * - 1: some guest failed (test-device failure, or its board stopped abnormally)
+ * - 2: the config does not fit or cannot be read (the message names the field), or bad options
  */
 export const ExitStatus = {
   pass: 0,
@@ -328,6 +335,42 @@ function addSweepCommand(program: Command, io: Io, setStatus: (status: number) =
     });
 }
 
+function addPartitionCommand(program: Command, io: Io, setStatus: (status: number) => void): void {
+  program
+    .command("partition")
+    .description(
+      "split a machine's harts among VMs: partitions (harts of their own) run in parallel on worker threads, shared VMs are time-sliced on the rest by a scheduler; " +
+        "reports per VM its progress, hart time received against promised, and its speed against running alone",
+    )
+    .argument("<config>", "JSON file: machine harts, scheduler, duration (ms of guest time) and VMs (see apps/partitioner/README.md)")
+    .addOption(new Option("--engine <name>", "execution engine of every host board (default: $MATRYOSHKA_ENGINE, else interpreter)").choices(ENGINE_NAMES))
+    .option("--baseline", "first run each VM alone, one at a time, to measure how much slower it runs beside the others")
+    .option("--json <file>", "also write the report, per VM, as JSON")
+    .option("--show-output", "print each VM's console output after the table")
+    .action(async (configPath: string, options: { engine?: EngineName; baseline?: boolean; json?: string; showOutput?: boolean }) => {
+      if (options.json !== undefined) requireWritablePath(options.json, "--json file");
+      try {
+        const plan = loadPartitionConfig(configPath);
+        const report = await runPartitions(plan, { engine: options.engine, baseline: options.baseline, onProgress: (text) => io.stderr(`partition: ${text}\n`) });
+        io.stdout(`${partitionTable(report, { color: io.stdoutIsTTY === true })}\n${partitionSummary(report)}\n`);
+        if (options.showOutput) {
+          for (const vm of report.vms) io.stdout(`--- ${vm.name} ---\n${vm.output}${vm.output.endsWith("\n") || vm.output === "" ? "" : "\n"}`);
+        }
+        if (options.json !== undefined) {
+          try {
+            writeFileSync(options.json, `${JSON.stringify(partitionJson(report, configPath), null, 2)}\n`);
+          } catch (error) {
+            throw new UsageError(`cannot write --json file: ${error instanceof Error ? error.message : String(error)}`);
+          }
+        }
+        setStatus(report.status);
+      } catch (error) {
+        if (error instanceof PartitionConfigError) throw new UsageError(error.message);
+        throw error;
+      }
+    });
+}
+
 export function buildProgram(io: Io, setStatus: (status: number) => void): Command {
   const program = new Command("matryoshka")
     .description("matryoshka: RISC-V machines and hypervisors, nested as deep as you like")
@@ -342,7 +385,12 @@ export function buildProgram(io: Io, setStatus: (status: number) => void): Comma
     .option("--depth <n>", `levels of hypervisor beneath the guest, 0..${MAX_DEPTH} (0: bare board)`, integerIn(0, MAX_DEPTH), 0);
   addGuestOptions(run)
     .option("--stats", "print instructions, traps by cause and time on stderr at the end")
-    .action(async (kernelPath: string, options: GuestFlags & { depth: number; stats?: boolean }) => {
+    .option(
+      "--threads",
+      "run the harts in parallel, each on its own worker thread (depth 0), or the VM's vCPUs (depth 1, trap-and-emulate); " +
+        "output stays the same, the interleaving of harts no longer deterministic",
+    )
+    .action(async (kernelPath: string, options: GuestFlags & { depth: number; stats?: boolean; threads?: boolean }) => {
       const { kernel, bios, initrd } = readGuestFiles(kernelPath, options);
       const disks = options.disk.map((path) => new FileBlockBackend(path));
       const input = io.input?.();
@@ -350,6 +398,7 @@ export function buildProgram(io: Io, setStatus: (status: number) => void): Comma
       try {
         report = await runGuest({
           kernel, bios, initrd, ...guestBoard(options), depth: options.depth,
+          threads: options.threads,
           disks,
           console: io.console ?? ((byte) => io.stdout(String.fromCharCode(byte))),
           input,
@@ -370,6 +419,7 @@ export function buildProgram(io: Io, setStatus: (status: number) => void): Comma
     });
 
   addSweepCommand(program, io, setStatus);
+  addPartitionCommand(program, io, setStatus);
 
   program
     .command("popek-goldberg")

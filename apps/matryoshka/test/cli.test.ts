@@ -108,6 +108,24 @@ describe("pnpm matryoshka", () => {
     rmSync(dir, { recursive: true });
   });
 
+  it("runs the two-hart kernel's harts on worker threads (--threads), at depth 0 and its vCPUs at depth 1, with the deterministic output", () => {
+    const dir = mkdtempSync(join(tmpdir(), "matryoshka-disk-"));
+    const disk = join(dir, "disk.img");
+    writeFileSync(disk, readFileSync(join(repoRoot, "guests/kernel/disk.img")));
+    const args = ["run", guestPath("kernel-smp"), "--harts", "2", "--disk", disk, "--virtio-version", "2"];
+    const reference = matryoshkaWithInput("hello\n", ...args);
+    expect(reference.status).toBe(0);
+    expect(reference.stdout).toContain("smp: lr/sc spinlock: 2 harts x 50000 increments = 100000: ok\n");
+    for (const depth of ["0", "1"]) {
+      const threaded = matryoshkaWithInput("hello\n", ...args, "--depth", depth, "--threads");
+      expect({ depth, status: threaded.status, stdout: threaded.stdout }).toEqual({ depth, status: 0, stdout: reference.stdout });
+    }
+    rmSync(dir, { recursive: true });
+    const deeper = matryoshka("run", guestPath("hello"), "--depth", "2", "--threads");
+    expect(deeper.status).toBe(2);
+    expect(deeper.stderr).toContain("--threads runs harts on worker threads at depth 0, or a VM's vCPUs at depth 1");
+  });
+
   it("prints statistics on stderr with --stats, the same on every run", () => {
     const first = matryoshka("run", guestPath("hello"), "--stats");
     const second = matryoshka("run", guestPath("hello"), "--stats");

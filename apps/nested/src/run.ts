@@ -1,10 +1,10 @@
 import type { BlockBackend } from "@matryoshka/devices";
-import type { RunOutcome } from "@matryoshka/machine";
+import { runThreaded, type RunOutcome } from "@matryoshka/machine";
 import type { ShadowStats } from "@matryoshka/mmu";
 import type { ExitStats } from "@matryoshka/vmm";
 import { ISA_PROFILES, type IsaProfileName } from "@matryoshka/isa";
 import { SbiFirmware } from "@matryoshka/paravirt";
-import { buildStack, type Stack, type VmBackend } from "@matryoshka/vmm";
+import { buildStack, runVmThreaded, type Stack, type VmBackend } from "@matryoshka/vmm";
 import { createEngine, type EngineName } from "./engines.js";
 
 /** Everything `matryoshka run` needs, already read from disk. */
@@ -38,6 +38,12 @@ export interface RunOptions {
   console: (byte: number) => void;
   /** Console input; the run waits for it when every hart is idle. */
   input?: InputSource;
+  /**
+   * Run the harts in parallel, each on its own worker thread, instead of interleaving them
+   * deterministically in this one: the guest's harts at depth 0, the VM's vCPUs at depth 1
+   * (trap-and-emulate only). Deeper stacks are refused.
+   */
+  threads?: boolean;
 }
 
 /** Host input for the guest's UART, e.g. from process.stdin. */
@@ -89,6 +95,9 @@ export async function runGuest(options: RunOptions): Promise<RunReport> {
   if (options.backend === "pv" && depth === 0) {
     throw new RangeError("the pv backend needs --depth 1 or more: the hypervisor is the guest kernel's firmware");
   }
+  if (options.threads === true && (depth > 1 || (depth === 1 && (options.backend ?? "trap-and-emulate") !== "trap-and-emulate"))) {
+    throw new RangeError("--threads runs harts on worker threads at depth 0, or a VM's vCPUs at depth 1 with the trap-and-emulate backend");
+  }
   const build = () =>
     buildStack(depth, {
       engine: options.engine === undefined ? undefined : createEngine(options.engine),
@@ -123,7 +132,7 @@ export async function runGuest(options: RunOptions): Promise<RunReport> {
       outcome = { kind: "limit" };
       break;
     }
-    outcome = machine.run(Math.min(SLICE, left));
+    outcome = options.threads === true ? await runOnThreads(stack, left, options.input) : machine.run(Math.min(SLICE, left));
     if (outcome.kind === "limit") {
       if (earlierTime + machine.clock.elapsed >= limit) break;
       if (options.input) await new Promise((resolve) => setImmediate(resolve));
@@ -174,4 +183,19 @@ export async function runGuest(options: RunOptions): Promise<RunReport> {
     interrupts,
     wallMilliseconds: performance.now() - started,
   };
+}
+
+/** One threaded run (see RunOptions.threads) until the guest stops, idles or reaches `limit`, taking console input as it comes. */
+async function runOnThreads(stack: Stack, limit: number, input: InputSource | undefined): Promise<RunOutcome> {
+  const machine = stack.guest;
+  const poll = () => {
+    const bytes = input?.drain();
+    if (bytes) machine.uart.receive(bytes);
+  };
+  const maxInstructions = Number.isFinite(limit) ? limit : undefined;
+  const vm = stack.vms[0];
+  const report = vm === undefined
+    ? await runThreaded(machine, { maxInstructions, poll })
+    : await runVmThreaded(vm, { engine: stack.host.engine.name, maxInstructions, poll });
+  return report.outcome;
 }

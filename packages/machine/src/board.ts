@@ -102,6 +102,11 @@ export class VirtMachine {
   readonly rtc: GoldfishRtc;
   /** Guest RAM as devices see it for DMA: bounds-checked, keeping pre-decoded code coherent. */
   readonly dma: GuestMemory;
+  /**
+   * Told of every device DMA write to RAM (physical address, length): a threaded run
+   * (`runThreaded`) forwards them to its workers, whose decoded code is their own.
+   */
+  dmaObserver: ((pa: number, length: number) => void) | undefined = undefined;
   readonly virtio: VirtioMmio[] = [];
   private htif: Htif | undefined;
   private readonly output: (byte: number) => void;
@@ -153,7 +158,10 @@ export class VirtMachine {
     );
     this.bus.addMmio("rtc", VIRT.rtc.base, GOLDFISH_RTC_SIZE, this.rtc);
 
-    this.dma = ramGuestMemory(this.ram, (pa, length) => this.codeCache.invalidateRange(pa, length));
+    this.dma = ramGuestMemory(this.ram, (pa, length) => {
+      this.codeCache.invalidateRange(pa, length);
+      this.dmaObserver?.(pa, length);
+    });
     const disks = options.disks ?? [];
     if (disks.length > VIRT.virtio.count) throw new RangeError(`at most ${VIRT.virtio.count} virtio disks, got ${disks.length}`);
     for (let slot = 0; slot < VIRT.virtio.count; slot++) {

@@ -101,6 +101,11 @@ export class Bus {
     return this.regions;
   }
 
+  /** Devices placed over RAM (see `addOverlay`). */
+  get overlayRegions(): readonly MmioRegion[] {
+    return this.overlays;
+  }
+
   /** True if a physical address is backed by anything (RAM or a device). */
   isMapped(pa: number): boolean {
     return this.ram.contains(pa) || this.findRegion(pa) !== undefined;

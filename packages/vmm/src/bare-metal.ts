@@ -81,6 +81,15 @@ class BareMetalHart implements PlatformHart {
 }
 
 /**
+ * One hardware hart as a platform hart, on its own: what a hypervisor running a vCPU on a worker
+ * thread makes of the hart that thread stands for (see threaded.ts). `flushTlb` is the platform's
+ * `flushTlbs` for that hart alone.
+ */
+export function bareMetalHart(hart: Hart, engine: Engine): PlatformHart & { flushTlb(va?: number): void } {
+  return new BareMetalHart(hart, engine);
+}
+
+/**
  * The hardware as a Platform (DESIGN.md §3): the machine's RAM is the hypervisor's memory, and its
  * harts enter guest contexts in U-mode with traps intercepted, which is what an M-mode hypervisor
  * on real RISC-V hardware does with its trap vector. The machine's own devices are left alone:

@@ -1,6 +1,6 @@
 export { carriesInstruction, ExitKind } from "./platform.js";
 export type { Platform, PlatformHart } from "./platform.js";
-export { bareMetal } from "./bare-metal.js";
+export { bareMetal, bareMetalHart } from "./bare-metal.js";
 export type { ParavirtualBackend } from "./paravirtual.js";
 export { TrapAndEmulate } from "./trap-and-emulate.js";
 export type { ExitStats } from "./trap-and-emulate.js";
@@ -11,3 +11,6 @@ export { buildStack, MAX_DEPTH } from "./stack.js";
 export type { GuestMachineOptions, Stack } from "./stack.js";
 export { runScheduled } from "./scheduled.js";
 export type { ScheduledVm, ScheduledVmResult, ScheduleOptions } from "./scheduled.js";
+export { runVmThreaded } from "./threaded.js";
+export type { VmThreadedRunOptions } from "./threaded.js";
+export type { VcpuThreadOptions } from "./threaded-vcpu.js";

@@ -15,6 +15,11 @@ export interface ScheduledVmResult {
   received: number;
   /** Times it was put on a hart. */
   dispatches: number;
+  /**
+   * Wall-clock milliseconds spent running it (its slices only), so that its speed while on a hart,
+   * `received / wallMilliseconds`, can be compared with its speed alone.
+   */
+  wallMilliseconds: number;
   /** How it ended, if it did within the duration. */
   outcome?: RunOutcome;
   /** Platform time when it ended. */
@@ -43,7 +48,7 @@ export interface ScheduleOptions {
 export function runScheduled(entries: readonly ScheduledVm[], scheduler: Scheduler, options: ScheduleOptions): ScheduledVmResult[] {
   const duration = options.duration;
   if (!(duration > 0)) throw new RangeError(`duration must be positive, got ${duration}`);
-  const results: ScheduledVmResult[] = entries.map(({ vm }) => ({ name: vm.name, received: 0, dispatches: 0 }));
+  const results: ScheduledVmResult[] = entries.map(({ vm }) => ({ name: vm.name, received: 0, dispatches: 0, wallMilliseconds: 0 }));
   entries.forEach((entry, i) => {
     scheduler.register(i, entry.params);
     entry.vm.board.skipIdleTime = false; // a sleeping VM leaves its hart: see below
@@ -79,9 +84,11 @@ export function runScheduled(entries: readonly ScheduledVm[], scheduler: Schedul
     // A sleeper waking during the slice may deserve the hart (a boost): end the slice there.
     const slice = Math.max(1, Math.min(decision.slice, duration - now, nextWake - now));
     const before = vm.board.instructions;
+    const started = performance.now();
     const outcome = vm.run(slice);
     const ran = vm.board.instructions - before;
     const result = results[index]!;
+    result.wallMilliseconds += performance.now() - started;
     result.received += ran;
     result.dispatches++;
     scheduler.account(index, ran, now + ran);

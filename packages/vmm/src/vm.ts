@@ -66,6 +66,8 @@ export class VM implements Platform {
   readonly engine: TrapAndEmulate;
   readonly harts: readonly PlatformHart[];
   readonly sensitiveCalls: boolean;
+  /** How the guest's sensitive instructions reach the hypervisor (VmConfig.backend). */
+  readonly backend: VmBackend;
   /** The pv backend's firmware side, if this VM uses it. */
   readonly paravirtual: ParavirtualBackend | undefined;
   readonly placement: VmPlacement;
@@ -107,6 +109,7 @@ export class VM implements Platform {
     }
     if (backend === "pv" && config.paravirtual === undefined) throw new RangeError("the pv backend needs its firmware side (VmConfig.paravirtual)");
     this.sensitiveCalls = platform.sensitiveCalls;
+    this.backend = backend;
     this.paravirtual = backend === "pv" ? config.paravirtual : undefined;
     this.engine = new TrapAndEmulate(platform.harts, harts, shadow, map, backend === "bt", this.paravirtual);
     this.board = new VirtMachine({

@@ -1,0 +1,194 @@
+import { readFileSync } from "node:fs";
+import { MemoryBlockBackend } from "@matryoshka/devices";
+import { VirtMachine, type RunOutcome } from "@matryoshka/machine";
+import { createEngine, type EngineName } from "@matryoshka/nested";
+import { CreditScheduler, RoundRobin, StrideScheduler, type Scheduler } from "@matryoshka/scheduler";
+import { bareMetal, Hypervisor, runScheduled, vmFootprintBytes, type VM } from "@matryoshka/vmm";
+import type { PlannedVm, SchedulerName } from "./config.js";
+
+/**
+ * Guest time is counted in instructions: the board's mtime runs at 10 MHz and advances one tick
+ * every 10 instructions, so a millisecond of guest time is 100 000 instructions on one hart.
+ */
+export const INSTRUCTIONS_PER_MS = 100_000;
+
+/** The RTC's time at boot, fixed so that every run of a config is the same. */
+const RTC_EPOCH_MS = Date.UTC(2024, 0, 1);
+/** Console output kept per VM for the report. */
+const OUTPUT_LIMIT = 64 * 1024;
+const MIB = 1024 * 1024;
+
+/** One VM as a worker builds it (plain data: it crosses to the worker by structured clone). */
+export type VmSpec = Pick<PlannedVm, "name" | "guestPath" | "vcpus" | "memoryMiB" | "diskPath" | "virtio" | "input"> & {
+  /** Scheduling parameters in the shared pool. */
+  weight?: number;
+  cap?: number;
+};
+
+/**
+ * Work for one host thread: a partition (one VM alone on a host board of `harts` harts) or the
+ * shared pool (its VMs time-sliced on a host board of `harts` harts by `scheduler`).
+ */
+export type Job =
+  | { kind: "partition"; harts: number; vm: VmSpec; durationMs: number; engine: EngineName }
+  | { kind: "pool"; harts: number; scheduler: SchedulerName; vms: VmSpec[]; durationMs: number; engine: EngineName };
+
+/** How a VM's run ended, as plain data. */
+export interface OutcomeData {
+  kind: RunOutcome["kind"];
+  /** The test device's failure code, for "fail". */
+  code?: number;
+  reason?: string;
+}
+
+export interface VmRunResult {
+  name: string;
+  /** Guest instructions executed, all vCPUs together: the hart time it received. */
+  instructions: number;
+  /** Set if the guest ended within the duration. */
+  outcome?: OutcomeData;
+  /** Guest time (instructions of its host board's timeline) at which it ended. */
+  finishedAt?: number;
+  /** Wall-clock milliseconds its instructions took (in the pool: only its own slices). */
+  wallMilliseconds: number;
+  /** Times the pool's scheduler put it on a hart (1 for a partition). */
+  dispatches: number;
+  /** Its console output (at most the first 64 KiB), Latin-1. */
+  output: string;
+}
+
+export interface JobResult {
+  /** The name of the engine the host board ran on (what the worker really used). */
+  engine: string;
+  vms: VmRunResult[];
+  /** Wall-clock milliseconds of the whole run, boot excluded. */
+  wallMilliseconds: number;
+}
+
+/** A guest image the loader rejected: the config's fault, reported against that VM's `guest`. */
+export class GuestLoadError extends Error {
+  override readonly name = "GuestLoadError";
+  constructor(
+    readonly vmName: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+class OutputCapture {
+  private readonly bytes = new Uint8Array(OUTPUT_LIMIT);
+  private length = 0;
+  readonly sink = (byte: number): void => {
+    if (this.length < OUTPUT_LIMIT) this.bytes[this.length++] = byte;
+  };
+  get text(): string {
+    return Buffer.from(this.bytes.subarray(0, this.length)).toString("latin1");
+  }
+}
+
+function outcomeData(outcome: RunOutcome): OutcomeData {
+  return { kind: outcome.kind, ...("code" in outcome ? { code: outcome.code } : {}), ...("reason" in outcome ? { reason: outcome.reason } : {}) };
+}
+
+/** The scheduler the pool runs, in instruction time: 1 ms slices (round robin, stride quanta), Xen's defaults for credit. */
+export function createScheduler(name: SchedulerName, harts: number): Scheduler {
+  switch (name) {
+    case "round-robin":
+      return new RoundRobin(INSTRUCTIONS_PER_MS, { harts });
+    case "stride":
+      return new StrideScheduler({ quantum: INSTRUCTIONS_PER_MS, harts });
+    case "credit":
+      return new CreditScheduler({ unitsPerMs: INSTRUCTIONS_PER_MS, harts });
+  }
+}
+
+/** A job with its machines built and guests booted, ready to `run` (so that runs start together). */
+export interface PreparedJob {
+  run(): JobResult;
+}
+
+function createVm(hypervisor: Hypervisor, spec: VmSpec, output: OutputCapture): VM {
+  const disks = spec.diskPath === undefined ? undefined : [new MemoryBlockBackend(new Uint8Array(readFileSync(spec.diskPath)))];
+  const vm = hypervisor.createVm({
+    name: spec.name,
+    harts: spec.vcpus,
+    memoryMiB: spec.memoryMiB,
+    disks,
+    virtioVersion: spec.virtio,
+    console: output.sink,
+    rtcEpochMilliseconds: RTC_EPOCH_MS,
+  });
+  try {
+    vm.boot({ kernel: new Uint8Array(readFileSync(spec.guestPath)) });
+  } catch (error) {
+    if (error instanceof Error && error.name === "LoadError") throw new GuestLoadError(spec.name, error.message);
+    throw error;
+  }
+  if (spec.input !== undefined) vm.board.uart.receive(Buffer.from(spec.input, "latin1"));
+  return vm;
+}
+
+/** Builds the job's host board, hypervisor and VMs (depth 1) and boots the guests. */
+export function prepareJob(job: Job): PreparedJob {
+  const duration = job.durationMs * INSTRUCTIONS_PER_MS;
+  const specs = job.kind === "partition" ? [job.vm] : job.vms;
+  const hostMiB = Math.ceil(specs.reduce((sum, spec) => sum + vmFootprintBytes(spec.memoryMiB), 0) / MIB);
+  const host = new VirtMachine({ harts: job.harts, memoryMiB: hostMiB, engine: createEngine(job.engine) });
+  const hypervisor = new Hypervisor(bareMetal(host));
+  const outputs = specs.map(() => new OutputCapture());
+  const vms = specs.map((spec, i) => createVm(hypervisor, spec, outputs[i]!));
+
+  if (job.kind === "partition") {
+    const vm = vms[0]!;
+    return {
+      run() {
+        const started = performance.now();
+        // The VM's board interleaves its vCPUs on the partition's harts, in this one thread.
+        const outcome = vm.run(duration);
+        const wallMilliseconds = performance.now() - started;
+        const finished = outcome.kind !== "limit";
+        return {
+          engine: host.engine.name,
+          wallMilliseconds,
+          vms: [
+            {
+              name: vm.name,
+              instructions: vm.board.instructions,
+              outcome: finished ? outcomeData(outcome) : undefined,
+              finishedAt: finished ? vm.board.clock.elapsed : undefined,
+              wallMilliseconds,
+              dispatches: 1,
+              output: outputs[0]!.text,
+            },
+          ],
+        };
+      },
+    };
+  }
+  const scheduler = createScheduler(job.scheduler, job.harts);
+  return {
+    run() {
+      const started = performance.now();
+      const results = runScheduled(
+        vms.map((vm, i) => ({ vm, params: { weight: job.vms[i]!.weight, cap: job.vms[i]!.cap } })),
+        scheduler,
+        { duration },
+      );
+      const wallMilliseconds = performance.now() - started;
+      return {
+        engine: host.engine.name,
+        wallMilliseconds,
+        vms: results.map((result, i) => ({
+          name: result.name,
+          instructions: result.received,
+          outcome: result.outcome === undefined ? undefined : outcomeData(result.outcome),
+          finishedAt: result.finishedAt,
+          wallMilliseconds: result.wallMilliseconds,
+          dispatches: result.dispatches,
+          output: outputs[i]!.text,
+        })),
+      };
+    },
+  };
+}

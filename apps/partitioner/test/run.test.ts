@@ -1,0 +1,120 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { guestPath, repoRoot } from "@matryoshka/testkit";
+import { INSTRUCTIONS_PER_MS, PartitionConfigError, prepareJob, runPartitions, validatePartitionConfig, type PartitionReport, type VmReport } from "../src/index.js";
+
+// The engine the test project runs on ("bt" sets MATRYOSHKA_ENGINE): the worker threads must use it too
+// (the report names the engine the workers' boards ran on).
+const engine = process.env.MATRYOSHKA_ENGINE === "bt" ? "bt" : "interpreter";
+const scratch = mkdtempSync(join(tmpdir(), "partitioner-"));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+const byName = (report: PartitionReport, name: string): VmReport => report.vms.find((vm) => vm.name === name)!;
+
+describe("running a partitioned machine on worker threads", () => {
+  // Two partitions (hello on hart 0; the two-hart test kernel, with its disk and console input, on
+  // harts 1 and 2) and a shared pool (hart 3) where two CPU-bound guests get stride shares 1:3.
+  const config = {
+    machine: { harts: 4 },
+    scheduler: "stride",
+    duration: 200,
+    vms: [
+      { name: "hello", guest: guestPath("hello"), harts: [0], memoryMiB: 16 },
+      { name: "smp", guest: guestPath("kernel-smp"), vcpus: 2, harts: [1, 2], disk: join(repoRoot, "guests/kernel/disk.img"), input: "hello\n", memoryMiB: 64 },
+      { name: "one", guest: guestPath("crc32"), share: { weight: 1 }, memoryMiB: 16 },
+      { name: "three", guest: guestPath("crc32"), share: { weight: 3 }, memoryMiB: 16 },
+    ],
+  };
+  const plan = validatePartitionConfig(config, scratch);
+  let report: PartitionReport;
+
+  it("runs every partition's guest to its end, on the engine the environment names", async () => {
+    report = await runPartitions(plan);
+    expect(report.engine).toBe(engine);
+    expect(report.threads).toBe(3); // two partitions and the pool
+    expect(report.poolHarts).toEqual([3]);
+    expect(report.status).toBe(0);
+    const hello = byName(report, "hello");
+    expect(hello.state).toBe("pass");
+    expect(hello.output).toBe("Hello from matryoshka guest on hart 0!\n");
+    const smp = byName(report, "smp");
+    expect(smp.state).toBe("pass");
+    expect(smp.failed).toBe(false);
+    expect(smp.output).toContain("s: kernel running in S-mode on hart 0");
+    expect(smp.finishedAtMs).toBeLessThan(200);
+    // A partition is promised its harts for the whole duration; a guest that ends early uses less.
+    expect(smp.promisedHartMs).toBe(400);
+    expect(smp.receivedHartMs).toBe(smp.instructions / INSTRUCTIONS_PER_MS);
+    expect(smp.receivedVsPromised).toBeLessThan(1);
+  });
+
+  it("gives the shared VMs the pool's hart in proportion to their weights (1:3), as promised", () => {
+    const one = byName(report, "one");
+    const three = byName(report, "three");
+    expect(one.promisedHartMs).toBeCloseTo(50, 9);
+    expect(three.promisedHartMs).toBeCloseTo(150, 9);
+    for (const vm of [one, three]) {
+      expect(vm.state).toBe("running"); // crc32 needs about 840 ms of a hart
+      expect(vm.placement).toBe("shared");
+      expect(vm.dispatches).toBeGreaterThan(10);
+      expect(Math.abs(vm.receivedVsPromised - 1)).toBeLessThan(0.03);
+    }
+    // CPU-bound: the pool's hart never idled.
+    expect(one.receivedHartMs + three.receivedHartMs).toBeGreaterThan(199);
+  });
+
+  it("gets the same shares from the pool on a worker thread as in this thread (the schedule is deterministic)", () => {
+    const shared = plan.vms.filter((vm) => vm.placement.kind === "shared");
+    const inThisThread = prepareJob({
+      kind: "pool",
+      harts: 1,
+      scheduler: "stride",
+      durationMs: 200,
+      engine,
+      vms: shared.map((vm) => ({ name: vm.name, guestPath: vm.guestPath, vcpus: 1, memoryMiB: 16, virtio: 1, weight: vm.placement.kind === "shared" ? vm.placement.weight : 1 })),
+    }).run();
+    expect(inThisThread.vms.map((vm) => vm.instructions)).toEqual([byName(report, "one").instructions, byName(report, "three").instructions]);
+  });
+});
+
+describe("partitioner outcomes and baselines", () => {
+  it("reports a failing guest's code with status 1, and measures each VM alone with --baseline; a partition does the same work either way", async () => {
+    const plan = validatePartitionConfig(
+      {
+        machine: { harts: 2 },
+        duration: 20,
+        vms: [
+          { name: "fail", guest: guestPath("fail"), harts: [0], memoryMiB: 16 },
+          { name: "crc", guest: guestPath("crc32"), harts: [1], memoryMiB: 16 },
+        ],
+      },
+      scratch,
+    );
+    const report = await runPartitions(plan, { baseline: true });
+    expect(report.status).toBe(1);
+    const fail = byName(report, "fail");
+    expect(fail.state).toBe("fail");
+    expect(fail.failCode).toBe(42);
+    expect(fail.failed).toBe(true);
+    const crc = byName(report, "crc");
+    expect(crc.state).toBe("running");
+    // 20 ms of one hart: exactly the instructions the duration allows.
+    expect(crc.instructions).toBe(20 * INSTRUCTIONS_PER_MS);
+    expect(crc.receivedVsPromised).toBe(1);
+    for (const vm of report.vms) {
+      expect(vm.aloneInstructions).toBe(vm.instructions);
+      expect(vm.aloneInstructionsPerSecond).toBeGreaterThan(0);
+      expect(vm.throughputVsAlone).toBe(vm.instructionsPerSecond / vm.aloneInstructionsPerSecond!);
+    }
+  });
+
+  it("turns a guest the loader rejects into a config error naming the VM's guest field", async () => {
+    const empty = join(scratch, "empty.elf");
+    writeFileSync(empty, "");
+    const plan = validatePartitionConfig({ machine: { harts: 1 }, duration: 1, vms: [{ name: "empty", guest: empty, harts: [0], memoryMiB: 16 }] }, scratch);
+    await expect(runPartitions(plan)).rejects.toThrow(PartitionConfigError);
+    await expect(runPartitions(plan)).rejects.toThrow(/^vms\[0\]\.guest: cannot load .*empty\.elf: kernel file is empty$/);
+  });
+});

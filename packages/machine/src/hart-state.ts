@@ -1,0 +1,80 @@
+import type { Hart } from "@matryoshka/cpu";
+import type { HartState } from "./threaded-shared.js";
+
+/**
+ * Hands a hart's state between threads: the main thread's `Hart` objects stay the board's harts,
+ * a threaded run builds one `Hart` per worker from them and copies the state back at the end.
+ * TLBs and decoded code are not state (each worker starts with empty ones).
+ */
+
+/** CSRs copied as plain fields (their WARL rules already hold for the values read). */
+const FIELDS = [
+  "mstatus", "medeleg", "mideleg", "mie", "mipSoftware", "mtvec", "stvec", "mepc", "sepc", "mcause", "scause",
+  "mtval", "stval", "mscratch", "sscratch", "satp", "mcounteren", "scounteren", "menvcfg", "senvcfg", "mcountinhibit",
+] as const;
+
+/**
+ * The counter bookkeeping `Hart` keeps private (mcycle/minstret offsets and frozen values under
+ * mcountinhibit): copied verbatim, because rebuilding it through CSR writes would be off by the
+ * writing instruction's own increment (priv. 1.12 §3.1.11).
+ */
+interface CounterInternals {
+  cycleOffset: number;
+  instretOffset: number;
+  frozenCycle: number | undefined;
+  frozenInstret: number | undefined;
+}
+
+export function captureHart(hart: Hart): HartState {
+  const csrs: [number, number][] = FIELDS.map((name, i) => [i, hart[name]]);
+  const internals = hart as unknown as CounterInternals;
+  csrs.push([-1, internals.cycleOffset], [-2, internals.instretOffset], [-3, internals.frozenCycle ?? Number.NaN], [-4, internals.frozenInstret ?? Number.NaN]);
+  // PMP through its CSRs: 16 cfg registers of 4 entries, then the addresses (priv. §3.7.1).
+  for (let register = 0; register * 4 < hart.pmp.count; register++) csrs.push([0x3a0 + register, hart.readCsr(0x3a0 + register)!]);
+  for (let entry = 0; entry < hart.pmp.count; entry++) csrs.push([0x3b0 + entry, hart.readCsr(0x3b0 + entry)!]);
+  for (let event = 3; event < 32; event++) csrs.push([0x320 + event, hart.mhpmevent[event]!]);
+  return {
+    x: hart.x.slice(),
+    pc: hart.pc,
+    priv: hart.priv,
+    csrs,
+    mcycle: hart.mcycle,
+    minstret: hart.minstret,
+    steps: hart.steps,
+    trapped: hart.trapped,
+    reservation: hart.reservation,
+    reservationValue: hart.reservationValue,
+    mhpmcounter: hart.mhpmcounter.slice(),
+    exceptionCounts: hart.exceptionCounts.slice(),
+    interruptCounts: hart.interruptCounts.slice(),
+  };
+}
+
+export function restoreHart(hart: Hart, state: HartState): void {
+  hart.x.set(state.x);
+  hart.pc = state.pc;
+  hart.priv = state.priv;
+  hart.steps = state.steps;
+  hart.trapped = state.trapped;
+  hart.reservation = state.reservation;
+  hart.reservationValue = state.reservationValue;
+  hart.mhpmcounter.set(state.mhpmcounter);
+  hart.exceptionCounts.set(state.exceptionCounts);
+  hart.interruptCounts.set(state.interruptCounts);
+  const internals = hart as unknown as CounterInternals;
+  const pmpConfig: [number, number][] = [];
+  for (const [key, value] of state.csrs) {
+    if (key >= 0 && key < FIELDS.length) (hart as unknown as Record<string, number>)[FIELDS[key]!] = value;
+    else if (key === -1) internals.cycleOffset = value;
+    else if (key === -2) internals.instretOffset = value;
+    else if (key === -3) internals.frozenCycle = Number.isNaN(value) ? undefined : value;
+    else if (key === -4) internals.frozenInstret = Number.isNaN(value) ? undefined : value;
+    else if (key >= 0x3a0 && key <= 0x3af) pmpConfig.push([key, value]);
+    else if (key >= 0x3b0 && key <= 0x3ef) hart.writeCsr(key, value);
+    else if (key >= 0x323 && key <= 0x33f) hart.mhpmevent[key - 0x320] = value;
+  }
+  // Configuration last: a locked entry ignores later address writes (priv. §3.7.1.3).
+  for (const [csr, value] of pmpConfig) hart.writeCsr(csr, value);
+  hart.flushTlbs();
+  hart.needsResync = true;
+}

@@ -1,0 +1,60 @@
+import { runThreaded, type ThreadedRunReport } from "@matryoshka/machine";
+import type { VcpuThreadOptions } from "./threaded-vcpu.js";
+import type { VM } from "./vm.js";
+
+export interface VmThreadedRunOptions {
+  /** Stop after this much machine time of the VM, in instructions. */
+  maxInstructions?: number;
+  /** The hardware's execution engine on every worker: "interpreter" or "bt". */
+  engine: string;
+  /** Called about every 20 ms with the event loop free (e.g. to feed console input). */
+  poll?: () => void;
+}
+
+/**
+ * Runs a VM's vCPUs in parallel, each on its own worker thread standing for one hart of the
+ * hardware (`runThreaded` over the VM's board): the guest's instructions run on that thread's
+ * hart under trap-and-emulate, with shadow tables private to the vCPU; the VM's devices stay on
+ * this thread. The VM must run directly on the hardware (level 1) with the trap-and-emulate
+ * backend; the deterministic `vm.run` stays available, before and after.
+ *
+ * The VM's shared shadow tables are dropped before and after: the workers use the same frames.
+ */
+export async function runVmThreaded(vm: VM, options: VmThreadedRunOptions): Promise<ThreadedRunReport> {
+  if (vm.level !== 1) throw new RangeError(`${vm.name}: vCPUs on threads need a VM on the hardware (level 1), not level ${vm.level}`);
+  if (vm.paravirtual !== undefined || vm.backend !== "trap-and-emulate") {
+    throw new RangeError(`${vm.name}: vCPUs on threads run with the trap-and-emulate backend only (this VM: ${vm.backend})`);
+  }
+  const host = vm.platform.memory;
+  const harts = vm.board.harts.length;
+  const placement = vm.placement;
+  const vcpuOptions: VcpuThreadOptions = {
+    host: { buffer: host.buffer, byteOffset: host.byteOffset, base: host.base, size: host.size },
+    hostEngine: options.engine,
+    hostPmpEntries: 16,
+    ramBase: placement.ramBase,
+    guestRamBase: vm.board.ram.base,
+    ramSize: vm.board.ram.size,
+    overlayPages: [...vm.board.bus.overlayPages],
+    shadowBase: placement.shadowBase,
+    framesPerVcpu: Math.floor(placement.shadowFrames / harts),
+    vcpus: harts,
+  };
+  if (vcpuOptions.framesPerVcpu < 2) throw new RangeError(`${vm.name}: ${placement.shadowFrames} shadow frames are too few for ${harts} vCPUs`);
+  vm.engine.shadow.reset();
+  try {
+    return await runThreaded(vm.board, {
+      maxInstructions: options.maxInstructions,
+      poll: options.poll,
+      engine: { name: `trap-and-emulate on ${options.engine}`, module: workerModule(), options: vcpuOptions },
+    });
+  } finally {
+    vm.engine.shadow.reset();
+  }
+}
+
+/** The module a worker imports: the TypeScript source when this runs from source, else the build. */
+function workerModule(): string {
+  const here = import.meta.url;
+  return new URL(here.endsWith(".ts") ? "./threaded-vcpu.ts" : "./threaded-vcpu.js", here).href;
+}
