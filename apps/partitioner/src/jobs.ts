@@ -3,7 +3,7 @@ import { MemoryBlockBackend } from "@matryoshka/devices";
 import { VirtMachine, type RunOutcome } from "@matryoshka/machine";
 import { createEngine, type EngineName } from "@matryoshka/nested";
 import { CreditScheduler, RoundRobin, StrideScheduler, type Scheduler } from "@matryoshka/scheduler";
-import { bareMetal, Hypervisor, runScheduled, vmFootprintBytes, type VM } from "@matryoshka/vmm";
+import { bareMetal, Hypervisor, runScheduled, runVmThreaded, vmFootprintBytes, type VM } from "@matryoshka/vmm";
 import type { PlannedVm, SchedulerName } from "./config.js";
 
 /**
@@ -105,7 +105,7 @@ export function createScheduler(name: SchedulerName, harts: number): Scheduler {
 
 /** A job with its machines built and guests booted, ready to `run` (so that runs start together). */
 export interface PreparedJob {
-  run(): JobResult;
+  run(): Promise<JobResult>;
 }
 
 function createVm(hypervisor: Hypervisor, spec: VmSpec, output: OutputCapture): VM {
@@ -142,10 +142,14 @@ export function prepareJob(job: Job): PreparedJob {
   if (job.kind === "partition") {
     const vm = vms[0]!;
     return {
-      run() {
+      async run() {
         const started = performance.now();
-        // The VM's board interleaves its vCPUs on the partition's harts, in this one thread.
-        const outcome = vm.run(duration);
+        // One vCPU runs here; several run in parallel, each on a worker thread standing for one
+        // of the partition's harts (a machine's harts are threads: runVmThreaded).
+        const outcome =
+          vm.board.harts.length > 1
+            ? (await runVmThreaded(vm, { engine: host.engine.name, maxInstructions: duration })).outcome
+            : vm.run(duration);
         const wallMilliseconds = performance.now() - started;
         const finished = outcome.kind !== "limit";
         return {
@@ -168,7 +172,7 @@ export function prepareJob(job: Job): PreparedJob {
   }
   const scheduler = createScheduler(job.scheduler, job.harts);
   return {
-    run() {
+    async run() {
       const started = performance.now();
       const results = runScheduled(
         vms.map((vm, i) => ({ vm, params: { weight: job.vms[i]!.weight, cap: job.vms[i]!.cap } })),

@@ -165,7 +165,7 @@ export async function runPartitions(plan: PartitionPlan, options: PartitionRunOp
 
   const shared = plan.vms.filter((vm) => vm.placement.kind === "shared");
   const shares = promisedShares(
-    shared.map((vm) => (vm.placement.kind === "shared" ? vm.placement : { weight: 1, cap: 0 })),
+    shared.map((vm) => ({ ...(vm.placement.kind === "shared" ? vm.placement : { weight: 1, cap: 0 }), vcpus: vm.vcpus })),
     plan.poolHarts.length,
     plan.scheduler === "round-robin",
   );

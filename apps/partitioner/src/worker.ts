@@ -22,9 +22,8 @@ try {
 }
 port.once("message", () => {
   if (prepared === undefined) return;
-  try {
-    post({ type: "done", result: prepared.run() });
-  } catch (error) {
-    post(failed(error));
-  }
+  prepared.run().then(
+    (result) => post({ type: "done", result }),
+    (error: unknown) => post(failed(error)),
+  );
 });

@@ -155,8 +155,17 @@ describe("promised shares of the pool", () => {
     close(promisedShares([{ weight: 1, cap: 0 }, { weight: 2, cap: 0 }], 1), [1 / 3, 2 / 3]);
   });
 
-  it("gives no VM more than one hart (one scheduling entity) and shares the rest by weight", () => {
+  it("gives no vCPU more than one hart and shares the rest by weight", () => {
     close(promisedShares([{ weight: 1, cap: 0 }, { weight: 1, cap: 0 }, { weight: 4, cap: 0 }], 2), [0.5, 0.5, 1]);
+  });
+
+  it("counts vCPUs: each is an entity with its VM's weight and cap", () => {
+    // Three vCPUs of equal weight on one hart: the two-vCPU VM gets two thirds.
+    close(promisedShares([{ weight: 1, cap: 0, vcpus: 2 }, { weight: 1, cap: 0 }], 1), [2 / 3, 1 / 3]);
+    // On three harts, a two-vCPU VM can take two of them, whatever its weight.
+    close(promisedShares([{ weight: 9, cap: 0, vcpus: 2 }, { weight: 1, cap: 0 }], 3), [2, 1]);
+    // A cap holds per vCPU.
+    close(promisedShares([{ weight: 1, cap: 25, vcpus: 2 }, { weight: 1, cap: 0 }], 1), [0.5, 0.5]);
   });
 
   it("holds caps and gives what a capped VM cannot take to the others", () => {

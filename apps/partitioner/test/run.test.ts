@@ -14,15 +14,14 @@ afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 const byName = (report: PartitionReport, name: string): VmReport => report.vms.find((vm) => vm.name === name)!;
 
 describe("running a partitioned machine on worker threads", () => {
-  // Two partitions (hello on hart 0; the two-hart test kernel, with its disk and console input, on
-  // harts 1 and 2) and a shared pool (hart 3) where two CPU-bound guests get stride shares 1:3.
+  // A partition (hello on hart 0) and a shared pool (hart 1) where two CPU-bound guests get
+  // stride shares 1:3.
   const config = {
-    machine: { harts: 4 },
+    machine: { harts: 2 },
     scheduler: "stride",
     duration: 200,
     vms: [
       { name: "hello", guest: guestPath("hello"), harts: [0], memoryMiB: 16 },
-      { name: "smp", guest: guestPath("kernel-smp"), vcpus: 2, harts: [1, 2], disk: join(repoRoot, "guests/kernel/disk.img"), input: "hello\n", memoryMiB: 64 },
       { name: "one", guest: guestPath("crc32"), share: { weight: 1 }, memoryMiB: 16 },
       { name: "three", guest: guestPath("crc32"), share: { weight: 3 }, memoryMiB: 16 },
     ],
@@ -33,21 +32,16 @@ describe("running a partitioned machine on worker threads", () => {
   it("runs every partition's guest to its end, on the engine the environment names", async () => {
     report = await runPartitions(plan);
     expect(report.engine).toBe(engine);
-    expect(report.threads).toBe(3); // two partitions and the pool
-    expect(report.poolHarts).toEqual([3]);
+    expect(report.threads).toBe(2); // the partition and the pool
+    expect(report.poolHarts).toEqual([1]);
     expect(report.status).toBe(0);
     const hello = byName(report, "hello");
     expect(hello.state).toBe("pass");
     expect(hello.output).toBe("Hello from matryoshka guest on hart 0!\n");
-    const smp = byName(report, "smp");
-    expect(smp.state).toBe("pass");
-    expect(smp.failed).toBe(false);
-    expect(smp.output).toContain("s: kernel running in S-mode on hart 0");
-    expect(smp.finishedAtMs).toBeLessThan(200);
     // A partition is promised its harts for the whole duration; a guest that ends early uses less.
-    expect(smp.promisedHartMs).toBe(400);
-    expect(smp.receivedHartMs).toBe(smp.instructions / INSTRUCTIONS_PER_MS);
-    expect(smp.receivedVsPromised).toBeLessThan(1);
+    expect(hello.promisedHartMs).toBe(200);
+    expect(hello.receivedHartMs).toBe(hello.instructions / INSTRUCTIONS_PER_MS);
+    expect(hello.receivedVsPromised).toBeLessThan(1);
   });
 
   it("gives the shared VMs the pool's hart in proportion to their weights (1:3), as promised", () => {
@@ -65,9 +59,9 @@ describe("running a partitioned machine on worker threads", () => {
     expect(one.receivedHartMs + three.receivedHartMs).toBeGreaterThan(199);
   });
 
-  it("gets the same shares from the pool on a worker thread as in this thread (the schedule is deterministic)", () => {
+  it("gets the same shares from the pool on a worker thread as in this thread (the schedule is deterministic)", async () => {
     const shared = plan.vms.filter((vm) => vm.placement.kind === "shared");
-    const inThisThread = prepareJob({
+    const inThisThread = await prepareJob({
       kind: "pool",
       harts: 1,
       scheduler: "stride",
@@ -76,6 +70,30 @@ describe("running a partitioned machine on worker threads", () => {
       vms: shared.map((vm) => ({ name: vm.name, guestPath: vm.guestPath, vcpus: 1, memoryMiB: 16, virtio: 1, weight: vm.placement.kind === "shared" ? vm.placement.weight : 1 })),
     }).run();
     expect(inThisThread.vms.map((vm) => vm.instructions)).toEqual([byName(report, "one").instructions, byName(report, "three").instructions]);
+  });
+});
+
+describe("an SMP guest in a partition", () => {
+  it("runs the two-hart test kernel with its vCPUs on two threads of their own, to the transcript it prints alone", async () => {
+    // The duration only bounds the run: on threads the kernel's machine time runs at the pace of
+    // its fastest hart, so a hart spinning while the other waits on a proxied device stretches it
+    // (deterministically it needs 173 ms; on threads 180 ms to several times that, on bt most).
+    const plan = validatePartitionConfig(
+      {
+        machine: { harts: 2 },
+        duration: 20_000,
+        vms: [{ name: "smp", guest: guestPath("kernel-smp"), vcpus: 2, harts: [0, 1], disk: join(repoRoot, "guests/kernel/disk.img"), input: "hello\n", memoryMiB: 64 }],
+      },
+      scratch,
+    );
+    const report = await runPartitions(plan);
+    const smp = byName(report, "smp");
+    expect(smp.state).toBe("pass");
+    expect(smp.failed).toBe(false);
+    expect(smp.output).toContain("smp: lr/sc spinlock: 2 harts x 50000 increments = 100000: ok\n");
+    expect(smp.output).toContain("kernel: all tests passed\n");
+    expect(smp.promisedHartMs).toBe(40_000);
+    expect(report.status).toBe(0);
   });
 });
 

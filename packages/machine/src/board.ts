@@ -351,7 +351,25 @@ export class VirtMachine {
     for (const byte of bytes) this.output(byte);
   }
 
-  run(maxInstructions = Number.POSITIVE_INFINITY): RunOutcome {
+  /** Whether hart `hartId` is asleep in WFI (it left its last slice with nothing to do). */
+  isAsleep(hartId: number): boolean {
+    return this.asleep[hartId] === 1;
+  }
+
+  /** Machine time (instructions) at which hart `hartId`'s armed timer fires, if it is armed and enabled. */
+  timerDeadline(hartId: number): number | undefined {
+    const hart = this.harts[hartId]!;
+    if ((hart.mie & (1 << 7)) === 0) return undefined;
+    const compare = this.clint.mtimecmp(hartId);
+    return Number.isFinite(compare) ? compare * this.clock.instructionsPerTick : undefined;
+  }
+
+  /**
+   * Runs the board for up to `maxInstructions` of machine time. `hartMask` (bit h for hart h,
+   * default all) says which harts may execute: a hypervisor scheduling single vCPUs runs only
+   * those it put on a hart; the others keep their state and do not advance.
+   */
+  run(maxInstructions = Number.POSITIVE_INFINITY, hartMask = -1): RunOutcome {
     if (this.asleep.length !== this.harts.length) this.asleep = new Uint8Array(this.harts.length);
     const asleep = this.asleep;
     const limit = this.clock.elapsed + maxInstructions;
@@ -362,6 +380,7 @@ export class VirtMachine {
       let anyRan = false;
       for (let h = 0; h < this.harts.length && this.finished === undefined; h++) {
         const hart = this.harts[h]!;
+        if ((hartMask & (1 << h)) === 0) continue;
         if (asleep[h]) {
           if (!hart.wakeable) continue;
           asleep[h] = 0;
@@ -383,6 +402,8 @@ export class VirtMachine {
       this.htif?.poll();
       this.rtc.update();
       if (!anyRan || (longest === 0 && asleep.every((s) => s === 1))) {
+        // A hart left out of the mask may have work: it is the caller's to run.
+        if (hartMask !== -1 && this.harts.some((_, h) => (hartMask & (1 << h)) === 0 && asleep[h] === 0)) return { kind: "limit" };
         // Everyone sleeps: skip time to the earliest timer deadline, if any can wake a hart.
         const next = this.nextTimerDeadline();
         if (next === undefined) {

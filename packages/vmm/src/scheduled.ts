@@ -11,10 +11,12 @@ export interface ScheduledVm {
 
 export interface ScheduledVmResult {
   name: string;
-  /** Hart time it received: instructions its guest executed (slept time not counted). */
+  /** Hart time it received: instructions its guest executed, over all its vCPUs (slept time not counted). */
   received: number;
-  /** Times it was put on a hart. */
+  /** Times one of its vCPUs was put on a hart. */
   dispatches: number;
+  /** The same per vCPU (index = the vCPU's hart id in the VM). */
+  vcpus: { received: number; dispatches: number }[];
   /**
    * Wall-clock milliseconds spent running it (its slices only), so that its speed while on a hart,
    * `received / wallMilliseconds`, can be compared with its speed alone.
@@ -29,81 +31,142 @@ export interface ScheduledVmResult {
 export interface ScheduleOptions {
   /** Platform time to run, in instructions (deterministic time: 10 instructions per mtime tick). */
   duration: number;
+  /**
+   * Longest stretch the platform's harts run before the hypervisor looks again at sleeping vCPUs
+   * (default 100 000 instructions, 1 ms of guest time). A vCPU that an IPI or a device wakes while
+   * it is off its hart is noticed at the end of the stretch; timers and slices end stretches
+   * exactly.
+   */
+  maxStep?: number;
 }
 
 /**
- * Time-shares the platform's harts among VMs as `scheduler` decides, deterministically in this
- * thread (DESIGN.md §7). Each VM is one scheduling entity (its board interleaves its own vCPUs),
- * time is platform instructions, and the loop per hart is the one `Scheduler` documents:
- * `pick`, run the VM for at most the slice, `account` what it executed, `block` it if it went to
- * sleep. Harts are advanced in the order of their own timelines (a discrete-event simulation of
- * parallel harts), and a slice ends early when a sleeping VM is due to wake, so that `wake` can
- * put it ahead of a CPU hog (the credit scheduler's boost).
+ * Time-shares the platform's harts among the vCPUs of several VMs as `scheduler` decides,
+ * deterministically in this thread (DESIGN.md §7). Every vCPU is a scheduling entity (its VM's
+ * `params` apply to each), time is platform instructions, and each hart follows the loop
+ * `Scheduler` documents: `pick` a vCPU, run it for at most the slice, `account` what it executed,
+ * `block` it if it went to sleep, `wake` it when its timer is due or an interrupt (an IPI from a
+ * sibling vCPU, a device) makes it runnable, preempting the hart `wake` names.
  *
- * Time in a VM never runs behind the platform's: a VM taken off its hart finds, when it comes
- * back, that the time it was away has passed (its clock is moved up to the platform's), so its
- * timers fire as they would have. A VM whose vCPUs all sleep (WFI with nothing to do) leaves its
- * hart at once and is blocked until its next timer.
+ * The harts advance in lockstep, from one decision point to the next (a slice ending, a sleeper's
+ * timer, at most `maxStep`). In each stretch a VM runs the vCPUs that are on harts together,
+ * on its own board (`hartMask`), which interleaves them as parallel harts; vCPUs off a hart do
+ * not run. Time in a VM never runs behind the platform's: a VM that was off every hart finds, when
+ * it comes back, that the time it was away has passed (its clock is moved up), so its timers fire
+ * as they would have.
  */
 export function runScheduled(entries: readonly ScheduledVm[], scheduler: Scheduler, options: ScheduleOptions): ScheduledVmResult[] {
   const duration = options.duration;
   if (!(duration > 0)) throw new RangeError(`duration must be positive, got ${duration}`);
-  const results: ScheduledVmResult[] = entries.map(({ vm }) => ({ name: vm.name, received: 0, dispatches: 0, wallMilliseconds: 0 }));
+  const maxStep = options.maxStep ?? 100_000;
+  if (!(maxStep >= 1)) throw new RangeError(`maxStep must be at least 1, got ${maxStep}`);
+  const results: ScheduledVmResult[] = entries.map(({ vm }) => ({
+    name: vm.name,
+    received: 0,
+    dispatches: 0,
+    vcpus: vm.board.harts.map(() => ({ received: 0, dispatches: 0 })),
+    wallMilliseconds: 0,
+  }));
+  // vCPU ids: consecutive numbers, VM by VM.
+  const vmOf: number[] = [];
+  const hartOf: number[] = [];
   entries.forEach((entry, i) => {
-    scheduler.register(i, entry.params);
-    entry.vm.board.skipIdleTime = false; // a sleeping VM leaves its hart: see below
+    entry.vm.board.skipIdleTime = false; // a sleeping vCPU leaves its hart: see below
+    entry.vm.board.harts.forEach((_, h) => {
+      scheduler.register(vmOf.length, entry.params);
+      vmOf.push(i);
+      hartOf.push(h);
+    });
   });
-  const hartNow = new Float64Array(scheduler.harts);
-  const wakeAt = new Float64Array(entries.length).fill(-1);
+  const harts = scheduler.harts;
+  const onHart = new Int32Array(harts).fill(-1);
+  const decisionEnd = new Float64Array(harts);
+  const blocked = new Uint8Array(vmOf.length);
+  const stepsBefore = new Float64Array(vmOf.length);
+  const finished = new Uint8Array(entries.length);
   let running = entries.length;
-  while (running > 0) {
-    let hart = 0;
-    for (let h = 1; h < hartNow.length; h++) if (hartNow[h]! < hartNow[hart]!) hart = h;
-    const now = hartNow[hart]!;
-    if (now >= duration) break;
+  let now = 0;
+  while (running > 0 && now < duration) {
+    // Sleepers whose timer is due, or whom an interrupt made runnable, come back.
     let nextWake = Number.POSITIVE_INFINITY;
-    for (let i = 0; i < wakeAt.length; i++) {
-      const at = wakeAt[i]!;
-      if (at < 0) continue;
-      if (at <= now) {
-        wakeAt[i] = -1;
-        scheduler.wake(i, now);
-      } else nextWake = Math.min(nextWake, at);
+    for (let id = 0; id < blocked.length; id++) {
+      if (blocked[id] === 0) continue;
+      const board = entries[vmOf[id]!]!.vm.board;
+      const deadline = board.timerDeadline(hartOf[id]!);
+      if (board.harts[hartOf[id]!]!.wakeable || (deadline !== undefined && deadline <= now)) {
+        blocked[id] = 0;
+        const preempt = scheduler.wake(id, now);
+        if (preempt >= 0) decisionEnd[preempt] = now;
+      } else if (deadline !== undefined) nextWake = Math.min(nextWake, deadline);
     }
-    const decision = scheduler.pick(hart, now);
-    if (decision.vcpu === null) {
-      // Idle until something may become runnable: a refill, a sleeper's wake-up, or never.
-      const until = Math.min(now + decision.slice, nextWake, duration);
-      hartNow[hart] = Number.isFinite(until) && until > now ? until : duration;
-      continue;
+    // Harts whose slice ended, or whose vCPU slept or finished, decide again.
+    for (let hart = 0; hart < harts; hart++) {
+      if (onHart[hart]! >= 0 && now < decisionEnd[hart]!) continue;
+      const decision = scheduler.pick(hart, now);
+      decisionEnd[hart] = now + decision.slice;
+      if (decision.vcpu === null) {
+        onHart[hart] = -1;
+        continue;
+      }
+      const id = decision.vcpu as number;
+      onHart[hart] = id;
+      const result = results[vmOf[id]!]!;
+      result.dispatches++;
+      result.vcpus[hartOf[id]!]!.dispatches++;
     }
-    const index = decision.vcpu as number;
-    const vm = entries[index]!.vm;
-    const clock = vm.board.clock;
-    if (clock.elapsed < now) clock.elapsed = now;
-    // A sleeper waking during the slice may deserve the hart (a boost): end the slice there.
-    const slice = Math.max(1, Math.min(decision.slice, duration - now, nextWake - now));
-    const before = vm.board.instructions;
-    const started = performance.now();
-    const outcome = vm.run(slice);
-    const ran = vm.board.instructions - before;
-    const result = results[index]!;
-    result.wallMilliseconds += performance.now() - started;
-    result.received += ran;
-    result.dispatches++;
-    scheduler.account(index, ran, now + ran);
-    hartNow[hart] = now + ran;
-    if (outcome.kind !== "limit") {
-      result.outcome = outcome;
-      result.finishedAt = now + ran;
-      scheduler.unregister(index);
-      running--;
-    } else if (ran < slice) {
-      // Every vCPU sleeps: off the hart until its next timer (a device interrupt needs a timer
-      // or input to arrive too, in this single-threaded run).
-      scheduler.block(index, now + ran);
-      wakeAt[index] = Math.max(vm.board.nextTimerDeadline() ?? duration, now + ran + 1);
+    // Up to the next decision point.
+    let step = Math.min(duration - now, maxStep, nextWake - now);
+    for (let hart = 0; hart < harts; hart++) step = Math.min(step, decisionEnd[hart]! - now);
+    step = Math.max(1, Math.ceil(step));
+    for (let i = 0; i < entries.length; i++) {
+      if (finished[i] === 1) continue;
+      let mask = 0;
+      for (let hart = 0; hart < harts; hart++) {
+        const id = onHart[hart]!;
+        if (id >= 0 && vmOf[id] === i) mask |= 1 << hartOf[id]!;
+      }
+      if (mask === 0) continue;
+      const vm = entries[i]!.vm;
+      const board = vm.board;
+      if (board.clock.elapsed < now) board.clock.elapsed = now;
+      for (let hart = 0; hart < harts; hart++) {
+        const id = onHart[hart]!;
+        if (id >= 0 && vmOf[id] === i) stepsBefore[id] = board.harts[hartOf[id]!]!.steps;
+      }
+      const started = performance.now();
+      const outcome = vm.run(step, mask);
+      const result = results[i]!;
+      result.wallMilliseconds += performance.now() - started;
+      let longest = 0;
+      for (let hart = 0; hart < harts; hart++) {
+        const id = onHart[hart]!;
+        if (id < 0 || vmOf[id] !== i) continue;
+        const ran = board.harts[hartOf[id]!]!.steps - stepsBefore[id]!;
+        longest = Math.max(longest, ran);
+        result.received += ran;
+        result.vcpus[hartOf[id]!]!.received += ran;
+        scheduler.account(id, ran, now + ran);
+        if (outcome.kind === "limit" && board.isAsleep(hartOf[id]!)) {
+          // Asleep in WFI: off the hart until its timer or an interrupt.
+          scheduler.block(id, now + ran);
+          blocked[id] = 1;
+          onHart[hart] = -1;
+        }
+      }
+      if (outcome.kind !== "limit") {
+        result.outcome = outcome;
+        result.finishedAt = now + longest;
+        finished[i] = 1;
+        running--;
+        for (let id = 0; id < vmOf.length; id++) {
+          if (vmOf[id] !== i) continue;
+          scheduler.unregister(id);
+          blocked[id] = 0;
+        }
+        for (let hart = 0; hart < harts; hart++) if (onHart[hart]! >= 0 && vmOf[onHart[hart]!] === i) onHart[hart] = -1;
+      }
     }
+    now += step;
   }
   return results;
 }

@@ -146,9 +146,13 @@ export class VM implements Platform {
     return info;
   }
 
-  /** Runs the guest (the board's scheduler, clock and devices; instructions on the platform). */
-  run(maxInstructions?: number): RunOutcome {
-    return this.board.run(maxInstructions);
+  /**
+   * Runs the guest (the board's scheduler, clock and devices; instructions on the platform);
+   * `vcpuMask` (bit v for vCPU v, default all) says which vCPUs may run, for a scheduler that
+   * places single vCPUs on the platform's harts.
+   */
+  run(maxInstructions?: number, vcpuMask?: number): RunOutcome {
+    return this.board.run(maxInstructions, vcpuMask);
   }
 
   memoryWritten(pa: number, length: number): void {

@@ -2,7 +2,9 @@ import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { parseElf, VirtMachine } from "@matryoshka/machine";
 import { CreditScheduler, RoundRobin, StrideScheduler } from "@matryoshka/scheduler";
-import { guestPath } from "@matryoshka/testkit";
+import { join } from "node:path";
+import { MemoryBlockBackend } from "@matryoshka/devices";
+import { guestPath, repoRoot } from "@matryoshka/testkit";
 import { bareMetal, Hypervisor, runScheduled, type VM } from "@matryoshka/vmm";
 
 /** Platform instructions per millisecond of guest time (10 instructions per 10 MHz mtime tick). */
@@ -78,5 +80,69 @@ describe("VMs time-sharing the platform's hart, as the hypervisor's scheduler de
     const roundRobin = wakeUps(new RoundRobin(30 * UNITS_PER_MS));
     expect(roundRobin).toBeGreaterThan(0);
     expect(boosted).toBeGreaterThan(3 * roundRobin);
+  });
+
+  it("schedules vCPUs, not VMs: a two-vCPU VM beside a one-vCPU VM on one hart gets two shares of three", () => {
+    const host = new VirtMachine({ memoryMiB: 96 });
+    const hypervisor = new Hypervisor(bareMetal(host));
+    const smp = hypervisor.createVm({ memoryMiB: 16, harts: 2 });
+    smp.boot({ kernel: new Uint8Array(readFileSync(guestPath("smp-compute"))) });
+    const single = hypervisor.createVm({ memoryMiB: 16 });
+    single.boot({ kernel: new Uint8Array(readFileSync(guestPath("crc32"))) });
+    const duration = 90 * UNITS_PER_MS;
+    const [pair, one] = runScheduled([{ vm: smp }, { vm: single }], new CreditScheduler({ unitsPerMs: UNITS_PER_MS }), { duration });
+    const total = pair!.received + one!.received;
+    expect(total).toBeGreaterThan(0.99 * duration);
+    expect(Math.abs(share(pair!.received, total) - 2 / 3)).toBeLessThan(0.05);
+    // Each of its vCPUs is an entity of its own, with a third of the hart.
+    for (const vcpu of pair!.vcpus) expect(Math.abs(share(vcpu.received, total) - 1 / 3)).toBeLessThan(0.05);
+    expect(pair!.outcome).toBeUndefined();
+  });
+
+  it("runs an SMP guest's vCPUs on the platform's harts beside a hog, with the transcript it prints alone", () => {
+    const boot = (host: VirtMachine) => {
+      const hypervisor = new Hypervisor(bareMetal(host));
+      let output = "";
+      const smp = hypervisor.createVm({
+        memoryMiB: 32, harts: 2, virtioVersion: 2, rtcEpochMilliseconds: 0,
+        disks: [new MemoryBlockBackend(new Uint8Array(readFileSync(join(repoRoot, "guests/kernel/disk.img"))))],
+        console: (byte) => (output += String.fromCharCode(byte)),
+      });
+      smp.boot({ kernel: new Uint8Array(readFileSync(guestPath("kernel-smp"))) });
+      return { smp, hypervisor, output: () => output };
+    };
+    const alone = boot(new VirtMachine({ memoryMiB: 96, harts: 2 }));
+    expect(alone.smp.run()).toEqual({ kind: "pass" });
+
+    const shared = boot(new VirtMachine({ memoryMiB: 128, harts: 2 }));
+    const hog = shared.hypervisor.createVm({ memoryMiB: 16 });
+    hog.boot({ kernel: new Uint8Array(readFileSync(guestPath("crc32"))) });
+    const scheduler = new CreditScheduler({ harts: 2, unitsPerMs: UNITS_PER_MS });
+    const [smp, crc] = runScheduled([{ vm: shared.smp }, { vm: hog }], scheduler, { duration: 4000 * UNITS_PER_MS });
+    expect(smp!.outcome).toEqual({ kind: "pass" });
+    expect(shared.output()).toBe(alone.output());
+    // Both vCPUs were placed on harts, and the hog ran beside them.
+    for (const vcpu of smp!.vcpus) {
+      expect(vcpu.dispatches).toBeGreaterThan(0);
+      expect(vcpu.received).toBeGreaterThan(1_000_000);
+    }
+    expect(crc!.received).toBeGreaterThan(0);
+  });
+
+  it("gives each hypervisor level a scheduler of its own: two VMs inside a VM share its vCPU 1:3", () => {
+    const host = new VirtMachine({ memoryMiB: 160 });
+    const level1 = new Hypervisor(bareMetal(host)).createVm({ memoryMiB: 96 });
+    const hypervisor2 = new Hypervisor(level1);
+    const inner = [1, 3].map(() => {
+      const vm = hypervisor2.createVm({ memoryMiB: 16 });
+      vm.boot({ kernel: new Uint8Array(readFileSync(guestPath("crc32"))) });
+      return vm;
+    });
+    expect(inner.map((vm) => vm.level)).toEqual([2, 2]);
+    const scheduler = new StrideScheduler({ quantum: UNITS_PER_MS });
+    const results = runScheduled(inner.map((vm, i) => ({ vm, params: { weight: [1, 3][i] } })), scheduler, { duration: 40 * UNITS_PER_MS });
+    const total = results.reduce((sum, r) => sum + r.received, 0);
+    expect(total).toBeGreaterThan(39 * UNITS_PER_MS);
+    results.forEach((r, i) => expect(Math.abs(share(r.received, total) - [1, 3][i]! / 4)).toBeLessThan(0.05));
   });
 });

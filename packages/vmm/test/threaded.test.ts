@@ -42,7 +42,8 @@ describe("a VM's vCPUs on worker threads", () => {
       expect(report.outcome).toEqual({ kind: "pass" });
       expect(report.engine).toBe(`trap-and-emulate on ${engine}`);
       expect(report.proxiedAccesses).toBeGreaterThan(1000);
-      for (const vhart of threaded.board.harts) expect(vhart.steps).toBeGreaterThan(1_000_000);
+      // Both vCPUs did their share of the work (hart 1: half the lock increments, at least).
+      for (const vhart of threaded.board.harts) expect(vhart.steps).toBeGreaterThan(500_000);
     },
   );
 
