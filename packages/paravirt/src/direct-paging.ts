@@ -172,12 +172,16 @@ export class DirectPaging {
     if (this.level[page]! >= 0) return result(SbiError.ALREADY_AVAILABLE);
     if (this.writableRefs[page]! > 0 || this.reserved(page + this.ramBase / 4096)) return result(SbiError.DENIED);
     const base = page * 1024;
+    // Checked as if already pinned, so that a table mapping itself writable is refused too.
+    this.level[page] = level;
     for (let i = 0; i < ENTRIES; i++) {
       const error = this.check(this.ramWords[base + i]! >>> 0, level);
-      if (error !== SbiError.SUCCESS) return { error, value: i };
+      if (error !== SbiError.SUCCESS) {
+        this.level[page] = -1;
+        return { error, value: i };
+      }
     }
     for (let i = 0; i < ENTRIES; i++) this.count(this.ramWords[base + i]! >>> 0, level, 1);
-    this.level[page] = level;
     this.pinned++;
     // The page may be mapped writable in shadow tables or cached so in a TLB: no longer.
     this.vm.engine.shadow.invalidateEverything();

@@ -26,6 +26,7 @@ const L1_UNPINNED_POINTER = table(6);
 const UNPINNED = table(7);
 const L1_IO = table(8);
 const L0_IO_ON_RAM = table(9);
+const L0_SELF_WRITABLE = table(10);
 /** A page L0_OK maps writable: it cannot be pinned while it is. */
 const WRITABLE_DATA = RAM_BASE + 0x50000;
 /** Pages the guest touches after switching to its own tables (64 of them). */
@@ -96,7 +97,7 @@ const slot = (tableAddress: number, va: number, level: 0 | 1) => tableAddress + 
 /** Lays out the test's tables (see the constants) in the VM's RAM, as the guest's initial data. */
 function layTables({ mfn, write }: Setup): void {
   const ramEnd = RAM_BASE + VM_MIB * 1024 * 1024;
-  for (let n = 0; n < 10; n++) for (let offset = 0; offset < 4096; offset += 4) write(table(n) + offset, 0);
+  for (let n = 0; n < 11; n++) for (let offset = 0; offset < 4096; offset += 4) write(table(n) + offset, 0);
   // L0_OK: identity for the first MiB: code r-x, tables r--, the rest rw-, all U (the kernel
   // runs in the platform's U-mode).
   for (let page = 0; page < 256; page++) {
@@ -111,6 +112,7 @@ function layTables({ mfn, write }: Setup): void {
   write(L1_UNPINNED_POINTER, pointer(mfn(UNPINNED)));
   write(slot(L1_IO, 0x0c00_0000, 1), ((0x0c00_0000 >>> 12) << 10) | R | W | U | PTE_IO); // the PLIC, 4 MiB
   write(L0_IO_ON_RAM, ((RESULTS >>> 12) << 10) | R | W | U | PTE_IO); // "device" memory that is RAM
+  write(L0_SELF_WRITABLE + 8, leaf(mfn(L0_SELF_WRITABLE), R | W | U)); // a table that maps itself writable
 }
 
 function hostUnchangedOutside(vm: VM, host: VirtMachine, before: Int32Array): number {
@@ -134,6 +136,7 @@ describe("direct paging: page tables validated by the hypervisor, walked with no
     const ok = p.mmu(MatryoshkaFunction.MMU_PIN, L0_OK, 0);
     const twice = p.mmu(MatryoshkaFunction.MMU_PIN, L0_OK, 0);
     const writableTable = p.mmu(MatryoshkaFunction.MMU_PIN, L0_WRITABLE_TABLE, 0);
+    const selfWritable = p.mmu(MatryoshkaFunction.MMU_PIN, L0_SELF_WRITABLE, 0);
     const mappedWritable = p.mmu(MatryoshkaFunction.MMU_PIN, WRITABLE_DATA, 0);
     const badLevel = p.mmu(MatryoshkaFunction.MMU_PIN, UNPINNED, 2);
     const unaligned = p.mmu(MatryoshkaFunction.MMU_PIN, UNPINNED + 8, 0);
@@ -192,6 +195,7 @@ describe("direct paging: page tables validated by the hypervisor, walked with no
     expect(result(ok)[0]).toBe(SbiError.SUCCESS);
     expect(result(twice)[0]).toBe(SbiError.ALREADY_AVAILABLE);
     expect(result(writableTable)[0]).toBe(SbiError.DENIED);
+    expect(result(selfWritable)).toEqual([SbiError.DENIED, 2]);
     expect(result(mappedWritable)[0]).toBe(SbiError.DENIED);
     expect(result(badLevel)[0]).toBe(SbiError.INVALID_PARAM);
     expect(result(unaligned)[0]).toBe(SbiError.INVALID_ADDRESS);
