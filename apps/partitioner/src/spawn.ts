@@ -1,9 +1,5 @@
-import { readFileSync } from "node:fs";
-import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
-import { pathToFileURL } from "node:url";
-import { Worker } from "node:worker_threads";
-import { steadyWorkerJit } from "@matryoshka/machine";
+import type { Worker } from "node:worker_threads";
+import { siblingModule, startWorker, steadyWorkerJit } from "@matryoshka/machine";
 import type { Job, JobResult } from "./jobs.js";
 
 /** What a worker tells the main thread. */
@@ -23,32 +19,10 @@ export class WorkerLoadError extends Error {
   }
 }
 
-/** The file URL of tsx's ESM API (`tsx/esm/api`, its "import" variant), found from tsx's manifest. */
-function tsxEsmApi(): string {
-  const manifestPath = createRequire(import.meta.url).resolve("tsx/package.json");
-  const manifest = JSON.parse(readFileSync(manifestPath, "utf8")) as { exports: Record<string, { import?: { default?: string } }> };
-  const target = manifest.exports["./esm/api"]?.import?.default;
-  if (target === undefined) throw new Error(`tsx at ${dirname(manifestPath)} has no ESM API (exports["./esm/api"].import)`);
-  return pathToFileURL(join(dirname(manifestPath), target)).href;
-}
-
-/**
- * Starts a worker thread for `job`.
- *
- * Built (dist/), the worker is plain JavaScript next to this module. Run from the TypeScript
- * sources (the "source" export condition: `pnpm matryoshka` through tsx, vitest, `pnpm bench`), it
- * is TypeScript, which Node 20 cannot load by itself, and a worker inherits neither the parent's
- * module hooks (tsx's `--import`) nor vitest's transform. So the worker starts from a one-line
- * script that registers tsx in the worker itself and then imports the TypeScript entry, with
- * `--conditions=source` so that the workspace packages resolve to their sources, as in the parent.
- */
+/** Starts a worker thread for `job` (see `startWorker`: from sources it registers tsx first). */
 function spawnWorker(job: Job): Worker {
   steadyWorkerJit(); // else a worker's hot loop may stay unoptimized (see @matryoshka/machine)
-  const fromSources = import.meta.url.endsWith(".ts");
-  if (!fromSources) return new Worker(new URL("./worker.js", import.meta.url), { workerData: job });
-  const entry = new URL("./worker.ts", import.meta.url).href;
-  const bootstrap = `import(${JSON.stringify(tsxEsmApi())}).then((tsx) => { tsx.register(); return import(${JSON.stringify(entry)}); });`;
-  return new Worker(bootstrap, { eval: true, execArgv: ["--conditions=source"], workerData: job });
+  return startWorker(siblingModule(import.meta.url, "worker"), job);
 }
 
 /** A job running on its own thread: `ready` once its guests are booted, then `start()` runs it. */

@@ -1,9 +1,9 @@
 import { setFlagsFromString } from "node:v8";
-import { Worker } from "node:worker_threads";
 import { Rom } from "@matryoshka/memory";
 import type { VirtMachine, RunOutcome } from "./board.js";
 import { captureHart, restoreHart } from "./hart-state.js";
 import { VIRT } from "./layout.js";
+import { siblingModule, startWorker } from "./worker.js";
 import {
   CLOCK, CONTROL_WORDS, GO, READY, DEADLINE, DMA_GENERATION, dmaRingWord, DONE, DOORBELL, EXTERNAL, EXTERNAL_LINES,
   hartWord, MSIP, MTIMECMP_HIGH, MTIMECMP_LOW, OFFSET, OPERATION, Operation, REGION, REQUEST, Request, SIZE, STATUS, STOP, Stop,
@@ -114,7 +114,7 @@ export async function runThreaded(machine: VirtMachine, options: ThreadedRunOpti
 
   const limit = startClock + (options.maxInstructions ?? Number.POSITIVE_INFINITY);
   const engine = options.engine ?? machine.engine.name;
-  const workerUrl = workerEntry();
+  const workerModule = siblingModule(import.meta.url, "threaded-worker");
   const reports: (WorkerReport | undefined)[] = harts.map(() => undefined);
   const failures: string[] = [];
   const workers = harts.map((hart, h) => {
@@ -136,7 +136,7 @@ export async function runThreaded(machine: VirtMachine, options: ThreadedRunOpti
       isaProfile: hart.profile.name,
       state: captureHart(hart),
     };
-    const worker = new Worker(workerUrl.url, { workerData: workerUrl.loader ? { ...setup, entry: workerUrl.loader } : setup });
+    const worker = startWorker(workerModule, setup);
     worker.on("message", (report: WorkerReport) => (reports[h] = report));
     worker.on("error", (error) => {
       failures.push(`hart ${h}'s worker failed: ${error.stack ?? error.message}`);
@@ -297,17 +297,4 @@ export function steadyWorkerJit(): void {
   if (jitSteadied) return;
   jitSteadied = true;
   setFlagsFromString("--no-concurrent-osr");
-}
-
-/**
- * The worker's entry: the built file beside this one in dist/, or, when this module runs from its
- * TypeScript source (tests, `pnpm matryoshka`, `pnpm bench`), a small loader that registers tsx
- * and the "source" export condition in the worker, which Node does not pass on to workers.
- */
-function workerEntry(): { url: URL; loader?: string } {
-  const here = import.meta.url;
-  if (here.endsWith(".ts")) {
-    return { url: new URL("./threaded-loader.mjs", here), loader: new URL("./threaded-worker.ts", here).href };
-  }
-  return { url: new URL("./threaded-worker.js", here) };
 }

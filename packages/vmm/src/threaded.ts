@@ -1,4 +1,4 @@
-import { runThreaded, type ThreadedRunReport } from "@matryoshka/machine";
+import { runThreaded, siblingModule, type ThreadedRunReport } from "@matryoshka/machine";
 import type { VcpuThreadOptions } from "./threaded-vcpu.js";
 import type { VM } from "./vm.js";
 
@@ -46,15 +46,9 @@ export async function runVmThreaded(vm: VM, options: VmThreadedRunOptions): Prom
     return await runThreaded(vm.board, {
       maxInstructions: options.maxInstructions,
       poll: options.poll,
-      engine: { name: `trap-and-emulate on ${options.engine}`, module: workerModule(), options: vcpuOptions },
+      engine: { name: `trap-and-emulate on ${options.engine}`, module: siblingModule(import.meta.url, "threaded-vcpu").href, options: vcpuOptions },
     });
   } finally {
     vm.engine.shadow.reset();
   }
-}
-
-/** The module a worker imports: the TypeScript source when this runs from source, else the build. */
-function workerModule(): string {
-  const here = import.meta.url;
-  return new URL(here.endsWith(".ts") ? "./threaded-vcpu.ts" : "./threaded-vcpu.js", here).href;
 }

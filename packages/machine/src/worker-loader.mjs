@@ -1,7 +1,7 @@
-// Entry of a threaded run's worker when @matryoshka/machine runs from its TypeScript sources:
-// Node gives a worker neither the parent's loader hooks nor its --conditions, so register here
-// what `pnpm matryoshka` and the test runner use, tsx and the "source" export condition, then
-// load the worker itself (threaded-worker.ts, named by workerData.entry).
+// Entry of every worker started by `startWorker` (worker.ts) while the code runs from its
+// TypeScript sources (tests, `pnpm matryoshka`, `pnpm bench`): Node gives a worker neither the
+// parent's loader hooks nor its --conditions, so register here what those use, tsx and the
+// "source" export condition, then load the worker's own module (workerData.sourceEntry).
 import { register } from "node:module";
 import { workerData } from "node:worker_threads";
 
@@ -11,4 +11,4 @@ const sourceCondition =
 register(`data:text/javascript,${encodeURIComponent(sourceCondition)}`);
 const { register: registerTsx } = await import("tsx/esm/api");
 registerTsx();
-await import(workerData.entry);
+await import(workerData.sourceEntry);
