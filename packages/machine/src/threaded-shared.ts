@@ -127,6 +127,8 @@ export interface ThreadEngine {
   engine: Engine;
   codeCache?: CodeCache;
   attach?(hart: Hart): void;
+  /** Its statistics at the end of the run, structured-cloneable, handed back in `ThreadedRunReport.engineReports`. */
+  report?(): unknown;
 }
 
 /** What a worker needs to build its hart; everything here survives structured cloning. */
@@ -174,4 +176,6 @@ export interface WorkerReport {
   state: HartState;
   /** Set when it stopped the run because its hart was stuck, or because it threw. */
   reason?: string;
+  /** What the engine reported at the end (`ThreadEngine.report`), if it reports anything. */
+  engine?: unknown;
 }

@@ -383,14 +383,14 @@ async function main(setup: WorkerSetup): Promise<void> {
   let report: WorkerReport | undefined;
   let thread: HartThread | undefined;
   try {
-    const { engine, codeCache, attach } = await createEngine(setup.engine, setup.hartId);
+    const { engine, codeCache, attach, report: engineReport } = await createEngine(setup.engine, setup.hartId);
     thread = new HartThread(setup, codeCache);
     attach?.(thread.hart);
     Atomics.add(control, READY, 1);
     ringDoorbell(control);
     while (Atomics.load(control, GO) === 0 && Atomics.load(control, STOP) === Stop.running) Atomics.wait(control, GO, 0, 100);
     const reason = thread.run(engine);
-    report = { state: captureHart(thread.hart), reason };
+    report = { state: captureHart(thread.hart), reason, engine: engineReport?.() };
   } catch (error) {
     Atomics.compareExchange(control, STOP, Stop.running, Stop.error);
     report = {

@@ -34,6 +34,8 @@ export interface ThreadedRunReport {
   proxiedAccesses: number;
   /** The engine the workers ran. */
   engine: string;
+  /** Per hart, what its worker's engine reported at the end (see `ThreadEngine.report`). */
+  engineReports: unknown[];
 }
 
 /** How long the main thread serves devices before it lets the event loop run. */
@@ -77,7 +79,7 @@ export async function runThreaded(machine: VirtMachine, options: ThreadedRunOpti
   steadyWorkerJit();
   // A machine that already finished stays finished (run(0) reports how without running anything).
   const already = machine.run(0);
-  if (already.kind !== "limit") return { outcome: already, wallMilliseconds: 0, proxiedAccesses: 0, engine: machine.engine.name };
+  if (already.kind !== "limit") return { outcome: already, wallMilliseconds: 0, proxiedAccesses: 0, engine: machine.engine.name, engineReports: [] };
   const harts = machine.harts;
   const control = new Int32Array(new SharedArrayBuffer(CONTROL_WORDS * 4));
   const times = new BigInt64Array(new SharedArrayBuffer(TIME_WORDS * 8));
@@ -280,7 +282,8 @@ export async function runThreaded(machine: VirtMachine, options: ThreadedRunOpti
     case Stop.idle: outcome = { kind: "idle", reason: "every hart waits for an interrupt and no timer is armed" }; break;
     default: throw new Error(failures.join("\n") || "a threaded run stopped for no reason");
   }
-  return { outcome, wallMilliseconds, proxiedAccesses, engine: typeof engine === "string" ? engine : engine.name };
+  const engineReports = reports.map((report) => report?.engine);
+  return { outcome, wallMilliseconds, proxiedAccesses, engine: typeof engine === "string" ? engine : engine.name, engineReports };
 }
 
 let jitSteadied = false;

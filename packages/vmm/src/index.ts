@@ -13,4 +13,4 @@ export { runScheduled } from "./scheduled.js";
 export type { ScheduledVm, ScheduledVmResult, ScheduleOptions } from "./scheduled.js";
 export { runVmThreaded } from "./threaded.js";
 export type { VmThreadedRunOptions } from "./threaded.js";
-export type { VcpuThreadOptions } from "./threaded-vcpu.js";
+export type { VcpuThreadOptions, VcpuThreadReport } from "./threaded-vcpu.js";

@@ -12,9 +12,9 @@
 import { CodeCache, Hart } from "@matryoshka/cpu";
 import { engineNamed, type ThreadEngine } from "@matryoshka/machine";
 import { Bus, Ram } from "@matryoshka/memory";
-import { FramePool, ShadowPageTables } from "@matryoshka/mmu";
+import { FramePool, ShadowPageTables, type ShadowStats } from "@matryoshka/mmu";
 import { bareMetalHart } from "./bare-metal.js";
-import { TrapAndEmulate } from "./trap-and-emulate.js";
+import { TrapAndEmulate, type ExitStats } from "./trap-and-emulate.js";
 
 /** What the main thread tells each worker (structured-cloned). */
 export interface VcpuThreadOptions {
@@ -33,6 +33,12 @@ export interface VcpuThreadOptions {
   shadowBase: number;
   framesPerVcpu: number;
   vcpus: number;
+}
+
+/** What a vCPU's worker reports at the end: its exits and its shadow tables' statistics. */
+export interface VcpuThreadReport {
+  exits: Omit<ExitStats, "byCause"> & { byCause: number[] };
+  shadow: ShadowStats;
 }
 
 export async function createThreadEngine(options: VcpuThreadOptions, hartId: number): Promise<ThreadEngine> {
@@ -66,5 +72,6 @@ export async function createThreadEngine(options: VcpuThreadOptions, hartId: num
     attach(vhart: Hart): void {
       vhart.onSfenceVma = (va, asid) => (va === undefined ? shadow.invalidateAll(asid) : shadow.invalidatePage(va, asid));
     },
+    report: (): VcpuThreadReport => ({ exits: { ...engine.exits, byCause: Array.from(engine.exits.byCause) }, shadow: { ...shadow.stats } }),
   };
 }

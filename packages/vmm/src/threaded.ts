@@ -1,5 +1,5 @@
 import { runThreaded, siblingModule, type ThreadedRunReport } from "@matryoshka/machine";
-import type { VcpuThreadOptions } from "./threaded-vcpu.js";
+import type { VcpuThreadOptions, VcpuThreadReport } from "./threaded-vcpu.js";
 import type { VM } from "./vm.js";
 
 export interface VmThreadedRunOptions {
@@ -41,14 +41,46 @@ export async function runVmThreaded(vm: VM, options: VmThreadedRunOptions): Prom
     vcpus: harts,
   };
   if (vcpuOptions.framesPerVcpu < 2) throw new RangeError(`${vm.name}: ${placement.shadowFrames} shadow frames are too few for ${harts} vCPUs`);
-  vm.engine.shadow.reset();
+  dropShadows(vm);
   try {
-    return await runThreaded(vm.board, {
+    const report = await runThreaded(vm.board, {
       maxInstructions: options.maxInstructions,
       poll: options.poll,
       engine: { name: `trap-and-emulate on ${options.engine}`, module: siblingModule(import.meta.url, "threaded-vcpu").href, options: vcpuOptions },
     });
+    for (const vcpu of report.engineReports) if (vcpu !== undefined) addStats(vm, vcpu as VcpuThreadReport);
+    return report;
   } finally {
-    vm.engine.shadow.reset();
+    dropShadows(vm);
   }
+}
+
+/**
+ * Drops the VM's shared shadow tables (the workers use the same frames), without counting it as
+ * the pool running dry (`stats.poolResets`).
+ */
+function dropShadows(vm: VM): void {
+  const stats = vm.engine.shadow.stats;
+  const resets = stats.poolResets;
+  vm.engine.shadow.reset();
+  stats.poolResets = resets;
+}
+
+/** A worker's counts added to the VM's own, so that `vm.stats` covers the threaded run too. */
+function addStats(vm: VM, vcpu: VcpuThreadReport): void {
+  const exits = vm.engine.exits;
+  vcpu.exits.byCause.forEach((count, cause) => (exits.byCause[cause]! += count));
+  exits.budget += vcpu.exits.budget;
+  exits.platform += vcpu.exits.platform;
+  exits.emulated += vcpu.exits.emulated;
+  exits.hypercalls += vcpu.exits.hypercalls;
+  exits.reflected += vcpu.exits.reflected;
+  // The exit trace hashes one sequence; threads interleave theirs, so it is mixed, not replayed.
+  exits.trace = Math.imul(exits.trace ^ vcpu.exits.trace, 0x01000193);
+  const shadow = vm.engine.shadow.stats;
+  shadow.fills += vcpu.shadow.fills;
+  shadow.pageFlushes += vcpu.shadow.pageFlushes;
+  shadow.fullFlushes += vcpu.shadow.fullFlushes;
+  shadow.rootsCreated += vcpu.shadow.rootsCreated;
+  shadow.poolResets += vcpu.shadow.poolResets;
 }

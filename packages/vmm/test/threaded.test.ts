@@ -44,6 +44,11 @@ describe("a VM's vCPUs on worker threads", () => {
       expect(report.proxiedAccesses).toBeGreaterThan(1000);
       // Both vCPUs did their share of the work (hart 1: half the lock increments, at least).
       for (const vhart of threaded.board.harts) expect(vhart.steps).toBeGreaterThan(500_000);
+      // The workers' exits and shadow fills came back into the VM's statistics (--stats).
+      const stats = threaded.stats;
+      expect(stats.exits.emulated).toBeGreaterThan(1000);
+      expect(stats.shadow.fills).toBeGreaterThan(0);
+      expect(stats.shadow.poolResets).toBe(0);
     },
   );
 
