@@ -1,16 +1,7 @@
 /* Entry points of the test kernel: reset (every hart), the M-mode trap entry, the S-mode entry,
    the S-mode trap entry (from U and from S) and the switches between the kernel and U-mode tasks. */
 #include "kernel.h"
-
-/* Zeroes .bss, then goes on at the caller's local label 2 (both entries below use it). */
-.macro clear_bss
-    la      t0, __bss_start
-    la      t1, __bss_end
-1:  bgeu    t0, t1, 2f
-    sw      zero, 0(t0)
-    addi    t0, t0, 4
-    j       1b
-.endm
+#include "bss.h" /* clear_bss: both entries below use it */
 
 #ifdef PV
 /* ---------------------------------------------------------------- paravirtual entry

@@ -1,5 +1,6 @@
 /* Entry for both harts: a 16 KiB stack each, then main(hartid). Hart 0 clears .bss before it
    lets hart 1 in (bss_ready lives in .data, which the loader wrote and nobody clears). */
+#include "bss.h"
     .section .text.start, "ax"
     .globl _start
 _start:
@@ -10,12 +11,7 @@ _start:
     slli    t0, a0, 14
     sub     sp, sp, t0
     bnez    a0, wait_for_bss
-    la      t0, __bss_start
-    la      t1, __bss_end
-1:  bgeu    t0, t1, 2f
-    sw      zero, 0(t0)
-    addi    t0, t0, 4
-    j       1b
+    clear_bss
 2:  fence   rw, rw
     la      t0, bss_ready
     li      t1, 1
