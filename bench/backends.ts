@@ -10,6 +10,7 @@ import { SbiFirmware } from "@matryoshka/paravirt";
 import { guestPath } from "@matryoshka/testkit";
 import { buildStack, type VmBackend } from "@matryoshka/vmm";
 import { Translator } from "@matryoshka/bt";
+import { guestPhysical } from "@matryoshka/memory";
 
 export const OPERATIONS = [
   { phase: 1, name: "system call", count: 2000 },
@@ -57,7 +58,7 @@ export function measureBackend(configuration: BackendConfiguration): PhaseMeasur
   const vm = stack.vms.at(-1);
   (vm ?? stack.guest).boot({ kernel });
   const ram = stack.guest.ram;
-  const phaseIndex = (phaseSymbol.value - ram.base) >>> 2;
+  const phaseAddress = guestPhysical(phaseSymbol.value);
   const exits = () => {
     if (vm === undefined) return 0;
     const stats = vm.stats.exits;
@@ -67,7 +68,7 @@ export function measureBackend(configuration: BackendConfiguration): PhaseMeasur
   let phase = 0;
   for (;;) {
     const outcome = stack.guest.run(SLICE);
-    const now = ram.i32[phaseIndex]!;
+    const now = ram.readU32(phaseAddress)!;
     if (now !== phase) {
       phase = now;
       marks.set(phase, { exits: exits(), at: performance.now() });

@@ -9,6 +9,7 @@ import { Interpreter, type Engine } from "@matryoshka/cpu";
 import { parseElf, runThreaded, type ThreadedRunReport } from "@matryoshka/machine";
 import { guestPath } from "@matryoshka/testkit";
 import { buildStack, runVmThreaded } from "@matryoshka/vmm";
+import { guestPhysical } from "@matryoshka/memory";
 
 export interface SmpRow {
   engine: string;
@@ -42,7 +43,7 @@ export async function benchSmp(repeats = 3): Promise<SmpRow[]> {
         // Four times the tests' work: long enough that the workers' start (a fresh JIT in each,
         // and for the translator its blocks) is small beside it.
         const ram = stack.guest.ram;
-        ram.i32[(rounds.value - ram.base) >>> 2] = 4 * ram.i32[(rounds.value - ram.base) >>> 2]!;
+        ram.writeU32(guestPhysical(rounds.value), 4 * ram.readU32(guestPhysical(rounds.value))!);
         return stack;
       };
       // Interleaved rounds, so drift in the machine's load hits both modes alike.

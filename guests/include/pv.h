@@ -17,8 +17,10 @@
 
    Direct paging (Xen's "no shadow tables"): the hypervisor lets the hardware walk the kernel's own
    Sv32 tables once it has validated them. The rules:
-   - PTEs hold machine frame numbers: machine frame = guest frame - 0x80000 + pv_mmu_info().value
-     (the frame of the VM's first RAM page in the memory beneath).
+   - PTEs hold machine frame numbers: the frames of the memory beneath, which need not be
+     contiguous. pv_mmu_machine_frames(first, count, list) writes the machine frame of each guest
+     frame from `first` (Xen's physical-to-machine table, at most PV_MMU_FRAMES_MAX a call); those
+     pages stay on their frames for good. pv_mmu_info() succeeds when direct paging is offered.
    - A page becomes a page table with pv_mmu_pin(page, level): every entry is checked then, and
      from then on the page is read-only: change it only with pv_mmu_update(), a batch of
      (PTE address, new value) pairs, each checked. A level-1 pointer must name a pinned level-0
@@ -47,7 +49,9 @@
 #define PV_MMU_UNPIN       5
 #define PV_MMU_UPDATE      6
 #define PV_MMU_SET_ROOTS   7
+#define PV_MMU_MACHINE_FRAMES 8
 #define PV_MMU_UPDATE_MAX  1024u  /* entries per pv_mmu_update call */
+#define PV_MMU_FRAMES_MAX  1024u  /* frames per pv_mmu_machine_frames call */
 #define PV_PTE_IO (1u << 8)       /* with V clear: a device mapping (guest-physical frame) */
 #define PV_CONSOLE_RING_SIZE 2048u
 
@@ -70,8 +74,13 @@ struct pv_mmu_request {
     uint32_t value;
 };
 
-/* value: the machine frame number of the VM's first RAM page (guest frame 0x80000). */
+/* Succeeds when the hypervisor offers direct paging; value: the interface's version (2). */
 static inline struct sbiret pv_mmu_info(void) { return sbi_ecall(PV_EXT, PV_MMU_INFO, 0, 0, 0, 0, 0, 0); }
+
+/* list[i] = the machine frame of guest frame first + i, for i < count (count <= PV_MMU_FRAMES_MAX). */
+static inline struct sbiret pv_mmu_machine_frames(uint32_t first, uint32_t count, uint32_t *list) {
+    return sbi_ecall(PV_EXT, PV_MMU_MACHINE_FRAMES, first, count, (uint32_t)(uintptr_t)list, 0, 0, 0);
+}
 
 static inline struct sbiret pv_mmu_pin(void *table, uint32_t level) {
     return sbi_ecall(PV_EXT, PV_MMU_PIN, (uint32_t)(uintptr_t)table, level, 0, 0, 0, 0);

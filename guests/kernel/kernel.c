@@ -112,15 +112,46 @@ static inline void sfence_all(void) { __asm__ volatile("sfence.vma zero, zero" :
 #define KERNEL_PTE_U kernel_pte_u
 static int direct_paging;             /* the hypervisor walks our tables: the rules of pv.h apply */
 static uint32_t kernel_pte_u;         /* PTE_U with direct paging, else 0 */
-static uint32_t frame_delta;          /* machine frame - guest frame (0 without direct paging) */
+/* Machine frames of the kernel's 4 MiB (pv_mmu_machine_frames), and the way back: a hash from
+   machine frame to kernel frame. The frames beneath need not be contiguous or in order. */
+#define KERNEL_FRAMES ((KERNEL_MAP_END - RAM_BASE) / PAGE)
+#define M2P_SLOTS (2 * KERNEL_FRAMES)
+static uint32_t p2m[KERNEL_FRAMES];
+static uint32_t m2p_key[M2P_SLOTS];   /* machine frame + 1; 0: empty slot */
+static uint16_t m2p_value[M2P_SLOTS]; /* index of the kernel frame (from RAM_BASE) */
 static uint32_t next_table = PT_POOL_START;
 static int tables_pinned;             /* from here on, PTEs change only by hypercall */
 static uint32_t empty_root;           /* the user root of the kernel's own address space */
 static struct pv_mmu_request mmu_batch[64];
 static uint32_t mmu_batched;
 #define FRAME_LIMIT PT_POOL_START
-#define PTE_FRAME(pa) ((((pa) >> 12) + frame_delta) << 10)
-#define PTE_PA(pte) ((((pte) >> 10) - frame_delta) << 12)
+#define PTE_FRAME(pa) (machine_frame((pa) >> 12) << 10)
+#define PTE_PA(pte) (guest_frame((pte) >> 10) << 12)
+
+static uint32_t m2p_first_slot(uint32_t machine) { return (machine * 2654435761u) >> 21; }
+
+static void p2m_init(void) {
+    struct sbiret r = pv_mmu_machine_frames(RAM_BASE >> 12, KERNEL_FRAMES, p2m);
+    if (r.error != SBI_SUCCESS) kfail(26, "mmu_machine_frames refused: error %d", r.error);
+    for (uint32_t i = 0; i < KERNEL_FRAMES; i++) {
+        uint32_t slot = m2p_first_slot(p2m[i]);
+        while (m2p_key[slot] != 0) slot = (slot + 1) & (M2P_SLOTS - 1);
+        m2p_key[slot] = p2m[i] + 1;
+        m2p_value[slot] = (uint16_t)i;
+    }
+}
+
+static uint32_t machine_frame(uint32_t frame) {
+    if (!direct_paging) return frame;
+    return p2m[frame - (RAM_BASE >> 12)];
+}
+
+static uint32_t guest_frame(uint32_t machine) {
+    if (!direct_paging) return machine;
+    for (uint32_t slot = m2p_first_slot(machine); m2p_key[slot] != 0; slot = (slot + 1) & (M2P_SLOTS - 1))
+        if (m2p_key[slot] == machine + 1) return (RAM_BASE >> 12) + m2p_value[slot];
+    kfail(27, "machine frame %x is not one of the kernel's", machine);
+}
 
 static void mmu_flush(void) {
     if (mmu_batched == 0) return;
@@ -266,7 +297,7 @@ static void vm_init(void) {
     struct sbiret info = pv_mmu_info();
     direct_paging = info.error == SBI_SUCCESS;
     if (direct_paging) {
-        frame_delta = (uint32_t)info.value - (RAM_BASE >> 12);
+        p2m_init();
         kernel_pte_u = PTE_U;
     }
     kmemset((void *)PT_POOL_START, 0, KERNEL_MAP_END - PT_POOL_START);

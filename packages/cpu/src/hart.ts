@@ -1,7 +1,7 @@
 import {
   decodeInto, ISA_PROFILES, Op, OP_COUNT, userSstatusAccessTraps, type Instruction, type IsaProfile,
 } from "@matryoshka/isa";
-import { BUS_ERROR, type Bus } from "@matryoshka/memory";
+import { BUS_ERROR, type Bus, type GuestPhysicalAddress } from "@matryoshka/memory";
 import {
   Access,
   ACCESS_FAULT_CAUSE,
@@ -828,10 +828,30 @@ export class Hart {
     const perms = this.pmp.pagePermissions(pagePa, priv);
     const perm = access === Access.Fetch ? PMP_X : access === Access.Load ? PMP_R : PMP_W;
     if (perms < 0 || (perms & perm) === 0) return;
-    const ramOffset = pagePa - ram.base;
-    if (access === Access.Store && this.codeCache.hasCode(ramOffset >>> 12)) return;
+    if (access === Access.Store && this.codeCache.hasCode((pagePa - ram.base) >>> 12)) return;
     if (access !== Access.Fetch && this.bus.overlayPages.size > 0 && this.bus.overlayPages.has(pagePa / 4096)) return;
-    this.tlbFor(access, priv).fill(va, ramOffset, pagePa / 4096);
+    // Where the page's frame is now; a store entry is a write permission, which the memory grants
+    // (and logs) only when asked for one. Entries stay valid while `ram.remaps` does not move.
+    const frameOffset = ram.frameOffset(pagePa / 4096, access === Access.Store);
+    if (frameOffset < 0) return;
+    this.tlbFor(access, priv).fill(va, frameOffset, pagePa / 4096);
+  }
+
+  /** `bus.ram.remaps.count` when the TLBs last matched the memory's frames (see `forgetStaleFrames`). */
+  private seenRemaps = 0;
+
+  /**
+   * Empties the TLBs if a page of the hart's memory, or of a memory beneath it, moved to another
+   * frame since they were filled (or write permissions were revoked for the dirty log). Only a
+   * VM's virtual harts need this: hardware RAM never moves, and what runs on the hardware reaches a
+   * VM's pages through shadow tables, which their hypervisor keeps right.
+   */
+  forgetStaleFrames(): void {
+    const count = this.bus.ram.remaps.count;
+    if (count !== this.seenRemaps) {
+      this.seenRemaps = count;
+      this.flushTlbs();
+    }
   }
 
   /** A load that missed the TLB or is misaligned or MMIO. Returns the unsigned value. */
@@ -846,7 +866,7 @@ export class Hart {
       this.raiseException(Cause.LoadAccessFault, address);
       return 0;
     }
-    if (!this.bus.ram.contains(pa, size)) this.needsResync = true; // a device may have changed state
+    if (!this.bus.ram.contains(pa as GuestPhysicalAddress, size)) this.needsResync = true; // a device may have changed state
     return value;
   }
 
@@ -894,9 +914,10 @@ export class Hart {
   /** Stores to a physical address, keeping the decode cache coherent. */
   private storePhysical(pa: number, size: 1 | 2 | 4, value: number): boolean {
     const ram = this.bus.ram;
-    if (ram.contains(pa, size)) this.codeCache.invalidateBytes(pa - ram.base, size);
+    const inRam = ram.contains(pa as GuestPhysicalAddress, size);
+    if (inRam) this.codeCache.invalidateBytes(pa - ram.base, size);
     // Outside RAM, or in a page with a device overlay: a device may have changed state.
-    if (!ram.contains(pa, size) || this.bus.overlayPages.has(pa >>> 12)) this.needsResync = true;
+    if (!inRam || this.bus.overlayPages.has(pa >>> 12)) this.needsResync = true;
     return this.bus.store(pa, size, value);
   }
 
@@ -915,12 +936,13 @@ export class Hart {
     const pa = this.translate(address, access, 4);
     if (pa < 0) return -1;
     const ram = this.bus.ram;
-    if (!ram.contains(pa, 4)) {
+    const frameOffset = ram.contains(pa as GuestPhysicalAddress, 4) ? ram.frameOffset(pa >>> 12, !isLoadReserved) : -1;
+    if (frameOffset < 0) {
       this.raiseException(isLoadReserved ? Cause.LoadAccessFault : Cause.StoreAccessFault, address);
       return -1;
     }
     if (!isLoadReserved) this.codeCache.invalidateBytes(pa - ram.base, 4);
-    return (pa - ram.base) >>> 2;
+    return (frameOffset + (pa & 0xfff)) >>> 2;
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -943,15 +965,14 @@ export class Hart {
     const index = vpn & 255;
     if (tlb.tag[index] === vpn) {
       this.fetchRamOffset = tlb.frameOffset[index]!;
-      return this.codeCache.page(this.fetchRamOffset >>> 12);
+      return this.codeCache.page(tlb.framePage[index]! - (this.bus.ram.base >>> 12));
     }
     const pa = this.translate(address, Access.Fetch, 2);
     if (pa < 0) return undefined;
     this.maybeFillTlb(address, pa, Access.Fetch);
-    const ram = this.bus.ram;
-    if (ram.contains(pa - (pa & 0xfff), 4096) && tlb.tag[index] === vpn) {
-      this.fetchRamOffset = pa - (pa & 0xfff) - ram.base;
-      return this.codeCache.page(this.fetchRamOffset >>> 12);
+    if (tlb.tag[index] === vpn) {
+      this.fetchRamOffset = tlb.frameOffset[index]!;
+      return this.codeCache.page(tlb.framePage[index]! - (this.bus.ram.base >>> 12));
     }
     // Not cacheable (ROM, or RAM that PMP splits): decode just this instruction.
     this.fetchRamOffset = -1;
@@ -961,7 +982,10 @@ export class Hart {
     return scratch;
   }
 
-  /** RAM byte offset of the page `fetchPage` last returned; -1 for the scratch page. */
+  /**
+   * Where in the memory's views the page `fetchPage` last returned lies (its frame offset, which
+   * is also its RAM offset on hardware); -1 for the scratch page.
+   */
   fetchRamOffset = -1;
 
   /** Decodes the instruction at a RAM page slot into a page array. */

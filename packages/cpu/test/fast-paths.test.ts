@@ -3,6 +3,7 @@ import { Op } from "@matryoshka/isa";
 import { Access } from "@matryoshka/mmu";
 import { CodeCache, InternalOp, MSTATUS, Priv } from "@matryoshka/cpu";
 import { i, li, place, RAM_BASE, RAM_SIZE, setup } from "./harness.js";
+import { guestPhysical as gpa } from "@matryoshka/memory";
 
 const HANDLER = RAM_BASE + 0x400;
 const addi = (rd: number, rs1: number, imm: number) => i(Op.ADDI, { rd, rs1, imm });
@@ -81,8 +82,8 @@ describe("mtval of an illegal instruction, read through the fetch TLB", () => {
     const t = setup([], options);
     t.hart.mtvec = HANDLER;
     place(t.ram, HANDLER, [selfLoop]);
-    t.ram.write(ROOT + 4 * 0x100, new Uint8Array(new Uint32Array([pte(L0, V)]).buffer));
-    t.ram.write(L0, new Uint8Array(new Uint32Array([pte(CODE_A, V | R | X | A), pte(CODE_B, V | R | X | A)]).buffer));
+    t.ram.write(gpa(ROOT + 4 * 0x100), new Uint8Array(new Uint32Array([pte(L0, V)]).buffer));
+    t.ram.write(gpa(L0), new Uint8Array(new Uint32Array([pte(CODE_A, V | R | X | A), pte(CODE_B, V | R | X | A)]).buffer));
     place(t.ram, CODE_A, code);
     t.hart.satp = 0x8000_0000 | (ROOT >>> 12);
     t.hart.priv = Priv.S;
@@ -127,7 +128,7 @@ describe("mtval of an illegal instruction, read through the fetch TLB", () => {
     t.run(1);
     // The PTE goes away without SFENCE.VMA: the hart may still run the page through its TLB, and
     // mtval describes what it ran (a fresh walk would fault and report nothing).
-    t.ram.write(L0, new Uint8Array(4));
+    t.ram.write(gpa(L0), new Uint8Array(4));
     t.run(1);
     expect([t.hart.mcause, t.hart.mtval >>> 0]).toEqual([2, csrr(2, 0x300) >>> 0]);
   });
@@ -159,11 +160,11 @@ describe("SUM and MXR changes (mstatus/sstatus writes)", () => {
     t.hart.mtvec = HANDLER;
     place(t.ram, HANDLER, [selfLoop]);
     // RAM identity-mapped as an S megapage (code), and the two test pages.
-    t.ram.write(ROOT + 4 * (RAM_BASE >>> 22), new Uint8Array(new Uint32Array([pte(RAM_BASE, 0xcf)]).buffer));
-    t.ram.write(ROOT + 4 * 0x100, new Uint8Array(new Uint32Array([pte(L0, 0x01)]).buffer));
-    t.ram.write(L0, new Uint8Array(new Uint32Array([pte(USER, 0xd7), pte(EXEC, 0x49)]).buffer));
-    t.ram.write(USER, Uint8Array.of(7));
-    t.ram.write(EXEC, Uint8Array.of(9));
+    t.ram.write(gpa(ROOT + 4 * (RAM_BASE >>> 22)), new Uint8Array(new Uint32Array([pte(RAM_BASE, 0xcf)]).buffer));
+    t.ram.write(gpa(ROOT + 4 * 0x100), new Uint8Array(new Uint32Array([pte(L0, 0x01)]).buffer));
+    t.ram.write(gpa(L0), new Uint8Array(new Uint32Array([pte(USER, 0xd7), pte(EXEC, 0x49)]).buffer));
+    t.ram.write(gpa(USER), Uint8Array.of(7));
+    t.ram.write(gpa(EXEC), Uint8Array.of(9));
     t.hart.satp = 0x8000_0000 | (ROOT >>> 12);
     t.hart.priv = priv;
     return t;

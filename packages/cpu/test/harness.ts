@@ -1,5 +1,5 @@
 import { encode, encodeCompressed, Op, type CompressedForm, type InstructionFields } from "@matryoshka/isa";
-import { Bus, Ram } from "@matryoshka/memory";
+import { Bus, Ram, guestPhysical as gpa } from "@matryoshka/memory";
 import { createDefaultEngine, Hart, StopReason, type Engine, type HartOptions } from "@matryoshka/cpu";
 
 export const RAM_BASE = 0x8000_0000;
@@ -34,11 +34,11 @@ export function place(ram: Ram, at: number, program: Item[]): number {
   let pc = at;
   for (const item of program) {
     if (typeof item === "number") {
-      ram.write(pc, Uint8Array.of(item & 0xff, (item >>> 8) & 0xff, (item >>> 16) & 0xff, item >>> 24));
+      ram.write(gpa(pc), Uint8Array.of(item & 0xff, (item >>> 8) & 0xff, (item >>> 16) & 0xff, item >>> 24));
       pc += 4;
     } else {
       const half = encodeCompressed(item.c, item.f ?? {});
-      ram.write(pc, Uint8Array.of(half & 0xff, half >>> 8));
+      ram.write(gpa(pc), Uint8Array.of(half & 0xff, half >>> 8));
       pc += 2;
     }
   }

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { Op } from "@matryoshka/isa";
 import { MIP, MSTATUS, Priv, StopReason } from "@matryoshka/cpu";
 import { c, i, li, RAM_BASE, setup } from "./harness.js";
+import { guestPhysical as gpa } from "@matryoshka/memory";
 
 const HANDLER = RAM_BASE + 0x400;
 const S_HANDLER = RAM_BASE + 0x600;
@@ -131,7 +132,7 @@ function place(t: ReturnType<typeof setup>, pa: number, program: Parameters<type
   let pc = pa;
   for (const item of program) {
     if (typeof item !== "number") throw new Error("place: 32-bit only");
-    t.ram.write(pc, Uint8Array.of(item & 0xff, (item >>> 8) & 0xff, (item >>> 16) & 0xff, item >>> 24));
+    t.ram.write(gpa(pc), Uint8Array.of(item & 0xff, (item >>> 8) & 0xff, (item >>> 16) & 0xff, item >>> 24));
     pc += 4;
   }
 }
@@ -364,9 +365,9 @@ describe("Sv32 through the hart", () => {
   function paged(program: Parameters<typeof setup>[0]) {
     const t = at(Priv.S, program);
     // Identity-map the first 4 MiB of RAM (code) as an S megapage; map va 0x40000000 → RAM+0x20000.
-    t.ram.write(ROOT + 4 * (RAM_BASE >>> 22), new Uint8Array(new Uint32Array([pte(RAM_BASE, 0xcf)]).buffer));
-    t.ram.write(ROOT + 4 * 0x100, new Uint8Array(new Uint32Array([pte(L0, 0x01)]).buffer));
-    t.ram.write(L0, new Uint8Array(new Uint32Array([pte(RAM_BASE + 0x2_0000, 0x07)]).buffer)); // V R W, no A/D
+    t.ram.write(gpa(ROOT + 4 * (RAM_BASE >>> 22)), new Uint8Array(new Uint32Array([pte(RAM_BASE, 0xcf)]).buffer));
+    t.ram.write(gpa(ROOT + 4 * 0x100), new Uint8Array(new Uint32Array([pte(L0, 0x01)]).buffer));
+    t.ram.write(gpa(L0), new Uint8Array(new Uint32Array([pte(RAM_BASE + 0x2_0000, 0x07)]).buffer)); // V R W, no A/D
     t.hart.satp = 0x8000_0000 | (ROOT >>> 12);
     return t;
   }
@@ -393,8 +394,8 @@ describe("Sv32 through the hart", () => {
       ...li(4, L0), ...li(5, pte(RAM_BASE + 0x3_0000, 0xc7)), i(Op.SW, { rs1: 4, rs2: 5 }),
       i(Op.LW, { rd: 6, rs1: 1 }), i(Op.SFENCE_VMA, { rs1: 0, rs2: 0 }), i(Op.LW, { rd: 7, rs1: 1 }),
     ]);
-    t.ram.write(RAM_BASE + 0x2_0000, Uint8Array.of(1));
-    t.ram.write(RAM_BASE + 0x3_0000, Uint8Array.of(2));
+    t.ram.write(gpa(RAM_BASE + 0x2_0000), Uint8Array.of(1));
+    t.ram.write(gpa(RAM_BASE + 0x3_0000), Uint8Array.of(2));
     t.run(11);
     expect([t.hart.x[3], t.hart.x[6], t.hart.x[7]]).toEqual([1, 1, 2]);
   });

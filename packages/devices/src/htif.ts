@@ -1,5 +1,4 @@
-import type { AccessSize, MmioDevice } from "@matryoshka/memory";
-import type { GuestMemory } from "./dma.js";
+import { guestPhysical, type AccessSize, type GuestMemory, type MmioDevice } from "@matryoshka/memory";
 
 /** Bytes of each HTIF register (`tohost`, `fromhost`): one 64-bit word. */
 export const HTIF_REGISTER_SIZE = 8;
@@ -178,7 +177,7 @@ export class Htif implements MmioDevice {
   private syscall(address: number): void {
     const memory = this.options.memory;
     if (memory === undefined) return;
-    const magic = memory.read(address, 64);
+    const magic = memory.read(guestPhysical(address), 64);
     if (magic === undefined) return; // spike would abort: leave the guest waiting
     const view = new DataView(magic.buffer, magic.byteOffset, 64);
     const number = view.getBigUint64(0, true);
@@ -194,14 +193,14 @@ export class Htif implements MmioDevice {
     }
     const answer = new Uint8Array(8);
     new DataView(answer.buffer).setBigUint64(0, result & U64, true);
-    memory.write(address, answer);
+    memory.write(guestPhysical(address), answer);
     this.respond(0n, 1n);
   }
 
   private sysWrite(memory: GuestMemory, fd: bigint, buffer: bigint, length: bigint): bigint {
     if (fd !== 1n && fd !== 2n) return BigInt(-9); // EBADF
     if (length > 0x1_0000_0000n || buffer > 0xffff_ffffn) return BigInt(-EFAULT);
-    const bytes = memory.read(Number(buffer), Number(length));
+    const bytes = memory.read(guestPhysical(Number(buffer)), Number(length));
     if (bytes === undefined) return BigInt(-EFAULT);
     for (const byte of bytes) this.options.output?.(byte);
     return length;

@@ -1,5 +1,5 @@
 import type { AccessSize, MmioDevice } from "@matryoshka/memory";
-import type { GuestMemory } from "./dma.js";
+import type { GuestMemory } from "@matryoshka/memory";
 import { SplitVirtqueue, legacyQueueLayout, type VirtqueueLayout } from "./virtqueue.js";
 
 // virtio over MMIO, virtio 1.1 §4.2: the modern register layout (§4.2.2, Version 2) and the legacy

@@ -1,4 +1,4 @@
-import type { GuestMemory } from "./dma.js";
+import { guestPhysical, type GuestMemory } from "@matryoshka/memory";
 
 // Split virtqueues, virtio 1.1 §2.6. Every structure lives in guest memory and is little-endian.
 
@@ -93,7 +93,7 @@ export class DescriptorChain {
         continue;
       }
       const count = Math.min(segment.length - skip, length - done);
-      const bytes = this.queue.memory.read(segment.address + skip, count);
+      const bytes = this.queue.memory.read(guestPhysical(segment.address + skip), count);
       if (bytes === undefined) {
         this.queue.fail(`buffer 0x${segment.address.toString(16)}+${segment.length} became unreachable`);
         return undefined;
@@ -120,7 +120,7 @@ export class DescriptorChain {
         continue;
       }
       const count = Math.min(segment.length - skip, bytes.length - done);
-      if (!this.queue.memory.write(segment.address + skip, bytes.subarray(done, done + count))) {
+      if (!this.queue.memory.write(guestPhysical(segment.address + skip), bytes.subarray(done, done + count))) {
         this.queue.fail(`buffer 0x${segment.address.toString(16)}+${segment.length} became unreachable`);
         return false;
       }
@@ -190,9 +190,9 @@ export class SplitVirtqueue {
     if (!Number.isInteger(size) || size < 1 || size > VIRTQ_MAX_SIZE || (size & (size - 1)) !== 0) {
       return `queue size ${size} is not a power of two in 1..${VIRTQ_MAX_SIZE}`;
     }
-    if (!this.memory.contains(descTable, descriptorTableSize(size))) return `descriptor table at 0x${descTable.toString(16)} lies outside guest memory`;
-    if (!this.memory.contains(availRing, driverAreaSize(size))) return `available ring at 0x${availRing.toString(16)} lies outside guest memory`;
-    if (!this.memory.contains(usedRing, deviceAreaSize(size))) return `used ring at 0x${usedRing.toString(16)} lies outside guest memory`;
+    if (!this.memory.contains(guestPhysical(descTable), descriptorTableSize(size))) return `descriptor table at 0x${descTable.toString(16)} lies outside guest memory`;
+    if (!this.memory.contains(guestPhysical(availRing), driverAreaSize(size))) return `available ring at 0x${availRing.toString(16)} lies outside guest memory`;
+    if (!this.memory.contains(guestPhysical(usedRing), deviceAreaSize(size))) return `used ring at 0x${usedRing.toString(16)} lies outside guest memory`;
     return undefined;
   }
 
@@ -203,13 +203,13 @@ export class SplitVirtqueue {
   pop(): DescriptorChain | undefined {
     if (this.failed !== undefined) return undefined;
     const { size, availRing } = this.layout;
-    const availIdx = this.memory.readU16(availRing + 2);
+    const availIdx = this.memory.readU16(guestPhysical(availRing + 2));
     if (availIdx === undefined) return this.refuse(`available ring at 0x${availRing.toString(16)} lies outside guest memory`);
     const pending = (availIdx - this.lastAvailIdx) & 0xffff;
     if (pending === 0) return undefined;
     // The driver can only have `size` buffers outstanding (§2.6.6): more means a corrupt index.
     if (pending > size) return this.refuse(`available index ${availIdx} is ${pending} ahead of ${this.lastAvailIdx}, more than the queue size ${size}`);
-    const head = this.memory.readU16(availRing + 4 + 2 * (this.lastAvailIdx % size));
+    const head = this.memory.readU16(guestPhysical(availRing + 4 + 2 * (this.lastAvailIdx % size)));
     if (head === undefined) return this.refuse(`available ring at 0x${availRing.toString(16)} lies outside guest memory`);
     this.lastAvailIdx = (this.lastAvailIdx + 1) & 0xffff;
     return this.walkChain(head);
@@ -225,7 +225,7 @@ export class SplitVirtqueue {
     const { size, usedRing } = this.layout;
     const slot = usedRing + 4 + 8 * (this.usedIdx % size);
     const next = (this.usedIdx + 1) & 0xffff;
-    if (!this.memory.writeU32(slot, chain.head) || !this.memory.writeU32(slot + 4, written >>> 0) || !this.memory.writeU16(usedRing + 2, next)) {
+    if (!this.memory.writeU32(guestPhysical(slot), chain.head) || !this.memory.writeU32(guestPhysical(slot + 4), written >>> 0) || !this.memory.writeU16(guestPhysical(usedRing + 2), next)) {
       this.refuse(`used ring at 0x${usedRing.toString(16)} lies outside guest memory`);
       return false;
     }
@@ -242,7 +242,7 @@ export class SplitVirtqueue {
   takeNotification(): boolean {
     if (this.usedSinceNotification === 0) return false;
     this.usedSinceNotification = 0;
-    const flags = this.memory.readU16(this.layout.availRing);
+    const flags = this.memory.readU16(guestPhysical(this.layout.availRing));
     if (flags === undefined) {
       this.refuse(`available ring at 0x${this.layout.availRing.toString(16)} lies outside guest memory`);
       return false;
@@ -267,7 +267,7 @@ export class SplitVirtqueue {
     let total = 0;
     /** Adds one buffer; false (queue failed) when it is not guest memory or breaks the rules. */
     const add = (address: number, length: number, isWritable: boolean): boolean => {
-      if (!this.memory.contains(address, length)) {
+      if (!this.memory.contains(guestPhysical(address), length)) {
         this.fail(`buffer 0x${address.toString(16)}+${length} lies outside guest memory`);
         return false;
       }
@@ -318,7 +318,7 @@ export class SplitVirtqueue {
       this.fail(`indirect table of ${count} descriptors is larger than ${VIRTQ_MAX_SIZE}`);
       return false;
     }
-    if (!this.memory.contains(address, length)) {
+    if (!this.memory.contains(guestPhysical(address), length)) {
       this.fail(`indirect table 0x${address.toString(16)}+${length} lies outside guest memory`);
       return false;
     }
@@ -349,11 +349,11 @@ export class SplitVirtqueue {
 
   /** One descriptor; an address with high bits set is kept as a number ≥ 2^32, which no memory contains. */
   private readDescriptor(at: number): { address: number; length: number; flags: number; next: number } | undefined {
-    const low = this.memory.readU32(at);
-    const high = this.memory.readU32(at + 4);
-    const length = this.memory.readU32(at + 8);
-    const flags = this.memory.readU16(at + 12);
-    const next = this.memory.readU16(at + 14);
+    const low = this.memory.readU32(guestPhysical(at));
+    const high = this.memory.readU32(guestPhysical(at + 4));
+    const length = this.memory.readU32(guestPhysical(at + 8));
+    const flags = this.memory.readU16(guestPhysical(at + 12));
+    const next = this.memory.readU16(guestPhysical(at + 14));
     if (low === undefined || high === undefined || length === undefined || flags === undefined || next === undefined) return undefined;
     return { address: high * 0x1_0000_0000 + low, length, flags, next };
   }

@@ -12,7 +12,6 @@ import {
   VIRTIO_BLK_T_OUT,
   VirtioBlk,
   VirtioMmio,
-  ramGuestMemory,
 } from "@matryoshka/devices";
 import { Ram } from "@matryoshka/memory";
 import { RAM_BASE, RAM_SIZE, TestDriver, pattern } from "./virtio-driver.js";
@@ -85,7 +84,7 @@ describe("FileBlockBackend", () => {
   it("serves a virtio-blk driver: OUT, FLUSH, then IN from a fresh open", () => {
     const ram = new Ram(RAM_BASE, RAM_SIZE);
     const disk = new FileBlockBackend(file);
-    const mmio = new VirtioMmio(new VirtioBlk(disk), { memory: ramGuestMemory(ram), version: 2 });
+    const mmio = new VirtioMmio(new VirtioBlk(disk), { memory: ram, version: 2 });
     const driver = new TestDriver(mmio, ram);
     driver.init();
     driver.setupModernQueue(8, RAM_BASE + 0x2000, RAM_BASE + 0x3000, RAM_BASE + 0x4000);
@@ -105,7 +104,7 @@ describe("FileBlockBackend", () => {
       expect(reopened.read(15 * 512, 512)).toEqual(pattern(512, 200));
       const blk = new VirtioBlk(reopened);
       expect(blk.readOnly).toBe(true);
-      const again = new VirtioMmio(blk, { memory: ramGuestMemory(ram), version: 1 });
+      const again = new VirtioMmio(blk, { memory: ram, version: 1 });
       const d = new TestDriver(again, ram);
       d.init();
       d.setupLegacyQueue(8, RAM_BASE + 0x6000);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { Htif, ramGuestMemory, type HtifOptions } from "@matryoshka/devices";
-import { Ram } from "@matryoshka/memory";
+import { Htif, type HtifOptions } from "@matryoshka/devices";
+import { Ram, guestPhysical as gpa } from "@matryoshka/memory";
 
 function htif(options: Partial<HtifOptions> = {}) {
   const exits: number[] = [];
@@ -102,10 +102,10 @@ describe("HTIF tohost/fromhost", () => {
 
   it("proxies write and exit system calls through guest memory", () => {
     const ram = new Ram(0x8000_0000, 0x1000);
-    const h = htif({ memory: ramGuestMemory(ram) });
+    const h = htif({ memory: ram });
     const magic = 0x8000_0100;
     const message = new TextEncoder().encode("hello\n");
-    ram.write(0x8000_0200, message);
+    ram.write(gpa(0x8000_0200), message);
     const view = new DataView(ram.buffer);
     view.setBigUint64(0x100, 64n, true); // SYS_write
     view.setBigUint64(0x108, 1n, true); // fd 1

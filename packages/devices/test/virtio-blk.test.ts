@@ -25,11 +25,10 @@ import {
   VirtioMmio,
   VirtioMmioRegister as R,
   featureBit,
-  ramGuestMemory,
   type BlockBackend,
   type VirtioBlkOptions,
 } from "@matryoshka/devices";
-import { Ram } from "@matryoshka/memory";
+import { Ram, observedMemory } from "@matryoshka/memory";
 import { RAM_BASE, RAM_SIZE, TestDriver, pattern } from "./virtio-driver.js";
 
 const DISK_SECTORS = 64;
@@ -37,7 +36,7 @@ const DISK_SECTORS = 64;
 function machine(version: 1 | 2, options: { backend?: BlockBackend; blk?: VirtioBlkOptions } = {}) {
   const ram = new Ram(RAM_BASE, RAM_SIZE);
   const dmaWrites: Array<[number, number]> = [];
-  const memory = ramGuestMemory(ram, (pa, length) => dmaWrites.push([pa, length]));
+  const memory = observedMemory(ram, (pa, length) => dmaWrites.push([pa, length]));
   const backend = options.backend ?? new MemoryBlockBackend(pattern(DISK_SECTORS * 512, 7));
   const blk = new VirtioBlk(backend, options.blk);
   const levels: boolean[] = [];
@@ -155,7 +154,7 @@ describe("virtio-mmio registers", () => {
       },
     };
     const levels: boolean[] = [];
-    const mmio = new VirtioMmio(device, { memory: ramGuestMemory(ram), irq: (l) => levels.push(l) });
+    const mmio = new VirtioMmio(device, { memory: ram, irq: (l) => levels.push(l) });
     const driver = new TestDriver(mmio, ram);
     driver.init();
     driver.setupLegacyQueue(8, RAM_BASE + 0x1000);

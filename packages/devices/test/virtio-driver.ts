@@ -12,6 +12,7 @@ import {
   type VirtioMmio,
 } from "@matryoshka/devices";
 import type { Ram } from "@matryoshka/memory";
+import { guestPhysical as gpa } from "@matryoshka/memory";
 
 export const RAM_BASE = 0x8000_0000;
 export const RAM_SIZE = 0x10_0000;
@@ -64,14 +65,14 @@ export class TestDriver {
   setU8(pa: number, v: number): void { this.view.setUint8(pa - RAM_BASE, v); }
   setU16(pa: number, v: number): void { this.view.setUint16(pa - RAM_BASE, v, true); }
   setU32(pa: number, v: number): void { this.view.setUint32(pa - RAM_BASE, v, true); }
-  bytes(pa: number, length: number): Uint8Array { return this.ram.read(pa, length); }
+  bytes(pa: number, length: number): Uint8Array { return this.ram.read(gpa(pa), length)!; }
 
   /** Allocates zeroed guest memory for buffers. */
   alloc(length: number, fill?: Uint8Array): number {
     const pa = this.heap;
     this.heap += (length + 15) & ~15;
     this.ram.u8.fill(0, pa - RAM_BASE, pa - RAM_BASE + length);
-    if (fill) this.ram.write(pa, fill);
+    if (fill) this.ram.write(gpa(pa), fill);
     return pa;
   }
 

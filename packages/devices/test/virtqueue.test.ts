@@ -1,21 +1,19 @@
 import { describe, expect, it } from "vitest";
 import {
-  GuestMemoryBase,
   SplitVirtqueue,
   VIRTQ_DESC_F_INDIRECT,
   VIRTQ_DESC_F_NEXT,
   VIRTQ_DESC_F_WRITE,
   legacyQueueLayout,
-  ramGuestMemory,
 } from "@matryoshka/devices";
-import { Ram } from "@matryoshka/memory";
+import { guestPhysical as gpa, observedMemory, Ram } from "@matryoshka/memory";
 
 const BASE = 0x8000_0000;
 
 /** A queue of `size` at fixed places in a fresh RAM, with helpers to fill it like a driver. */
 function fixture(size = 8, ramSize = 0x10_0000, indirect = true) {
   const ram = new Ram(BASE, ramSize);
-  const memory = ramGuestMemory(ram);
+  const memory = ram;
   const view = new DataView(ram.buffer);
   const layout = { size, descTable: BASE + 0x1000, availRing: BASE + 0x2000, usedRing: BASE + 0x3000 };
   const queue = new SplitVirtqueue(memory, layout, { indirectDescriptors: indirect });
@@ -72,8 +70,8 @@ describe("split virtqueue", () => {
 
   it("reads and writes a chain's bytes as one run across descriptors", () => {
     const f = fixture();
-    f.ram.write(BASE + 0x8000, Uint8Array.of(1, 2, 3));
-    f.ram.write(BASE + 0x8100, Uint8Array.of(4, 5));
+    f.ram.write(gpa(BASE + 0x8000), Uint8Array.of(1, 2, 3));
+    f.ram.write(gpa(BASE + 0x8100), Uint8Array.of(4, 5));
     f.desc(f.table, 0, BASE + 0x8000, 3, VIRTQ_DESC_F_NEXT, 1);
     f.desc(f.table, 1, BASE + 0x8100, 2, VIRTQ_DESC_F_NEXT, 2);
     f.desc(f.table, 2, BASE + 0x8200, 2, VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_NEXT, 3);
@@ -84,8 +82,8 @@ describe("split virtqueue", () => {
     expect([...chain.read(2, 2)!]).toEqual([3, 4]);
     expect(chain.read(4, 2)).toBeUndefined(); // past the readable part
     expect(chain.write(1, Uint8Array.of(9, 8, 7))).toBe(true);
-    expect([...f.ram.read(BASE + 0x8200, 2)]).toEqual([0, 9]);
-    expect([...f.ram.read(BASE + 0x8300, 3)]).toEqual([8, 7, 0]);
+    expect([...f.ram.read(gpa(BASE + 0x8200), 2)!]).toEqual([0, 9]);
+    expect([...f.ram.read(gpa(BASE + 0x8300), 3)!]).toEqual([8, 7, 0]);
     expect(chain.write(3, Uint8Array.of(1, 2, 3))).toBe(false); // past the writable part
   });
 
@@ -224,11 +222,9 @@ describe("split virtqueue", () => {
     f.offer(0);
     // Memory that can be withdrawn, as a hypervisor might unmap a page under a device.
     let withdrawn = false;
-    const flaky = new (class extends GuestMemoryBase {
-      contains(a: number, l: number) { return !withdrawn && f.memory.contains(a, l); }
-      read(a: number, l: number) { return withdrawn ? undefined : f.memory.read(a, l); }
-      write(a: number, b: Uint8Array) { return !withdrawn && f.memory.write(a, b); }
-    })();
+    const flaky = new (class extends Ram {
+      override frameOffset(page: number, write: boolean) { return withdrawn ? -1 : super.frameOffset(page, write); }
+    })(f.ram.base, f.ram.size, f.ram.buffer);
     const queue = new SplitVirtqueue(flaky, f.layout);
     const chain = queue.pop()!;
     withdrawn = true;
@@ -244,11 +240,9 @@ describe("split virtqueue", () => {
     f.desc(f.table, 0, BASE + 0x8000, 4);
     f.offer(0);
     let refuseWrites = false;
-    const memory = new (class extends GuestMemoryBase {
-      contains(a: number, l: number) { return f.memory.contains(a, l); }
-      read(a: number, l: number) { return f.memory.read(a, l); }
-      write(a: number, b: Uint8Array) { return !refuseWrites && f.memory.write(a, b); }
-    })();
+    const memory = new (class extends Ram {
+      override frameOffset(page: number, write: boolean) { return write && refuseWrites ? -1 : super.frameOffset(page, write); }
+    })(f.ram.base, f.ram.size, f.ram.buffer);
     const queue = new SplitVirtqueue(memory, f.layout);
     const chain = queue.pop()!;
     refuseWrites = true;
@@ -258,62 +252,42 @@ describe("split virtqueue", () => {
   });
 });
 
-describe("ramGuestMemory", () => {
+describe("RAM as a device sees it (observedMemory over Ram)", () => {
   it("copies in and out of RAM and refuses anything outside", () => {
     const ram = new Ram(BASE, 0x1000);
     const writes: Array<[number, number]> = [];
-    const memory = ramGuestMemory(ram, (pa, length) => writes.push([pa, length]));
-    expect(memory.write(BASE + 0xffc, Uint8Array.of(1, 2, 3, 4))).toBe(true);
-    expect([...memory.read(BASE + 0xffc, 4)!]).toEqual([1, 2, 3, 4]);
-    expect(memory.readU32(BASE + 0xffc)).toBe(0x04030201);
-    expect(memory.readU16(BASE + 0xffe)).toBe(0x0403);
-    expect(memory.writeU16(BASE, 0xbeef)).toBe(true);
-    expect(memory.writeU32(BASE + 4, 0xdeadbeef)).toBe(true);
-    expect(memory.readU32(BASE + 4)).toBe(0xdeadbeef);
-    expect(memory.readU16(BASE)).toBe(0xbeef);
+    const memory = observedMemory(ram, (pa, length) => writes.push([pa, length]));
+    expect(memory.write(gpa(BASE + 0xffc), Uint8Array.of(1, 2, 3, 4))).toBe(true);
+    expect([...memory.read(gpa(BASE + 0xffc), 4)!]).toEqual([1, 2, 3, 4]);
+    expect(memory.readU32(gpa(BASE + 0xffc))).toBe(0x04030201);
+    expect(memory.readU16(gpa(BASE + 0xffe))).toBe(0x0403);
+    expect(memory.writeU16(gpa(BASE), 0xbeef)).toBe(true);
+    expect(memory.writeU32(gpa(BASE + 4), 0xdeadbeef)).toBe(true);
+    expect(memory.readU32(gpa(BASE + 4))).toBe(0xdeadbeef);
+    expect(memory.readU16(gpa(BASE))).toBe(0xbeef);
     expect(writes).toEqual([[BASE + 0xffc, 4], [BASE, 2], [BASE + 4, 4]]);
 
     // Straddling the end, below the start, beyond 4 GiB, non-integers: all refused, nothing written.
-    expect(memory.write(BASE + 0xffe, Uint8Array.of(9, 9, 9, 9))).toBe(false);
-    expect([...ram.read(BASE + 0xffe, 2)]).toEqual([3, 4]);
-    expect(memory.read(BASE + 0xffd, 4)).toBeUndefined();
-    expect(memory.read(BASE - 1, 1)).toBeUndefined();
-    expect(memory.readU32(BASE + 0xffd)).toBeUndefined();
-    expect(memory.writeU32(BASE + 0xffd, 0)).toBe(false);
-    expect(memory.writeU16(BASE + 0xfff, 0)).toBe(false);
-    expect(memory.read(BASE + 2 ** 32, 1)).toBeUndefined();
-    expect(memory.contains(BASE + 0.5, 1)).toBe(false);
-    expect(memory.contains(BASE, -1)).toBe(false);
-    expect(memory.contains(BASE, 0x1000)).toBe(true);
-    expect(memory.contains(BASE, 0x1001)).toBe(false);
+    expect(memory.write(gpa(BASE + 0xffe), Uint8Array.of(9, 9, 9, 9))).toBe(false);
+    expect([...ram.read(gpa(BASE + 0xffe), 2)!]).toEqual([3, 4]);
+    expect(memory.read(gpa(BASE + 0xffd), 4)).toBeUndefined();
+    expect(memory.read(gpa(BASE - 1), 1)).toBeUndefined();
+    expect(memory.readU32(gpa(BASE + 0xffd))).toBeUndefined();
+    expect(memory.writeU32(gpa(BASE + 0xffd), 0)).toBe(false);
+    expect(memory.writeU16(gpa(BASE + 0xfff), 0)).toBe(false);
+    expect(memory.read(gpa(BASE + 2 ** 32), 1)).toBeUndefined();
+    expect(memory.contains(gpa(BASE + 0.5), 1)).toBe(false);
+    expect(memory.contains(gpa(BASE), -1)).toBe(false);
+    expect(memory.contains(gpa(BASE), 0x1000)).toBe(true);
+    expect(memory.contains(gpa(BASE), 0x1001)).toBe(false);
     expect(writes).toHaveLength(3);
   });
 
   it("returns copies, not views of RAM", () => {
     const ram = new Ram(BASE, 0x1000);
-    const memory = ramGuestMemory(ram);
-    const copy = memory.read(BASE, 4)!;
+    const memory = observedMemory(ram, () => {});
+    const copy = memory.read(gpa(BASE), 4)!;
     copy[0] = 0xaa;
     expect(ram.u8[0]).toBe(0);
-  });
-
-  it("builds the little-endian helpers of GuestMemoryBase on read and write", () => {
-    const bytes = new Uint8Array(16);
-    const memory = new (class extends GuestMemoryBase {
-      contains(a: number, l: number) { return a >= 0 && a + l <= 16; }
-      read(a: number, l: number) { return this.contains(a, l) ? bytes.slice(a, a + l) : undefined; }
-      write(a: number, b: Uint8Array) {
-        if (!this.contains(a, b.length)) return false;
-        bytes.set(b, a);
-        return true;
-      }
-    })();
-    expect(memory.writeU32(4, 0x11223344)).toBe(true);
-    expect([...bytes.subarray(4, 8)]).toEqual([0x44, 0x33, 0x22, 0x11]);
-    expect(memory.readU32(4)).toBe(0x11223344);
-    expect(memory.writeU16(0, 0xabcd)).toBe(true);
-    expect(memory.readU16(0)).toBe(0xabcd);
-    expect(memory.readU32(14)).toBeUndefined();
-    expect(memory.writeU16(15, 1)).toBe(false);
   });
 });

@@ -1,11 +1,11 @@
 import type { IsaProfile } from "@matryoshka/isa";
 import { Hart, createDefaultEngine, CodeCache, StopReason, type CodeCacheOptions, type Engine } from "@matryoshka/cpu";
 import {
-  EmptyVirtioSlot, GOLDFISH_RTC_SIZE, GoldfishRtc, Htif, HTIF_REGISTER_SIZE, ramGuestMemory, TEST_DEVICE_SIZE, TestDevice,
-  UART_SIZE, Uart16550, VIRTIO_MMIO_SIZE, VirtioBlk, VirtioMmio, type BlockBackend, type FinisherEvent, type GuestMemory,
+  EmptyVirtioSlot, GOLDFISH_RTC_SIZE, GoldfishRtc, Htif, HTIF_REGISTER_SIZE, TEST_DEVICE_SIZE, TestDevice,
+  UART_SIZE, Uart16550, VIRTIO_MMIO_SIZE, VirtioBlk, VirtioMmio, type BlockBackend, type FinisherEvent,
 } from "@matryoshka/devices";
 import { CLINT_SIZE, Clint, Plic, plicSize } from "@matryoshka/interrupts";
-import { Bus, Ram, Rom } from "@matryoshka/memory";
+import { Bus, guestPhysical, observedMemory, Ram, Rom, type GuestMemory } from "@matryoshka/memory";
 import { InstructionClock } from "./clock.js";
 import { virtDeviceTree } from "./device-tree.js";
 import { DEFAULT_MEMORY_MIB, VIRT } from "./layout.js";
@@ -35,10 +35,10 @@ export interface MachineOptions {
   /** RAM size in MiB (default 128, as QEMU). */
   memoryMiB?: number;
   /**
-   * The board's RAM, if it already exists: a hypervisor passes a window of its own memory (based
-   * at 0x80000000) so the VM's RAM is frames it owns. Overrides `memoryMiB`.
+   * The board's RAM, if it already exists: a hypervisor passes the VM's paged memory (based at
+   * 0x80000000), whose pages are frames it owns. Overrides `memoryMiB`.
    */
-  ram?: Ram;
+  ram?: GuestMemory;
   /** How the shared pre-decode cache behaves (a VM's board uses a transient one). */
   codeCache?: CodeCacheOptions;
   /** PMP entries per hart, 0..64 (default 16, as QEMU). */
@@ -89,7 +89,7 @@ export type RunOutcome =
  * advances by retired instructions, so every run of the same program is identical.
  */
 export class VirtMachine {
-  readonly ram: Ram;
+  readonly ram: GuestMemory;
   readonly bus: Bus;
   readonly harts: Hart[];
   readonly clock: InstructionClock;
@@ -158,7 +158,7 @@ export class VirtMachine {
     );
     this.bus.addMmio("rtc", VIRT.rtc.base, GOLDFISH_RTC_SIZE, this.rtc);
 
-    this.dma = ramGuestMemory(this.ram, (pa, length) => {
+    this.dma = observedMemory(this.ram, (pa, length) => {
       this.codeCache.invalidateRange(pa, length);
       this.dmaObserver?.(pa, length);
     });
@@ -247,31 +247,30 @@ export class VirtMachine {
   boot(options: BootOptions): BootInfo {
     this.asleep.fill(0);
     const ramBase = this.ram.base;
-    let firmwareEnd = ramBase;
+    let firmwareEnd: number = ramBase;
     if (options.bios) {
       const firmware = parseKernel(options.bios, ramBase);
       this.loadChunks(firmware, "firmware");
       firmwareEnd = Math.max(...firmware.chunks.map((c) => c.address + c.memSize));
     }
-    const kernelAddress = options.bios ? Math.ceil(firmwareEnd / 0x40_0000) * 0x40_0000 : ramBase;
+    const kernelAddress: number = options.bios ? Math.ceil(firmwareEnd / 0x40_0000) * 0x40_0000 : ramBase;
     const kernel = parseKernel(options.kernel, kernelAddress);
     this.loadChunks(kernel, "kernel");
     const tohost = kernel.elf?.symbols.get("tohost");
     if (tohost && this.htif === undefined) {
-      if (!this.ram.contains(tohost.value, HTIF_REGISTER_SIZE)) {
+      if (!this.ram.contains(guestPhysical(tohost.value), HTIF_REGISTER_SIZE)) {
         throw new LoadError(`the ELF's tohost symbol at 0x${tohost.value.toString(16)} lies outside RAM`);
       }
       const fromhost = kernel.elf?.symbols.get("fromhost");
-      this.attachHtif(tohost.value, fromhost && this.ram.contains(fromhost.value, HTIF_REGISTER_SIZE) ? fromhost.value : undefined);
+      this.attachHtif(tohost.value, fromhost && this.ram.contains(guestPhysical(fromhost.value), HTIF_REGISTER_SIZE) ? fromhost.value : undefined);
     }
     let initrd: { start: number; end: number } | undefined;
     if (options.initrd) {
       // QEMU: halfway into RAM below 256 MiB, else 128 MiB past the kernel.
       const start = kernel.entry + (this.ram.size < 256 * 1024 * 1024 ? this.ram.size / 2 : 128 * 1024 * 1024);
-      if (!this.ram.contains(start, options.initrd.length)) {
+      if (!this.ram.write(guestPhysical(start), options.initrd)) {
         throw new LoadError(`initrd of ${options.initrd.length} bytes does not fit in RAM at 0x${start.toString(16)}`);
       }
-      this.ram.write(start, options.initrd);
       initrd = { start, end: start + options.initrd.length };
     }
     const fdt = virtDeviceTree({
@@ -290,21 +289,24 @@ export class VirtMachine {
         );
       }
     }
-    this.ram.write(fdtAddress, fdt);
+    if (!this.ram.write(guestPhysical(fdtAddress), fdt)) throw new LoadError(`no memory for the device tree at 0x${fdtAddress.toString(16)}`);
     this.setResetVector(ramBase, fdtAddress, kernel.entry);
     return { kernel, fdtAddress, fdt, startAddress: ramBase, initrd };
   }
 
   private loadChunks(image: KernelImage, what: string): void {
     for (const chunk of image.chunks) {
-      if (!this.ram.contains(chunk.address, chunk.memSize)) {
+      if (!this.ram.contains(guestPhysical(chunk.address), chunk.memSize)) {
         throw new LoadError(
           `${what} segment at 0x${chunk.address.toString(16)} (${chunk.memSize} bytes) lies outside RAM ` +
             `0x${this.ram.base.toString(16)}..0x${(this.ram.base + this.ram.size).toString(16)}`,
         );
       }
-      this.ram.u8.fill(0, chunk.address - this.ram.base, chunk.address - this.ram.base + chunk.memSize);
-      this.ram.write(chunk.address, chunk.data);
+      // Cleared then written through the memory (a VM's pages are backed as they are loaded); a
+      // refusal here is a VM whose hypervisor has no frames left.
+      if (!this.ram.fill(guestPhysical(chunk.address), chunk.memSize, 0) || !this.ram.write(guestPhysical(chunk.address), chunk.data)) {
+        throw new LoadError(`no memory for the ${what} segment at 0x${chunk.address.toString(16)}`);
+      }
     }
     this.codeCache.clear();
   }

@@ -1,3 +1,4 @@
+import type { MemoryDescriptor } from "@matryoshka/memory";
 import type { CodeCache, Engine, Hart } from "@matryoshka/cpu";
 import { LINE } from "@matryoshka/interrupts";
 
@@ -137,7 +138,8 @@ export interface WorkerSetup {
   harts: number;
   control: SharedArrayBuffer;
   times: SharedArrayBuffer;
-  ram: { buffer: SharedArrayBuffer; byteOffset: number; base: number; size: number };
+  /** The board's RAM, as the worker rebuilds it (hardware RAM, or a VM's frame table over it). */
+  ram: MemoryDescriptor;
   rom: { base: number; bytes: Uint8Array };
   clintBase: number;
   /** Every other device, by index into this list, proxied to the main thread. */

@@ -8,7 +8,7 @@ import { CodeCache, Hart, StopReason, type Engine } from "@matryoshka/cpu";
 import { engineNamed } from "./engines.js";
 import { CLINT_SIZE, LINE } from "@matryoshka/interrupts";
 import { ISA_PROFILES, type IsaProfileName } from "@matryoshka/isa";
-import { Bus, Ram, Rom, type AccessSize, type MmioDevice } from "@matryoshka/memory";
+import { Bus, memoryFromDescriptor, Rom, type AccessSize, type MmioDevice } from "@matryoshka/memory";
 import { captureHart, restoreHart } from "./hart-state.js";
 import {
   ASLEEP, CLOCK, DEADLINE, GO, READY, DMA_GENERATION, DMA_RING_ENTRIES, dmaRingWord, DONE, EXTERNAL, hartWord, MSIP,
@@ -52,7 +52,7 @@ class HartThread {
     this.times = new BigInt64Array(setup.times);
     this.self = setup.hartId;
     this.ipt = setup.instructionsPerTick;
-    const ram = new Ram(setup.ram.base, setup.ram.size, setup.ram.buffer, setup.ram.byteOffset);
+    const ram = memoryFromDescriptor(setup.ram);
     const bus = new Bus(ram);
     bus.addMmio("mrom", setup.rom.base, setup.rom.bytes.length, new Rom(setup.rom.bytes));
     bus.addMmio("clint", setup.clintBase, CLINT_SIZE, new SharedClint(this));

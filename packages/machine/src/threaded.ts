@@ -1,5 +1,5 @@
 import { setFlagsFromString } from "node:v8";
-import { Rom } from "@matryoshka/memory";
+import { describeMemory, Rom } from "@matryoshka/memory";
 import type { VirtMachine, RunOutcome } from "./board.js";
 import { captureHart, restoreHart } from "./hart-state.js";
 import { VIRT } from "./layout.js";
@@ -114,6 +114,7 @@ export async function runThreaded(machine: VirtMachine, options: ThreadedRunOpti
     Atomics.store(control, DMA_GENERATION, dmaGeneration);
   };
 
+  const ramDescriptor = describeMemory(machine.ram);
   const limit = startClock + (options.maxInstructions ?? Number.POSITIVE_INFINITY);
   const engine = options.engine ?? machine.engine.name;
   const workerModule = siblingModule(import.meta.url, "threaded-worker");
@@ -125,7 +126,7 @@ export async function runThreaded(machine: VirtMachine, options: ThreadedRunOpti
       harts: harts.length,
       control: control.buffer as SharedArrayBuffer,
       times: times.buffer as SharedArrayBuffer,
-      ram: { buffer: machine.ram.buffer, byteOffset: machine.ram.byteOffset, base: machine.ram.base, size: machine.ram.size },
+      ram: ramDescriptor,
       rom: { base: VIRT.mrom.base, bytes: rom.slice() },
       clintBase: VIRT.clint.base,
       regions: devices.map((r) => ({ name: r.name, base: r.base, size: r.size, overlay: r.overlay })),

@@ -1,4 +1,5 @@
-import { Ram } from "./ram.js";
+import type { GuestPhysicalAddress } from "./address.js";
+import type { GuestMemory } from "./guest-memory.js";
 
 /** Access widths in bytes. */
 export type AccessSize = 1 | 2 | 4;
@@ -28,7 +29,8 @@ export const BUS_ERROR = -0x1_0000_0000;
  * its TLB; everything else comes here.
  */
 export class Bus {
-  readonly ram: Ram;
+  /** The machine's RAM: hardware `Ram`, or a VM's `PagedMemory`. */
+  readonly ram: GuestMemory;
   private readonly regions: MmioRegion[] = [];
   /** Devices placed over RAM (like HTIF's tohost), checked before RAM itself. */
   private readonly overlays: MmioRegion[] = [];
@@ -37,7 +39,7 @@ export class Bus {
   /** Bumped whenever the map changes, so cached lookups know to refresh. */
   generation = 0;
 
-  constructor(ram: Ram) {
+  constructor(ram: GuestMemory) {
     this.ram = ram;
   }
 
@@ -71,7 +73,7 @@ export class Bus {
    * cache such pages in their TLBs (see `overlayPages`).
    */
   addOverlay(name: string, base: number, size: number, device: MmioDevice): MmioRegion {
-    if (!this.ram.contains(base, size)) throw new RangeError(`overlay "${name}" at 0x${base.toString(16)} must lie inside RAM`);
+    if (!this.ram.contains(base as GuestPhysicalAddress, size)) throw new RangeError(`overlay "${name}" at 0x${base.toString(16)} must lie inside RAM`);
     for (const region of this.overlays) {
       if (base < region.base + region.size && region.base < base + size) {
         throw new Error(`overlay "${name}" at 0x${base.toString(16)} overlaps "${region.name}"`);
@@ -108,7 +110,7 @@ export class Bus {
 
   /** True if a physical address is backed by anything (RAM or a device). */
   isMapped(pa: number): boolean {
-    return this.ram.contains(pa) || this.findRegion(pa) !== undefined;
+    return this.ram.contains(pa as GuestPhysicalAddress) || this.findRegion(pa) !== undefined;
   }
 
   /**
@@ -127,9 +129,15 @@ export class Bus {
       }
     }
     if (offset >= 0 && offset + size <= ram.size) {
-      if (size === 4) return (offset & 3) === 0 ? ram.i32[offset >> 2]! >>> 0 : readBytes(ram.u8, offset, 4);
-      if (size === 2) return (offset & 1) === 0 ? ram.u16[offset >> 1]! : readBytes(ram.u8, offset, 2);
-      return ram.u8[offset]!;
+      // Pages of a VM's RAM need not be adjacent frames: an access across a page boundary is
+      // made of bytes, each page through its own frame.
+      if ((pa & 0xfff) + size > 4096) return this.loadBytes(pa, size);
+      const frame = ram.frameOffset(pa >>> 12, false);
+      if (frame < 0) return BUS_ERROR;
+      const at = frame + (pa & 0xfff);
+      if (size === 4) return (at & 3) === 0 ? ram.i32[at >> 2]! >>> 0 : readBytes(ram.u8, at, 4);
+      if (size === 2) return (at & 1) === 0 ? ram.u16[at >> 1]! : readBytes(ram.u8, at, 2);
+      return ram.u8[at]!;
     }
     const region = this.findRegion(pa);
     if (region && pa + size <= region.base + region.size) {
@@ -166,10 +174,19 @@ export class Bus {
       }
     }
     if (offset >= 0 && offset + size <= ram.size) {
-      if (size === 4 && (offset & 3) === 0) ram.i32[offset >> 2] = value;
-      else if (size === 2 && (offset & 1) === 0) ram.u16[offset >> 1] = value;
-      else if (size === 1) ram.u8[offset] = value;
-      else for (let i = 0; i < size; i++) ram.u8[offset + i] = value >>> (8 * i);
+      if ((pa & 0xfff) + size > 4096) {
+        // Across a page boundary: both pages must take the write before either byte is stored.
+        if (ram.frameOffset(pa >>> 12, true) < 0 || ram.frameOffset(((pa + size - 1) >>> 12), true) < 0) return false;
+        for (let i = 0; i < size; i++) this.store((pa + i) >>> 0, 1, (value >>> (8 * i)) & 0xff);
+        return true;
+      }
+      const frame = ram.frameOffset(pa >>> 12, true);
+      if (frame < 0) return false;
+      const at = frame + (pa & 0xfff);
+      if (size === 4 && (at & 3) === 0) ram.i32[at >> 2] = value;
+      else if (size === 2 && (at & 1) === 0) ram.u16[at >> 1] = value;
+      else if (size === 1) ram.u8[at] = value;
+      else for (let i = 0; i < size; i++) ram.u8[at + i] = value >>> (8 * i);
       return true;
     }
     const region = this.findRegion(pa);

@@ -1,3 +1,15 @@
+export { asPlatformGuestAddress, guestPhysical, PAGE_MASK, PAGE_SHIFT, PAGE_SIZE, platformPhysical } from "./address.js";
+export type { GuestPhysicalAddress, PlatformPhysicalAddress } from "./address.js";
+export { GuestMemoryBase } from "./guest-memory.js";
+export type { GuestMemory, RemapCounter } from "./guest-memory.js";
 export { Ram } from "./ram.js";
+export { mergeIdenticalPages, PagedMemory } from "./paged-memory.js";
+export type { FrameTable, PagedMemoryState, PagedMemoryStats } from "./paged-memory.js";
+export { FrameAllocator } from "./frame-allocator.js";
+export type { FrameAllocatorOptions, FrameOrder, FrameSource } from "./frame-allocator.js";
+export { observedMemory } from "./observed.js";
+export { copyGuestMemory } from "./copy.js";
 export { BUS_ERROR, Bus, Rom } from "./bus.js";
 export type { AccessSize, MmioDevice, MmioRegion } from "./bus.js";
+export { describeMemory, memoryFromDescriptor } from "./descriptor.js";
+export type { MemoryDescriptor } from "./descriptor.js";

@@ -1,47 +1,104 @@
-import type { Bus, Ram } from "@matryoshka/memory";
+import type { Bus, FrameSource, FrameTable, GuestMemory, GuestPhysicalAddress } from "@matryoshka/memory";
 import { PMP_R, PMP_W, PMP_X, type Pmp } from "./pmp.js";
 import { Access, leafAllows, PTE_A, PTE_D, PTE_R, PTE_U, PTE_V, PTE_W, PTE_X, SATP_MODE_SV32, WalkInfo, walkSv32, type TranslationState } from "./sv32.js";
 
 /**
- * 4 KiB frames for shadow tables, carved out of a contiguous region of the memory the tables live
- * in. Frames come back zeroed.
+ * 4 KiB frames for shadow tables: taken from a `FrameSource` (the hypervisor's allocator) as the
+ * tables grow, up to `limit`, and kept for reuse; or a fixed list of frames (a vCPU on a worker
+ * thread gets its share this way). Frames are addresses in the memory the tables live in, and come
+ * back zeroed.
  */
 export class FramePool {
-  readonly base: number;
-  readonly frames: number;
-  private readonly memory: Ram;
+  /** Most frames the pool holds at once. */
+  readonly limit: number;
+  private readonly memory: GuestMemory;
+  private readonly source: FrameSource | undefined;
+  /** Frames (page numbers) taken and not in use. */
   private readonly free: Int32Array;
-  private freeCount: number;
+  private freeCount = 0;
+  private taken = 0;
+  /** Every frame held, for accounting (`frames`). */
+  private readonly everyFrame = new Set<number>();
 
-  constructor(memory: Ram, base: number, frames: number) {
-    if (base % 4096 !== 0 || !memory.contains(base, frames * 4096) || frames < 2) {
+  constructor(memory: GuestMemory, frames: FrameSource | ArrayLike<number>, limit: number) {
+    if (!Number.isInteger(limit) || limit < 2) throw new RangeError(`a shadow frame pool needs at least 2 frames, got ${limit}`);
+    this.memory = memory;
+    this.limit = limit;
+    this.free = new Int32Array(limit);
+    if (isFrameSource(frames)) {
+      this.source = frames;
+    } else {
+      if (frames.length < limit) throw new RangeError(`a shadow frame pool of ${limit} frames was given ${frames.length}`);
+      for (let i = limit - 1; i >= 0; i--) {
+        const frame = frames[i]!;
+        if (!Number.isInteger(frame) || !memory.contains((frame * 4096) as GuestPhysicalAddress, 4096)) {
+          throw new RangeError(`shadow frame 0x${(frame * 4096).toString(16)} is not a page of its memory`);
+        }
+        this.free[this.freeCount++] = frame;
+        this.everyFrame.add(frame);
+      }
+      this.taken = limit;
+    }
+  }
+
+  /** A pool of the `frames` contiguous frames at `base` (tests, and tables kept in a reserved region). */
+  static region(memory: GuestMemory, base: number, frames: number): FramePool {
+    if (base % 4096 !== 0 || !memory.contains(base as GuestPhysicalAddress, frames * 4096) || frames < 2) {
       throw new RangeError(`a shadow frame pool of ${frames} frames at 0x${base.toString(16)} does not fit its memory`);
     }
-    this.memory = memory;
-    this.base = base;
-    this.frames = frames;
-    this.free = new Int32Array(frames);
-    for (let i = 0; i < frames; i++) this.free[i] = frames - 1 - i;
-    this.freeCount = frames;
+    return new FramePool(memory, Array.from({ length: frames }, (_, i) => base / 4096 + i), frames);
   }
 
+  /** Frames the pool can still hand out (taken and free, plus what it may still take). */
   get available(): number {
-    return this.freeCount;
+    return this.freeCount + (this.source === undefined ? 0 : this.limit - this.taken);
   }
 
-  /** A zeroed frame's physical address, or -1 when the pool is empty. */
+  /** Frames the pool holds now (in use or free for reuse). */
+  get held(): number {
+    return this.taken;
+  }
+
+  /** The frames (page numbers) the pool holds now, in use or free. */
+  frames(): number[] {
+    return [...this.everyFrame];
+  }
+
+  /** A zeroed frame's address, or -1 when the pool is at its limit or its source has none. */
   allocate(): number {
-    if (this.freeCount === 0) return -1;
-    const index = this.free[--this.freeCount]!;
-    const pa = this.base + index * 4096;
-    const word = (pa - this.memory.base) >>> 2;
-    this.memory.i32.fill(0, word, word + 1024);
+    let frame: number;
+    if (this.freeCount > 0) {
+      frame = this.free[--this.freeCount]!;
+    } else {
+      if (this.source === undefined || this.taken >= this.limit) return -1;
+      frame = this.source.allocateFrame();
+      if (frame < 0) return -1;
+      this.taken++;
+      this.everyFrame.add(frame);
+    }
+    const pa = frame * 4096;
+    this.memory.fill(pa as GuestPhysicalAddress, 4096, 0);
     return pa;
   }
 
   release(pa: number): void {
-    this.free[this.freeCount++] = (pa - this.base) / 4096;
+    this.free[this.freeCount++] = pa / 4096;
   }
+
+  /** Gives every frame taken from the source back to it (the VM ended). Nothing may be in use. */
+  releaseAll(): void {
+    if (this.source === undefined) return;
+    for (let i = 0; i < this.freeCount; i++) {
+      this.source.releaseFrame(this.free[i]!);
+      this.everyFrame.delete(this.free[i]!);
+    }
+    this.taken -= this.freeCount;
+    this.freeCount = 0;
+  }
+}
+
+function isFrameSource(frames: FrameSource | ArrayLike<number>): frames is FrameSource {
+  return typeof (frames as FrameSource).allocateFrame === "function";
 }
 
 /** One shadow address space: a root table and the second-level tables it points to. */
@@ -71,6 +128,8 @@ export interface ShadowStats {
   rootsCreated: number;
   /** Times the frame pool ran dry and every shadow table was dropped. */
   poolResets: number;
+  /** Times every entry lost write permission (the dirty log started or was harvested). */
+  writeRevocations: number;
 }
 
 /** What a shadow context needs to know about the virtual hart. */
@@ -87,9 +146,6 @@ export const Fill = {
   Emulate: 1,
 } as const;
 export type Fill = (typeof Fill)[keyof typeof Fill];
-
-/** Guest-physical page → host-physical address of its frame, or -1 if it is not plain RAM of the VM. */
-export type GuestPhysicalMap = (guestPhysicalPage: number) => number;
 
 /**
  * Shadow page tables (the classic VMM technique of Popek–Goldberg-era systems and of VMware and Xen
@@ -108,15 +164,16 @@ export type GuestPhysicalMap = (guestPhysicalPage: number) => number;
  *   cached across guest context switches.
  */
 export class ShadowPageTables {
-  readonly stats: ShadowStats = { fills: 0, pageFlushes: 0, fullFlushes: 0, rootsCreated: 0, poolResets: 0 };
-  private readonly memory: Ram;
+  readonly stats: ShadowStats = { fills: 0, pageFlushes: 0, fullFlushes: 0, rootsCreated: 0, poolResets: 0, writeRevocations: 0 };
+  /** The platform's memory, where the shadow tables live. */
+  private readonly memory: GuestMemory;
   private readonly pool: FramePool;
   private readonly roots = new Map<number, ShadowRoot>();
   private readonly walkInfo = new WalkInfo();
   /** Called after entries were removed or changed: `va` for one page, undefined for everything. */
   private readonly onInvalidate: (va: number | undefined) => void;
 
-  constructor(memory: Ram, pool: FramePool, onInvalidate: (va: number | undefined) => void) {
+  constructor(memory: GuestMemory, pool: FramePool, onInvalidate: (va: number | undefined) => void) {
     this.memory = memory;
     this.pool = pool;
     this.onInvalidate = onInvalidate;
@@ -129,6 +186,16 @@ export class ShadowPageTables {
   static contextKey(context: ShadowContext): number {
     if (!context.translated) return -1 - context.priv;
     return (context.satp >>> 0) * 16 + context.priv * 4 + (context.sum ? 2 : 0) + (context.mxr ? 1 : 0);
+  }
+
+  /** Frames of the platform's memory the tables hold now. */
+  get framesHeld(): number {
+    return this.pool.held;
+  }
+
+  /** Those frames (page numbers of the platform's memory). */
+  frames(): number[] {
+    return this.pool.frames();
   }
 
   get rootCount(): number {
@@ -163,10 +230,12 @@ export class ShadowPageTables {
    * Tries to map the page of `va` in the context's root for `access`. The guest walk runs with
    * the guest's memory and PMP (setting A/D as hardware would); the shadow PTE gets the
    * permissions the guest PTE, the virtual privilege and PMP allow, minus W until the page is
-   * dirty. Returns Fill.Emulate when the access must be emulated instead: the guest takes a fault,
-   * or the page is not RAM the VM owns, or PMP does not treat the page uniformly.
+   * dirty, and minus W while the VM's memory wants to see the next write (`frames.mapsWritable`: a
+   * page shared copy-on-write, a clean page under the dirty log). Returns Fill.Emulate when the
+   * access must be emulated instead: the guest takes a fault, or the page is not RAM the VM owns,
+   * or PMP does not treat the page uniformly.
    */
-  fill(key: number, context: ShadowContext, va: number, access: Access, guest: Bus, pmp: Pmp, map: GuestPhysicalMap): Fill {
+  fill(key: number, context: ShadowContext, va: number, access: Access, guest: Bus, pmp: Pmp, frames: FrameTable): Fill {
     let root = this.roots.get(key);
     if (root === undefined) {
       if (this.rootSatp(key, context) < 0) return Fill.Emulate;
@@ -189,8 +258,6 @@ export class ShadowPageTables {
       gpa = va >>> 0;
     }
     const guestPage = Math.floor(gpa / 4096);
-    const host = map(guestPage);
-    if (host < 0) return Fill.Emulate;
     const pmpPerms = pmp.pagePermissions(guestPage * 4096, context.priv);
     if (pmpPerms < 0) return Fill.Emulate;
     readable &&= (pmpPerms & PMP_R) !== 0;
@@ -198,6 +265,11 @@ export class ShadowPageTables {
     executable &&= (pmpPerms & PMP_X) !== 0;
     const wanted = access === Access.Fetch ? executable : access === Access.Load ? readable : writable;
     if (!wanted) return Fill.Emulate;
+    // A store takes the page for writing (its own frame, marked dirty); a load or fetch leaves W
+    // off unless writes need not be seen, so the first store faults here and does that.
+    const host = frames.platformAddress(guestPage, access === Access.Store);
+    if (host < 0) return Fill.Emulate;
+    if (access !== Access.Store) writable &&= frames.mapsWritable(guestPage);
 
     let second = root.second[va >>> 22]! * 4096;
     if (second === 0) {
@@ -205,15 +277,21 @@ export class ShadowPageTables {
       if (second < 0) {
         // Out of frames: drop every shadow table and let the guest fault its way back in.
         this.reset();
-        return this.fill(key, context, va, access, guest, pmp, map);
+        return this.fill(key, context, va, access, guest, pmp, frames);
+      }
+      const rootWord = this.entryWord(root.table, va >>> 22);
+      if (rootWord < 0) {
+        this.pool.release(second);
+        return Fill.Emulate;
       }
       root.second[va >>> 22] = second / 4096;
       root.used.push(va >>> 22);
-      this.memory.i32[(root.table - this.memory.base + (va >>> 22) * 4) >>> 2] = ((second >>> 12) << 10) | PTE_V;
+      this.memory.i32[rootWord] = ((second >>> 12) << 10) | PTE_V;
     }
     // A guest megapage is shadowed as 4 KiB pieces; a fence anywhere in it must drop them all.
     if (megapage) root.megapage[va >>> 22] = 1;
-    const entry = (second - this.memory.base + ((va >>> 12) & 0x3ff) * 4) >>> 2;
+    const entry = this.entryWord(second, (va >>> 12) & 0x3ff);
+    if (entry < 0) return Fill.Emulate;
     const old = this.memory.i32[entry]!;
     const pte =
       (((host >>> 12) << 10) | PTE_V | PTE_U | PTE_A | PTE_D | (readable ? PTE_R : 0) | (writable ? PTE_W : 0) | (executable ? PTE_X : 0)) | 0;
@@ -222,6 +300,66 @@ export class ShadowPageTables {
     // The hardware may hold the old entry (a read-only one being upgraded) in its TLB.
     if (old !== 0) this.onInvalidate(va);
     return Fill.Mapped;
+  }
+
+  /**
+   * Index in the memory's `i32` view of entry `index` of the table at `table`, for writing, or -1
+   * if the table's page cannot be had. The tables lie in the platform's memory, which in a VM is
+   * itself paged: the frame is looked up on every access rather than cached.
+   */
+  private entryWord(table: number, index: number): number {
+    const frame = this.memory.frameOffset(table >>> 12, true);
+    return frame < 0 ? -1 : (frame >>> 2) + index;
+  }
+
+  /**
+   * Takes write permission away from every entry, keeping the mappings: the next store to each
+   * page faults and is seen (a dirty log starting or harvested). Cheaper than dropping the tables:
+   * reads and fetches keep running at full speed.
+   */
+  revokeWrites(): void {
+    const i32 = this.memory.i32;
+    let changed = false;
+    for (const root of this.roots.values()) {
+      for (const vpn1 of root.used) {
+        const base = this.entryWord(root.second[vpn1]! * 4096, 0);
+        if (base < 0) continue;
+        for (let i = 0; i < 1024; i++) {
+          const pte = i32[base + i]!;
+          if ((pte & PTE_W) !== 0) {
+            i32[base + i] = pte & ~PTE_W;
+            changed = true;
+          }
+        }
+      }
+    }
+    this.stats.writeRevocations++;
+    if (changed) this.onInvalidate(undefined);
+  }
+
+  /**
+   * Drops every entry, in every root, that maps the platform frame `frame` (a page number): the
+   * VM's page that was there moved (a copy-on-write break, a page given back). Costs a scan of
+   * the tables in use, which is fine for events this rare.
+   */
+  invalidateFrame(frame: number): void {
+    this.stats.pageFlushes++;
+    const i32 = this.memory.i32;
+    let dropped = false;
+    for (const root of this.roots.values()) {
+      for (const vpn1 of root.used) {
+        const base = this.entryWord(root.second[vpn1]! * 4096, 0);
+        if (base < 0) continue;
+        for (let i = 0; i < 1024; i++) {
+          const pte = i32[base + i]!;
+          if ((pte & PTE_V) !== 0 && pte >>> 10 === frame) {
+            i32[base + i] = 0;
+            dropped = true;
+          }
+        }
+      }
+    }
+    if (dropped) this.onInvalidate(undefined);
   }
 
   /**
@@ -240,12 +378,13 @@ export class ShadowPageTables {
       if (root.megapage[vpn1] !== 0) {
         // sfence.vma with an address covers the leaf that translates it (privileged spec 1.12
         // §4.2.1): for a megapage, all 4 MiB of it.
-        const word = (second - this.memory.base) >>> 2;
-        this.memory.i32.fill(0, word, word + 1024);
+        const word = this.entryWord(second, 0);
+        if (word >= 0) this.memory.i32.fill(0, word, word + 1024);
         root.megapage[vpn1] = 0;
         wholeMegapage = true;
       } else {
-        this.memory.i32[(second - this.memory.base + offset) >>> 2] = 0;
+        const word = this.entryWord(second, offset >>> 2);
+        if (word >= 0) this.memory.i32[word] = 0;
       }
     }
     // The hardware TLB holds a megapage's pieces as separate 4 KiB pages.
@@ -281,13 +420,19 @@ export class ShadowPageTables {
   }
 
   private empty(root: ShadowRoot): void {
-    const base = (root.table - this.memory.base) >>> 2;
+    const base = this.entryWord(root.table, 0);
     for (const vpn1 of root.used) {
       this.pool.release(root.second[vpn1]! * 4096);
       root.second[vpn1] = 0;
       root.megapage[vpn1] = 0;
-      this.memory.i32[base + vpn1] = 0;
+      if (base >= 0) this.memory.i32[base + vpn1] = 0;
     }
     root.used.length = 0;
+  }
+
+  /** Drops every table and gives the pool's frames back to where they came from (the VM ended). */
+  destroy(): void {
+    this.reset();
+    this.pool.releaseAll();
   }
 }

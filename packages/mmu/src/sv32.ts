@@ -1,4 +1,4 @@
-import { BUS_ERROR, type Bus } from "@matryoshka/memory";
+import { BUS_ERROR, type Bus, type GuestPhysicalAddress } from "@matryoshka/memory";
 import { PMP_R, PMP_W, type Pmp } from "./pmp.js";
 
 /** What a memory access is for; the numbering is shared by TLBs and trap causes. */
@@ -88,7 +88,7 @@ export function walkSv32(bus: Bus, pmp: Pmp, va: number, access: Access, state: 
     let updated = pte | PTE_A;
     if (access === Access.Store) updated |= PTE_D;
     if (updated !== pte) {
-      if (!bus.ram.contains(pteAddress, 4) || !pmp.check(pteAddress, 4, PMP_W, 1)) return WALK_ACCESS_FAULT;
+      if (!bus.ram.contains(pteAddress as GuestPhysicalAddress, 4) || !pmp.check(pteAddress, 4, PMP_W, 1)) return WALK_ACCESS_FAULT;
       bus.store(pteAddress, 4, updated);
     }
     info.pte = updated >>> 0;

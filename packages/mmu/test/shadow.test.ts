@@ -1,5 +1,5 @@
 import { beforeEach, describe, expect, it } from "vitest";
-import { Bus, Ram } from "@matryoshka/memory";
+import { Bus, guestPhysical as gpa, Ram, type FrameTable, type PlatformPhysicalAddress } from "@matryoshka/memory";
 import {
   Access, Fill, FramePool, Pmp, PMP_R, PMP_W, PMP_X, PTE_A, PTE_D, PTE_G, PTE_R, PTE_U, PTE_V, PTE_W, PTE_X,
   SATP_MODE_SV32, ShadowPageTables, WALK_PAGE_FAULT, WalkInfo, walkSv32, type ShadowContext,
@@ -34,15 +34,23 @@ let pool: FramePool;
 let shadow: ShadowPageTables;
 /** Arguments of every onInvalidate call, in order. */
 let flushed: (number | undefined)[];
-/** Guest-physical pages `map` was asked about. */
+/** Guest-physical pages the frame table was asked about. */
 let mapped: number[];
+/** Of those, the ones asked for writing (a store, which takes the page for writing). */
+let mappedForWrite: number[];
 /** Guest pages in RAM that are not plain RAM (an HTIF-style overlay): they must always trap. */
 let devicePages: Set<number>;
-const map = (guestPage: number): number => {
-  mapped.push(guestPage);
-  const gpa = guestPage * 4096;
-  if (gpa < GUEST_RAM || gpa >= GUEST_RAM + GUEST_RAM_SIZE || devicePages.has(guestPage)) return -1;
-  return hostOf(gpa);
+/** Guest pages the VM's memory wants to see the next write to (shared copy-on-write, or clean under a dirty log). */
+let watchedPages: Set<number>;
+const map: FrameTable = {
+  platformAddress: (guestPage: number, write: boolean) => {
+    mapped.push(guestPage);
+    if (write) mappedForWrite.push(guestPage);
+    const address = guestPage * 4096;
+    if (address < GUEST_RAM || address >= GUEST_RAM + GUEST_RAM_SIZE || devicePages.has(guestPage)) return -1;
+    return hostOf(address) as PlatformPhysicalAddress;
+  },
+  mapsWritable: (guestPage: number) => !watchedPages.has(guestPage),
 };
 
 const pte = (pa: number, flags: number) => (((pa >>> 12) << 10) | flags) >>> 0;
@@ -86,7 +94,7 @@ function makeShadow(frames: number): void {
   // Garbage everywhere, so frames that were not zeroed on allocation show up as bogus mappings.
   hostRam.i32.fill(0x7fff_ffff);
   hostBus = new Bus(hostRam);
-  pool = new FramePool(hostRam, POOL, frames);
+  pool = FramePool.region(hostRam, POOL, frames);
   flushed = [];
   shadow = new ShadowPageTables(hostRam, pool, (va) => flushed.push(va));
 }
@@ -95,7 +103,9 @@ beforeEach(() => {
   guestRam = new Ram(GUEST_RAM, GUEST_RAM_SIZE);
   guestBus = new Bus(guestRam);
   mapped = [];
+  mappedForWrite = [];
   devicePages = new Set();
+  watchedPages = new Set();
   makeShadow(64);
   // Address space A: va 0x4000_0000 → G_L0, va 0xffc0_0000 → G_L0_HIGH.
   setPte(G_ROOT, 0x100, pte(G_L0, PTE_V));
@@ -107,17 +117,18 @@ beforeEach(() => {
 describe("FramePool", () => {
   it("rejects pools that are misaligned, outside their memory or smaller than two frames", () => {
     const ram = new Ram(HOST_RAM, 0x10_000);
-    expect(() => new FramePool(ram, HOST_RAM + 0x800, 4)).toThrow(RangeError);
-    expect(() => new FramePool(ram, HOST_RAM - 0x1000, 4)).toThrow(RangeError);
-    expect(() => new FramePool(ram, HOST_RAM + 0xe000, 3)).toThrow(RangeError);
-    expect(() => new FramePool(ram, HOST_RAM, 1)).toThrow(RangeError);
-    expect(() => new FramePool(ram, HOST_RAM + 0xe000, 2)).not.toThrow();
+    expect(() => FramePool.region(ram, HOST_RAM + 0x800, 4)).toThrow(RangeError);
+    expect(() => FramePool.region(ram, HOST_RAM - 0x1000, 4)).toThrow(RangeError);
+    expect(() => FramePool.region(ram, HOST_RAM + 0xe000, 3)).toThrow(RangeError);
+    expect(() => FramePool.region(ram, HOST_RAM, 1)).toThrow(RangeError);
+    expect(() => FramePool.region(ram, HOST_RAM + 0xe000, 2)).not.toThrow();
+    expect(() => new FramePool(ram, [HOST_RAM / 4096, 0x1234], 2)).toThrow(/not a page/);
   });
 
   it("hands out distinct zeroed frames of its region until empty, and takes them back", () => {
     const ram = new Ram(HOST_RAM, 0x10_000);
     ram.i32.fill(-1);
-    const frames = new FramePool(ram, HOST_RAM + 0x3000, 4);
+    const frames = FramePool.region(ram, HOST_RAM + 0x3000, 4);
     expect(frames.available).toBe(4);
     const got: number[] = [];
     for (let i = 0; i < 4; i++) got.push(frames.allocate());
@@ -126,7 +137,7 @@ describe("FramePool", () => {
       expect(pa % 4096).toBe(0);
       expect(pa).toBeGreaterThanOrEqual(HOST_RAM + 0x3000);
       expect(pa).toBeLessThan(HOST_RAM + 0x7000);
-      expect(ram.read(pa, 4096).every((b) => b === 0)).toBe(true);
+      expect(ram.read(gpa(pa), 4096)!.every((b) => b === 0)).toBe(true);
     }
     // The pool zeroes only its frames.
     expect(ram.i32[(0x2ffc) >>> 2]).toBe(-1);
@@ -138,7 +149,7 @@ describe("FramePool", () => {
     frames.release(got[2]!);
     expect(frames.available).toBe(1);
     expect(frames.allocate()).toBe(got[2]);
-    expect(ram.read(got[2]!, 4096).every((b) => b === 0)).toBe(true);
+    expect(ram.read(gpa(got[2]!), 4096)!.every((b) => b === 0)).toBe(true);
     expect(frames.allocate()).toBe(-1);
   });
 });
@@ -283,6 +294,81 @@ describe("ShadowPageTables: accessed and dirty bits", () => {
   });
 });
 
+describe("ShadowPageTables: what the VM's memory wants to see", () => {
+  it("keeps W off a page the memory watches (copy-on-write, dirty log) until a store takes it for writing", () => {
+    setPte(G_L0, 5, pte(DATA + 0x5000, PTE_V | PTE_R | PTE_W | PTE_D));
+    watchedPages.add((DATA + 0x5000) / 4096);
+    const c = S();
+    expect(fill(c, 0x4000_5000, Access.Load)).toBe(Fill.Mapped);
+    expect(mappedForWrite).toEqual([]);
+    expect(leafOf(c, 0x4000_5000) & RWX).toBe(PTE_R);
+    expect(hw(c, 0x4000_5000, Access.Store)).toBe(WALK_PAGE_FAULT);
+    // The store's fill asks the memory for the page for writing (it breaks sharing, logs the page).
+    watchedPages.clear();
+    expect(fill(c, 0x4000_5000, Access.Store)).toBe(Fill.Mapped);
+    expect(mappedForWrite).toEqual([(DATA + 0x5000) / 4096]);
+    expect(hw(c, 0x4000_5000, Access.Store)).toBe(hostOf(DATA + 0x5000));
+  });
+
+  it("asks for writing only when the guest lets the store happen", () => {
+    setPte(G_L0, 5, pte(DATA + 0x5000, PTE_V | PTE_R | AD));
+    expect(fill(S(), 0x4000_5000, Access.Store)).toBe(Fill.Emulate);
+    expect(mapped).toEqual([]);
+  });
+
+  it("invalidateFrame drops every entry mapping a frame, in every root and at every address, and flushes", () => {
+    // Two virtual addresses and two address spaces reach the same guest page.
+    setPte(G_L0, 5, pte(DATA + 0x5000, PTE_V | PTE_R | AD));
+    setPte(G_L0, 6, pte(DATA + 0x5000, PTE_V | PTE_R | AD));
+    setPte(G_L0, 7, pte(DATA + 0x7000, PTE_V | PTE_R | AD));
+    setPte(G_L0_B, 9, pte(DATA + 0x5000, PTE_V | PTE_R | AD));
+    const a = S();
+    const b = S({ satp: satpOf(G_ROOT_B, 2) });
+    for (const [c, va] of [[a, 0x4000_5000], [a, 0x4000_6000], [a, 0x4000_7000], [b, 0x4000_9000]] as const) {
+      expect(fill(c, va, Access.Load)).toBe(Fill.Mapped);
+    }
+    flushed.length = 0;
+    shadow.invalidateFrame(hostOf(DATA + 0x5000) / 4096);
+    expect(leafOf(a, 0x4000_5000)).toBe(0);
+    expect(leafOf(a, 0x4000_6000)).toBe(0);
+    expect(leafOf(b, 0x4000_9000)).toBe(0);
+    expect(leafOf(a, 0x4000_7000)).not.toBe(0);
+    expect(flushed).toEqual([undefined]);
+    // A frame nothing maps: no flush.
+    shadow.invalidateFrame(hostOf(DATA + 0x9000) / 4096);
+    expect(flushed).toEqual([undefined]);
+  });
+});
+
+describe("FramePool over a frame source", () => {
+  it("takes frames from its source as tables grow, up to its limit, and gives them all back", () => {
+    const ram = new Ram(HOST_RAM, 16 * 4096);
+    ram.i32.fill(-1);
+    const free = [HOST_RAM / 4096 + 9, HOST_RAM / 4096 + 3, HOST_RAM / 4096 + 12];
+    const released: number[] = [];
+    const source = {
+      allocateFrame: () => free.shift() ?? -1,
+      retainFrame: () => {},
+      releaseFrame: (frame: number) => released.push(frame),
+      references: () => 1,
+    };
+    const pool = new FramePool(ram, source, 2);
+    expect(pool.held).toBe(0);
+    expect(pool.available).toBe(2);
+    const first = pool.allocate();
+    const second = pool.allocate();
+    expect([first, second]).toEqual([HOST_RAM + 9 * 4096, HOST_RAM + 3 * 4096]);
+    expect(ram.read(gpa(first), 4096)!.every((b) => b === 0)).toBe(true);
+    expect(pool.allocate()).toBe(-1); // at its limit, though the source has more
+    expect(pool.held).toBe(2);
+    pool.release(first);
+    pool.release(second);
+    pool.releaseAll();
+    expect(released.sort()).toEqual([HOST_RAM / 4096 + 3, HOST_RAM / 4096 + 9]);
+    expect(pool.held).toBe(0);
+  });
+});
+
 describe("ShadowPageTables: guest megapages", () => {
   it("agrees with the guest's 4 MiB translation at many offsets, with 4 KiB shadow entries", () => {
     setPte(G_ROOT, 0x101, pte(0x8040_0000, PTE_V | RWX | AD));
@@ -365,7 +451,7 @@ describe("ShadowPageTables: contexts and virtual privilege", () => {
       const table = (satp & 0x3f_ffff) * 4096;
       expect(table).toBeGreaterThanOrEqual(POOL);
       expect(table).toBeLessThan(POOL + 64 * 4096);
-      expect(hostRam.read(table, 4096).every((byte) => byte === 0)).toBe(true);
+      expect(hostRam.read(gpa(table), 4096)!.every((byte) => byte === 0)).toBe(true);
     }
     expect(a).not.toBe(b);
   });

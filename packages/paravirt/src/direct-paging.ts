@@ -3,13 +3,15 @@ import {
   Access, leafAllows, PTE_A, PTE_D, PTE_R, PTE_V, PTE_W, PTE_X, SATP_MODE_SV32, WALK_ACCESS_FAULT, WALK_PAGE_FAULT,
   type PageWalker, type TranslationState, type WalkInfo,
 } from "@matryoshka/mmu";
+import { guestPhysical, type PagedMemory } from "@matryoshka/memory";
 import type { VM } from "@matryoshka/vmm";
 import { SbiError } from "./errors.js";
 
 /*
  * Direct paging, Xen's alternative to shadow page tables (Barham et al., SOSP'03, §3.3.2): the
  * platform walks the guest's own page tables. For that the tables hold *machine* frame numbers
- * (the frames of the memory beneath the VM, which the guest learns with MMU_INFO), and the guest
+ * (the frames of the memory beneath the VM, which the guest learns with MMU_MACHINE_FRAMES, a
+ * physical-to-machine table as Xen's P2M; such a page is pinned to its frame for good), and the guest
  * may never write them itself: a page becomes a page table when the guest pins it, the
  * hypervisor validates every entry at that moment and at every later update (MMU_UPDATE), and a
  * pinned page may not be mapped writable anywhere. Every mapping the platform can reach has
@@ -35,6 +37,14 @@ export const PTE_IO = 1 << 8;
 const ENTRIES = 1024;
 /** Most entries one MMU_UPDATE call takes: a call does bounded work, as any exit must. */
 export const MMU_UPDATE_MAX = 1024;
+/** Most frames one MMU_MACHINE_FRAMES call reports, for the same reason. */
+export const MMU_MACHINE_FRAMES_MAX = 1024;
+/**
+ * What MMU_INFO answers: the version of the interface. 2: machine frames come from
+ * MMU_MACHINE_FRAMES, page by page (a VM's frames need not be contiguous). Version 1 (a fixed
+ * offset between guest and machine frames) is gone.
+ */
+export const DIRECT_PAGING_VERSION = 2;
 
 interface Result {
   error: number;
@@ -62,16 +72,19 @@ class VcpuPaging implements PageWalker {
    */
   walk(va: number, access: Access, state: TranslationState, info: WalkInfo): number {
     const paging = this.paging;
-    const words = paging.ramWords;
+    const words = paging.memory.i32;
     const root = state.priv === Priv.S ? this.kernelRoot : this.userRoot;
     if (root < 0) return WALK_PAGE_FAULT;
     const platformState = paging.platformState;
     platformState.mxr = state.mxr;
-    let table = root * 4096;
+    let table = root;
     for (let level = 1; level >= 0; level--) {
       const vpn = level === 1 ? va >>> 22 : (va >>> 12) & 0x3ff;
-      const pteOffset = table + vpn * 4;
-      const pte = words[pteOffset >>> 2]! >>> 0;
+      const pteOffset = table * 4096 + vpn * 4;
+      // Tables are pinned pages: their frames never move.
+      const word = paging.wordIndex(table, vpn, false);
+      if (word < 0) return WALK_ACCESS_FAULT;
+      const pte = words[word]! >>> 0;
       const ppn = pte >>> 10;
       const megapageOffset = va & 0x3f_ffff;
       const pageOffset = va & 0xfff;
@@ -83,27 +96,31 @@ class VcpuPaging implements PageWalker {
         return level === 1 ? (ppn >>> 10) * 0x40_0000 + megapageOffset : ppn * 4096 + pageOffset;
       }
       if ((pte & PTE_R) === 0 && (pte & PTE_W) !== 0) return WALK_PAGE_FAULT;
-      const page = ppn - paging.machineFirstFrame;
+      // Validated to be pinned pages of this VM; checked again rather than trusted blindly.
+      const page = paging.pageOfMachineFrame(ppn);
       if ((pte & (PTE_R | PTE_X)) === 0) {
         if (level === 0) return WALK_PAGE_FAULT;
-        // Validated to be a pinned table of this VM; checked again rather than trusted blindly.
-        if (page < 0 || page >= paging.pages) return WALK_ACCESS_FAULT;
-        table = page * 4096;
+        if (page < 0) return WALK_ACCESS_FAULT;
+        table = page;
         continue;
       }
       if (!leafAllows(pte, access, platformState)) return WALK_PAGE_FAULT;
       if (level === 1 && (ppn & 0x3ff) !== 0) return WALK_PAGE_FAULT;
-      const span = level === 1 ? ENTRIES : 1;
-      if (page < 0 || page + span > paging.pages) return WALK_ACCESS_FAULT;
+      // In a megapage, the page the address falls in (validated: consecutive pinned frames).
+      const leafPage = level === 1 ? paging.pageOfMachineFrame(ppn + ((va >>> 12) & 0x3ff)) : page;
+      if (leafPage < 0) return WALK_ACCESS_FAULT;
       // A and D as the platform's walk sets them: a change of the hypervisor's, not the guest's
       // (it moves no frame), so it is written without passing for a guest store.
       let updated = pte | PTE_A;
       if (access === Access.Store) updated |= PTE_D;
-      if (updated !== pte) words[pteOffset >>> 2] = updated | 0;
+      if (updated !== pte) {
+        const writeWord = paging.wordIndex(table, vpn, true);
+        if (writeWord >= 0) words[writeWord] = updated | 0;
+      }
       info.pte = updated >>> 0;
       info.pteAddress = paging.ramBase + pteOffset;
       info.level = level;
-      return paging.ramBase + page * 4096 + (level === 1 ? megapageOffset : pageOffset);
+      return paging.ramBase + leafPage * 4096 + pageOffset;
     }
     return WALK_PAGE_FAULT;
   }
@@ -125,10 +142,9 @@ class VcpuPaging implements PageWalker {
 export class DirectPaging {
   readonly ramBase: number;
   readonly pages: number;
-  /** Platform frame number of the VM's first RAM page: machine frame = guest frame + this - first guest frame. */
-  readonly machineFirstFrame: number;
-  /** The VM's RAM as 32-bit words, guest-physical offset / 4. */
-  readonly ramWords: Int32Array;
+  /** The VM's memory: its pages' frames are the machine frames the guest's tables hold. */
+  readonly memory: PagedMemory;
+  private readonly firstPage: number;
   /** The permission check of the platform's walk: both guest modes run in its U-mode. */
   readonly platformState: TranslationState = { satp: 0, priv: Priv.U, sum: false, mxr: false };
   private readonly vm: VM;
@@ -143,11 +159,10 @@ export class DirectPaging {
   constructor(vm: VM, reserved: (guestPage: number) => boolean) {
     this.vm = vm;
     this.reserved = reserved;
-    const ram = vm.board.ram;
-    this.ramBase = ram.base;
-    this.pages = ram.size / 4096;
-    this.machineFirstFrame = vm.placement.ramBase / 4096;
-    this.ramWords = ram.i32;
+    this.memory = vm.memory;
+    this.ramBase = vm.memory.base;
+    this.firstPage = this.ramBase >>> 12;
+    this.pages = vm.memory.size / 4096;
     this.level = new Int8Array(this.pages).fill(-1);
     this.writableRefs = new Int32Array(this.pages);
     this.tableRefs = new Int32Array(this.pages);
@@ -159,9 +174,51 @@ export class DirectPaging {
     return this.pinned;
   }
 
-  /** MMU_INFO: the machine frame number of the VM's first RAM page (guest 0x80000000). */
+  /** MMU_INFO: the interface's version (`DIRECT_PAGING_VERSION`). */
   info(): Result {
-    return { error: SbiError.SUCCESS, value: this.machineFirstFrame };
+    return { error: SbiError.SUCCESS, value: DIRECT_PAGING_VERSION };
+  }
+
+  /**
+   * MMU_MACHINE_FRAMES(first guest frame, count, list): writes the machine frame of each of
+   * `count` guest pages from `first` (a page number) as 32-bit words at `list`, pinning every one
+   * of them to its frame for good (the guest will put those numbers in tables the platform walks).
+   * The list must lie in RAM outside page tables.
+   */
+  machineFrames(first: number, count: number, list: number): Result {
+    if (count > MMU_MACHINE_FRAMES_MAX) return result(SbiError.INVALID_PARAM);
+    if (count === 0) return result(SbiError.SUCCESS);
+    const firstIndex = first - this.firstPage;
+    if (firstIndex < 0 || firstIndex + count > this.pages) return result(SbiError.INVALID_ADDRESS);
+    if ((list & 3) !== 0 || this.pageOf(list) < 0 || this.pageOf(list + 4 * count - 1) < 0 || !this.writable(list, 4 * count)) {
+      return result(SbiError.INVALID_ADDRESS);
+    }
+    for (let i = 0; i < count; i++) {
+      const frame = this.memory.pin(first + i);
+      if (frame < 0) return { error: SbiError.FAILED, value: i };
+      this.memory.writeU32(guestPhysical(list + 4 * i), frame);
+    }
+    return result(SbiError.SUCCESS);
+  }
+
+  /**
+   * Index in the memory's `i32` view of word `word` of RAM page `page` (from the start of RAM), or
+   * -1 if the page cannot be had.
+   */
+  wordIndex(page: number, word: number, write: boolean): number {
+    const frame = this.memory.frameOffset(this.firstPage + page, write);
+    return frame < 0 ? -1 : (frame >>> 2) + word;
+  }
+
+  /** The RAM page (from the start of RAM) pinned to machine frame `frame`, or -1 if none is. */
+  pageOfMachineFrame(frame: number): number {
+    const page = this.memory.pinnedPage(frame);
+    return page < 0 ? -1 : page - this.firstPage;
+  }
+
+  /** The machine frame of RAM page `page`, pinning it there. */
+  private machineFrameOf(page: number): number {
+    return this.memory.pin(this.firstPage + page);
   }
 
   /** MMU_PIN(table, level): validates a page as a level-`level` table; from now on only MMU_UPDATE changes it. */
@@ -171,17 +228,20 @@ export class DirectPaging {
     if (level !== 0 && level !== 1) return result(SbiError.INVALID_PARAM);
     if (this.level[page]! >= 0) return result(SbiError.ALREADY_AVAILABLE);
     if (this.writableRefs[page]! > 0 || this.reserved(page + this.ramBase / 4096)) return result(SbiError.DENIED);
-    const base = page * 1024;
+    // The platform will walk the page by its machine frame: it may never move from now on.
+    if (this.machineFrameOf(page) < 0) return result(SbiError.FAILED);
+    const base = this.wordIndex(page, 0, false);
+    const words = this.memory.i32;
     // Checked as if already pinned, so that a table mapping itself writable is refused too.
     this.level[page] = level;
     for (let i = 0; i < ENTRIES; i++) {
-      const error = this.check(this.ramWords[base + i]! >>> 0, level);
+      const error = this.check(words[base + i]! >>> 0, level);
       if (error !== SbiError.SUCCESS) {
         this.level[page] = -1;
         return { error, value: i };
       }
     }
-    for (let i = 0; i < ENTRIES; i++) this.count(this.ramWords[base + i]! >>> 0, level, 1);
+    for (let i = 0; i < ENTRIES; i++) this.count(words[base + i]! >>> 0, level, 1);
     this.pinned++;
     // The page may be mapped writable in shadow tables or cached so in a TLB: no longer.
     this.vm.engine.shadow.invalidateEverything();
@@ -196,8 +256,9 @@ export class DirectPaging {
     const level = this.level[page]!;
     if (level < 0) return result(SbiError.INVALID_PARAM);
     if (this.tableRefs[page]! > 0) return result(SbiError.DENIED);
-    const base = page * 1024;
-    for (let i = 0; i < ENTRIES; i++) this.count(this.ramWords[base + i]! >>> 0, level, -1);
+    const base = this.wordIndex(page, 0, false);
+    const words = this.memory.i32;
+    for (let i = 0; i < ENTRIES; i++) this.count(words[base + i]! >>> 0, level, -1);
     this.level[page] = -1;
     this.pinned--;
     return result(SbiError.SUCCESS);
@@ -213,14 +274,18 @@ export class DirectPaging {
     if (count > MMU_UPDATE_MAX) return result(SbiError.INVALID_PARAM);
     if (count === 0) return result(SbiError.SUCCESS);
     if ((list & 3) !== 0 || this.pageOf(list) < 0 || this.pageOf(list + 8 * count - 1) < 0) return result(SbiError.INVALID_ADDRESS);
-    const words = this.ramWords;
-    const listWord = (list - this.ramBase) >>> 2;
+    const memory = this.memory;
+    const words = memory.i32;
     let flush = false;
     let done = 0;
     let error: number = SbiError.SUCCESS;
     for (; done < count; done++) {
-      const pteAddress = words[listWord + 2 * done]! >>> 0;
-      const value = words[listWord + 2 * done + 1]! >>> 0;
+      const pteAddress = memory.readU32(guestPhysical(list + 8 * done));
+      const value = memory.readU32(guestPhysical(list + 8 * done + 4));
+      if (pteAddress === undefined || value === undefined) {
+        error = SbiError.FAILED;
+        break;
+      }
       const page = this.pageOf(pteAddress);
       if (page < 0 || (pteAddress & 3) !== 0) {
         error = SbiError.INVALID_ADDRESS;
@@ -233,12 +298,12 @@ export class DirectPaging {
       }
       error = this.check(value, level);
       if (error !== SbiError.SUCCESS) break;
-      const word = (pteAddress - this.ramBase) >>> 2;
+      const word = this.wordIndex(page, (pteAddress & 0xfff) >>> 2, true);
       const old = words[word]! >>> 0;
       this.count(old, level, -1);
       this.count(value, level, 1);
       words[word] = value | 0;
-      this.vm.platform.memoryWritten(this.vm.placement.ramBase + word * 4, 4);
+      this.vm.memoryWritten(pteAddress, 4);
       if ((old & PTE_V) !== 0) flush = true;
     }
     if (flush) this.flushTlbs();
@@ -266,7 +331,7 @@ export class DirectPaging {
     this.tableRefs[kernelPage]!++;
     this.tableRefs[userPage]!++;
     // What the guest reads back from satp: the kernel root, in machine frames, as Xen PV's cr3.
-    vcpu.satp = (SATP_MODE_SV32 | (this.machineFirstFrame + kernelPage)) | 0;
+    vcpu.satp = (SATP_MODE_SV32 | this.machineFrameOf(kernelPage)) | 0;
     vhart.satp = vcpu.satp;
     vhart.pageWalker = vcpu;
     vhart.flushTlbs();
@@ -286,7 +351,7 @@ export class DirectPaging {
       return -1;
     }
     const root = vhart.priv === Priv.S ? vcpu.kernelRoot : vcpu.userRoot;
-    return (SATP_MODE_SV32 | (this.machineFirstFrame + root)) >>> 0;
+    return (SATP_MODE_SV32 | this.machineFrameOf(root)) >>> 0;
   }
 
   /** ParavirtualBackend.protectsPage: pinned pages are never shadow-mapped (every access traps). */
@@ -363,17 +428,19 @@ export class DirectPaging {
       return SbiError.SUCCESS;
     }
     if ((pte & PTE_R) === 0 && (pte & PTE_W) !== 0) return SbiError.INVALID_PARAM;
-    const page = ppn - this.machineFirstFrame;
+    const page = this.pageOfMachineFrame(ppn);
     if ((pte & (PTE_R | PTE_X)) === 0) {
       // A pointer to a level-0 table: only in a root, and only to a pinned level-0 table.
       if (level === 0) return SbiError.INVALID_PARAM;
-      if (page < 0 || page >= this.pages) return SbiError.INVALID_ADDRESS;
+      if (page < 0) return SbiError.INVALID_ADDRESS;
       return this.level[page] === 0 ? SbiError.SUCCESS : SbiError.INVALID_PARAM;
     }
     if (level === 1 && (ppn & 0x3ff) !== 0) return SbiError.INVALID_PARAM;
     const span = level === 1 ? ENTRIES : 1;
-    // The heart of it: a frame outside the VM's memory is refused, never mapped.
+    // The heart of it: a frame that is not one of the VM's (pinned, so the guest was told it) is
+    // refused, never mapped. A megapage needs 1024 consecutive machine frames of consecutive pages.
     if (page < 0 || page + span > this.pages) return SbiError.INVALID_ADDRESS;
+    for (let i = 1; i < span; i++) if (this.pageOfMachineFrame(ppn + i) !== page + i) return SbiError.INVALID_ADDRESS;
     const overlays = this.vm.board.bus.overlayPages;
     for (let p = page; p < page + span; p++) {
       if (overlays.size > 0 && overlays.has(p + this.ramBase / 4096)) return SbiError.INVALID_ADDRESS;
@@ -385,7 +452,7 @@ export class DirectPaging {
   /** Adds (`delta` 1) or removes (-1) the references a validated PTE holds. */
   private count(pte: number, level: number, delta: 1 | -1): void {
     if ((pte & PTE_V) === 0) return;
-    const page = (pte >>> 10) - this.machineFirstFrame;
+    const page = this.pageOfMachineFrame(pte >>> 10);
     if ((pte & (PTE_R | PTE_X)) === 0) {
       this.tableRefs[page]! += delta;
       return;

@@ -13,4 +13,4 @@ export {
   type SbiFirmwareOptions,
   type SbiStats,
 } from "./sbi.js";
-export { DirectPaging, MMU_UPDATE_MAX, PTE_IO } from "./direct-paging.js";
+export { DIRECT_PAGING_VERSION, DirectPaging, MMU_MACHINE_FRAMES_MAX, MMU_UPDATE_MAX, PTE_IO } from "./direct-paging.js";

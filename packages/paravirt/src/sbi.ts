@@ -1,5 +1,6 @@
 import { Priv, type Hart } from "@matryoshka/cpu";
 import type { BootInfo } from "@matryoshka/machine";
+import { guestPhysical } from "@matryoshka/memory";
 import type { ParavirtualBackend, VM } from "@matryoshka/vmm";
 import { DirectPaging } from "./direct-paging.js";
 import { SbiError } from "./errors.js";
@@ -36,10 +37,7 @@ export const MatryoshkaFunction = {
   DELIVER: 1,
   /** console_kick(): copy the console ring out now (it is copied at every exit anyway). */
   CONSOLE_KICK: 2,
-  /**
-   * Direct paging (see direct-paging.ts): mmu_info() returns the machine frame number of the
-   * VM's first RAM page; a guest frame's machine frame is (frame - 0x80000 + value).
-   */
+  /** Direct paging (see direct-paging.ts): mmu_info() succeeds when offered; value = its version (2). */
   MMU_INFO: 3,
   /** mmu_pin(table, level): validate a page as a level-0 or level-1 table and make it read-only. */
   MMU_PIN: 4,
@@ -49,6 +47,11 @@ export const MatryoshkaFunction = {
   MMU_UPDATE: 6,
   /** mmu_set_roots(kernel root, user root): run on pinned roots with no shadowing; (0, 0) leaves. */
   MMU_SET_ROOTS: 7,
+  /**
+   * mmu_machine_frames(first guest frame, count, list): the machine frame of each of `count` guest
+   * pages, as words at `list` (Xen's physical-to-machine table); those pages never move again.
+   */
+  MMU_MACHINE_FRAMES: 8,
 } as const;
 
 /**
@@ -237,7 +240,7 @@ export class SbiFirmware implements ParavirtualBackend {
     // Written only when it changes: this runs at every exit, and a write to guest memory tells
     // the code caches beneath.
     const pending = masked && vhart.pendingInterrupt() >= 0 ? 1 : 0;
-    if (this.word(shared + SharedPage.IRQ_PENDING) !== pending) dma.writeU32(shared + SharedPage.IRQ_PENDING, pending);
+    if (this.word(shared + SharedPage.IRQ_PENDING) !== pending) dma.writeU32(guestPhysical(shared + SharedPage.IRQ_PENDING), pending);
     return masked;
   }
 
@@ -292,7 +295,7 @@ export class SbiFirmware implements ParavirtualBackend {
         ({ error, value } = this.debugConsole(fn, a0, a1, a2));
         break;
       case MATRYOSHKA_EXTENSION:
-        ({ error, value } = this.matryoshka(vhart, fn, a0, a1));
+        ({ error, value } = this.matryoshka(vhart, fn, a0, a1, a2));
         break;
       default:
         error = SbiError.NOT_SUPPORTED;
@@ -306,18 +309,18 @@ export class SbiFirmware implements ParavirtualBackend {
     return extension === MATRYOSHKA_EXTENSION || Object.values(SbiExtension).includes(extension as (typeof SbiExtension)[keyof typeof SbiExtension]);
   }
 
-  private matryoshka(vhart: Hart, fn: number, a0: number, a1: number): { error: number; value: number } {
+  private matryoshka(vhart: Hart, fn: number, a0: number, a1: number, a2: number): { error: number; value: number } {
     const id = vhart.hartId;
     const paging = this.paging;
-    if (paging === undefined && fn >= MatryoshkaFunction.MMU_INFO && fn <= MatryoshkaFunction.MMU_SET_ROOTS) return answer(SbiError.NOT_SUPPORTED);
+    if (paging === undefined && fn >= MatryoshkaFunction.MMU_INFO && fn <= MatryoshkaFunction.MMU_MACHINE_FRAMES) return answer(SbiError.NOT_SUPPORTED);
     switch (fn) {
       case MatryoshkaFunction.REGISTER_SHARED:
-        if ((a0 & 0xfff) !== 0 || !this.board.ram.contains(a0, 4096)) return answer(SbiError.INVALID_ADDRESS);
+        if ((a0 & 0xfff) !== 0 || !this.board.ram.contains(guestPhysical(a0), 4096)) return answer(SbiError.INVALID_ADDRESS);
         if (paging?.writable(a0, 4096) === false) return answer(SbiError.DENIED); // a page table
         this.shared[id] = a0;
         // The ring starts where the producer stands: nothing the page held before is printed.
-        this.board.dma.writeU32(a0 + SharedPage.CONSOLE_CONSUMER, this.board.dma.readU32(a0 + SharedPage.CONSOLE_PRODUCER) ?? 0);
-        this.board.dma.writeU32(a0 + SharedPage.IRQ_PENDING, 0);
+        this.board.dma.writeU32(guestPhysical(a0 + SharedPage.CONSOLE_CONSUMER), this.board.dma.readU32(guestPhysical(a0 + SharedPage.CONSOLE_PRODUCER)) ?? 0);
+        this.board.dma.writeU32(guestPhysical(a0 + SharedPage.IRQ_PENDING), 0);
         return answer(SbiError.SUCCESS);
       case MatryoshkaFunction.DELIVER:
         // Nothing to do but return: the exit itself lets the held-back interrupt in.
@@ -336,19 +339,19 @@ export class SbiFirmware implements ParavirtualBackend {
         return paging!.update(a0, a1);
       case MatryoshkaFunction.MMU_SET_ROOTS:
         return paging!.setRoots(vhart, a0, a1);
+      case MatryoshkaFunction.MMU_MACHINE_FRAMES:
+        return paging!.machineFrames(a0, a1, a2);
       default:
         return answer(SbiError.NOT_SUPPORTED);
     }
   }
 
   /**
-   * A word of a registered shared page (checked to lie in RAM when it was registered), read
-   * straight from RAM: these reads happen at every exit. Writes go through `dma`, which keeps the
-   * code caches coherent.
+   * A word of a registered shared page (checked to lie in RAM when it was registered): these reads
+   * happen at every exit. Writes go through `dma`, which keeps the code caches coherent.
    */
   private word(address: number): number {
-    const ram = this.board.ram;
-    return ram.i32[(address - ram.base) >> 2]! >>> 0;
+    return this.board.ram.readU32(guestPhysical(address)) ?? 0;
   }
 
   /**
@@ -364,12 +367,12 @@ export class SbiFirmware implements ParavirtualBackend {
     const size = SharedPage.CONSOLE_RING_SIZE;
     const count = Math.min((producer - consumer) >>> 0, size);
     const start = (producer - count) >>> 0;
-    const ram = this.board.ram;
-    const ring = shared + SharedPage.CONSOLE_RING - ram.base;
+    const ring = this.board.ram.read(guestPhysical(shared + SharedPage.CONSOLE_RING), size);
+    if (ring === undefined) return;
     const bytes = new Uint8Array(count);
-    for (let i = 0; i < count; i++) bytes[i] = ram.u8[ring + ((start + i) >>> 0) % size]!;
+    for (let i = 0; i < count; i++) bytes[i] = ring[((start + i) >>> 0) % size]!;
     this.board.writeConsole(bytes);
-    dma.writeU32(shared + SharedPage.CONSOLE_CONSUMER, producer);
+    dma.writeU32(guestPhysical(shared + SharedPage.CONSOLE_CONSUMER), producer);
   }
 
   private setTimecmp(hart: number, low: number, high: number): void {
@@ -432,7 +435,7 @@ export class SbiFirmware implements ParavirtualBackend {
       case 0: { // hart_start(hartid, start_addr, opaque)
         if (a0 >= count) return { error: SbiError.INVALID_PARAM, value: 0 };
         if (this.state[a0] !== HartState.STOPPED) return { error: SbiError.ALREADY_AVAILABLE, value: 0 };
-        if (!this.board.ram.contains(a1, 2)) return { error: SbiError.INVALID_ADDRESS, value: 0 };
+        if (!this.board.ram.contains(guestPhysical(a1), 2)) return { error: SbiError.INVALID_ADDRESS, value: 0 };
         this.startHart(a0, a1, a2);
         return { error: SbiError.SUCCESS, value: 0 };
       }
@@ -447,7 +450,7 @@ export class SbiFirmware implements ParavirtualBackend {
         const retentive = a0 === 0;
         const nonRetentive = a0 === 0x8000_0000;
         if (!retentive && !nonRetentive) return { error: SbiError.INVALID_PARAM, value: 0 };
-        if (nonRetentive && !this.board.ram.contains(a1, 2)) return { error: SbiError.INVALID_ADDRESS, value: 0 };
+        if (nonRetentive && !this.board.ram.contains(guestPhysical(a1), 2)) return { error: SbiError.INVALID_ADDRESS, value: 0 };
         this.state[vhart.hartId] = HartState.SUSPENDED;
         this.resumeAddress[vhart.hartId] = nonRetentive ? a1 : -1;
         this.resumeOpaque[vhart.hartId] = a2;
@@ -495,17 +498,17 @@ export class SbiFirmware implements ParavirtualBackend {
     const board = this.board;
     switch (fn) {
       case 0: { // console_write(num_bytes, base_addr_lo, base_addr_hi)
-        if (a2 !== 0 || !board.ram.contains(a1, a0)) return { error: SbiError.INVALID_PARAM, value: 0 };
-        const bytes = board.dma.read(a1, a0);
+        if (a2 !== 0 || !board.ram.contains(guestPhysical(a1), a0)) return { error: SbiError.INVALID_PARAM, value: 0 };
+        const bytes = board.dma.read(guestPhysical(a1), a0);
         if (bytes === undefined) return { error: SbiError.INVALID_PARAM, value: 0 };
         board.writeConsole(bytes);
         return { error: SbiError.SUCCESS, value: a0 };
       }
       case 1: { // console_read(num_bytes, base_addr_lo, base_addr_hi): what has arrived, no waiting
-        if (a2 !== 0 || !board.ram.contains(a1, a0)) return { error: SbiError.INVALID_PARAM, value: 0 };
+        if (a2 !== 0 || !board.ram.contains(guestPhysical(a1), a0)) return { error: SbiError.INVALID_PARAM, value: 0 };
         if (this.paging?.writable(a1, a0) === false) return { error: SbiError.INVALID_PARAM, value: 0 }; // a page table
         const bytes = board.uart.take(a0);
-        if (!board.dma.write(a1, bytes)) return { error: SbiError.INVALID_PARAM, value: 0 };
+        if (!board.dma.write(guestPhysical(a1), bytes)) return { error: SbiError.INVALID_PARAM, value: 0 };
         return { error: SbiError.SUCCESS, value: bytes.length };
       }
       case 2: // console_write_byte(byte)

@@ -1,9 +1,13 @@
 import { describe, expect, it } from "vitest";
 import { encode, Op } from "@matryoshka/isa";
 import { VirtMachine } from "@matryoshka/machine";
+import { guestPhysical as gpa } from "@matryoshka/memory";
 import { bareMetal, Hypervisor, type VM } from "@matryoshka/vmm";
-import { li, Program as SbiProgram } from "./program.js";
-import { MATRYOSHKA_EXTENSION, MatryoshkaFunction, MMU_UPDATE_MAX, PTE_IO, SbiError, SbiExtension, SbiFirmware } from "@matryoshka/paravirt";
+import { hostChangedOutside, li, Program as SbiProgram } from "./program.js";
+import {
+  DIRECT_PAGING_VERSION, MATRYOSHKA_EXTENSION, MatryoshkaFunction, MMU_MACHINE_FRAMES_MAX, MMU_UPDATE_MAX, PTE_IO, SbiError, SbiExtension,
+  SbiFirmware,
+} from "@matryoshka/paravirt";
 
 // Direct paging driven by a raw S-mode program: the page tables are laid out by the test in the
 // VM's RAM before the guest starts (they are plain data until the guest pins them), and the
@@ -27,6 +31,9 @@ const UNPINNED = table(7);
 const L1_IO = table(8);
 const L0_IO_ON_RAM = table(9);
 const L0_SELF_WRITABLE = table(10);
+const L0_UNTOLD = table(11);
+/** Where the guest asks for the machine frames of its first pages. */
+const P2M = RESULTS + 0x400;
 /** A page L0_OK maps writable: it cannot be pinned while it is. */
 const WRITABLE_DATA = RAM_BASE + 0x50000;
 /** Pages the guest touches after switching to its own tables (64 of them). */
@@ -65,28 +72,42 @@ interface Setup {
   vm: VM;
   host: VirtMachine;
   firmware: SbiFirmware;
-  /** Machine frame of a guest-physical address. */
+  /** Machine frame of a guest-physical address (pinning its page, as MMU_MACHINE_FRAMES does). */
   mfn: (gpa: number) => number;
+  /** A frame of the other VM (touched, so it has one), and a frame nobody owns. */
+  neighbourFrame: number;
+  freeFrame: number;
+  /** A frame of the VM's own that the guest was never told (backed, not pinned). */
+  untoldFrame: number;
   write: (gpa: number, value: number) => void;
   read: (gpa: number) => number;
 }
 
-/** A host with a first VM taking the bottom of its memory, so that machine frames differ from guest frames. */
+/**
+ * A host with another VM beside the one under test, frames handed out top down, so that machine
+ * frames differ from guest frames and are not even in the same order.
+ */
 function setup(options: { directPaging?: boolean } = {}): Setup {
   const host = new VirtMachine({ memoryMiB: 48 });
   for (let i = 0; i < host.ram.i32.length; i++) host.ram.i32[i] = Math.imul(i, 0x9e3779b1);
-  const hypervisor = new Hypervisor(bareMetal(host));
-  hypervisor.createVm({ memoryMiB: 4 });
+  const hypervisor = new Hypervisor(bareMetal(host), { frameOrder: "descending" });
+  const neighbour = hypervisor.createVm({ memoryMiB: 4 });
+  neighbour.memory.writeU32(gpa(RAM_BASE), 1);
   const firmware = new SbiFirmware(options);
   const vm = hypervisor.createVm({ memoryMiB: VM_MIB, backend: "pv", paravirtual: firmware });
   const ram = vm.board.ram;
+  vm.memory.writeU32(gpa(RAM_BASE + 0x7f_f000), 1);
   return {
     vm,
     host,
     firmware,
-    mfn: (gpa) => (gpa - RAM_BASE + vm.placement.ramBase) / 4096,
-    write: (gpa, value) => (ram.i32[(gpa - RAM_BASE) >> 2] = value | 0),
-    read: (gpa) => ram.i32[(gpa - RAM_BASE) >> 2]! >>> 0,
+    mfn: (address) => vm.memory.pin(address >>> 12),
+    neighbourFrame: neighbour.memory.currentFrame(RAM_BASE >>> 12),
+    // Descending order hands out the top first: the bottom frame is the last anyone gets.
+    freeFrame: host.ram.base >>> 12,
+    untoldFrame: vm.memory.currentFrame((RAM_BASE + 0x7f_f000) >>> 12),
+    write: (address, value) => ram.writeU32(gpa(address), value),
+    read: (address) => ram.readU32(gpa(address))!,
   };
 }
 
@@ -95,9 +116,8 @@ const pointer = (mfn: number) => ((mfn << 10) | V) >>> 0;
 const slot = (tableAddress: number, va: number, level: 0 | 1) => tableAddress + 4 * (level === 1 ? va >>> 22 : (va >>> 12) & 0x3ff);
 
 /** Lays out the test's tables (see the constants) in the VM's RAM, as the guest's initial data. */
-function layTables({ mfn, write }: Setup): void {
-  const ramEnd = RAM_BASE + VM_MIB * 1024 * 1024;
-  for (let n = 0; n < 11; n++) for (let offset = 0; offset < 4096; offset += 4) write(table(n) + offset, 0);
+function layTables({ mfn, write, neighbourFrame, freeFrame, untoldFrame }: Setup): void {
+  for (let n = 0; n < 12; n++) for (let offset = 0; offset < 4096; offset += 4) write(table(n) + offset, 0);
   // L0_OK: identity for the first MiB: code r-x, tables r--, the rest rw-, all U (the kernel
   // runs in the platform's U-mode).
   for (let page = 0; page < 256; page++) {
@@ -106,8 +126,9 @@ function layTables({ mfn, write }: Setup): void {
     write(slot(L0_OK, gpa, 0), leaf(mfn(gpa), perms));
   }
   write(slot(ROOT, RAM_BASE, 1), pointer(mfn(L0_OK)));
-  write(L0_OUTSIDE + 5 * 4, leaf(mfn(ramEnd), R | W | U)); // the first frame past the VM
-  write(L0_BELOW, leaf(mfn(RAM_BASE) - 1, R | U)); // the last frame before it
+  write(L0_OUTSIDE + 5 * 4, leaf(neighbourFrame, R | W | U)); // another VM's frame
+  write(L0_BELOW, leaf(freeFrame, R | U)); // a frame nobody owns
+  write(L0_UNTOLD + 3 * 4, leaf(untoldFrame, R | U)); // the VM's own, but never handed to the guest
   write(L0_WRITABLE_TABLE, leaf(mfn(L0_OK), R | W | U));
   write(L1_UNPINNED_POINTER, pointer(mfn(UNPINNED)));
   write(slot(L1_IO, 0x0c00_0000, 1), ((0x0c00_0000 >>> 12) << 10) | R | W | U | PTE_IO); // the PLIC, 4 MiB
@@ -115,13 +136,7 @@ function layTables({ mfn, write }: Setup): void {
   write(L0_SELF_WRITABLE + 8, leaf(mfn(L0_SELF_WRITABLE), R | W | U)); // a table that maps itself writable
 }
 
-function hostUnchangedOutside(vm: VM, host: VirtMachine, before: Int32Array): number {
-  const start = (vm.placement.ramBase - host.ram.base) / 4;
-  const end = (vm.placement.shadowBase - host.ram.base) / 4 + vm.placement.shadowFrames * 1024;
-  let changed = 0;
-  for (let i = 0; i < before.length; i++) if ((i < start || i >= end) && host.ram.i32[i] !== before[i]) changed++;
-  return changed;
-}
+
 
 describe("direct paging: page tables validated by the hypervisor, walked with no shadow", () => {
   it("pins and updates valid tables, refuses every mapping outside the VM or of a table, and runs the guest on them", () => {
@@ -130,8 +145,13 @@ describe("direct paging: page tables validated by the hypervisor, walked with no
     const p = new Program();
     p.words.push(...li(5, HANDLER), encode(Op.CSRRW, { rd: 0, rs1: 5, csr: 0x105 })); // stvec
     const info = p.mmu(MatryoshkaFunction.MMU_INFO);
+    const p2m = p.mmu(MatryoshkaFunction.MMU_MACHINE_FRAMES, RAM_BASE >>> 12, 4, P2M);
+    const p2mPastRam = p.mmu(MatryoshkaFunction.MMU_MACHINE_FRAMES, (RAM_BASE >>> 12) + VM_MIB * 256 - 1, 2, P2M);
+    const p2mTooMany = p.mmu(MatryoshkaFunction.MMU_MACHINE_FRAMES, RAM_BASE >>> 12, MMU_MACHINE_FRAMES_MAX + 1, P2M);
+    const p2mListOutside = p.mmu(MatryoshkaFunction.MMU_MACHINE_FRAMES, RAM_BASE >>> 12, 1, 0x1000_0000);
     const outside = p.mmu(MatryoshkaFunction.MMU_PIN, L0_OUTSIDE, 0);
     const below = p.mmu(MatryoshkaFunction.MMU_PIN, L0_BELOW, 0);
+    const untold = p.mmu(MatryoshkaFunction.MMU_PIN, L0_UNTOLD, 0);
     const pointerToUnpinned = p.mmu(MatryoshkaFunction.MMU_PIN, L1_UNPINNED_POINTER, 1);
     const ok = p.mmu(MatryoshkaFunction.MMU_PIN, L0_OK, 0);
     const twice = p.mmu(MatryoshkaFunction.MMU_PIN, L0_OK, 0);
@@ -170,12 +190,11 @@ describe("direct paging: page tables validated by the hypervisor, walked with no
 
     vm.boot({ kernel: p.image() });
     layTables(s);
-    const ramEnd = RAM_BASE + VM_MIB * 1024 * 1024;
-    // The first list: a good entry (remapping a page), then one mapping past the VM's end.
+    // The first list: a good entry (remapping a page), then one mapping another VM's frame.
     write(LIST, slot(L0_OK, RAM_BASE + 0xf0000, 0));
     write(LIST + 4, leaf(mfn(RAM_BASE + 0x100000), R | W | U));
     write(LIST + 8, slot(L0_OK, RAM_BASE + 0xf1000, 0));
-    write(LIST + 12, leaf(mfn(ramEnd + 0x1000), R | W | U));
+    write(LIST + 12, leaf(s.neighbourFrame, R | W | U));
     write(LIST + 0x100, UNPINNED);
     write(LIST + 0x104, leaf(mfn(RAM_BASE), R | U));
     write(LIST + 0x200, slot(L0_OK, RAM_BASE + 0xf2000, 0));
@@ -187,10 +206,19 @@ describe("direct paging: page tables validated by the hypervisor, walked with no
     const outcome = vm.run(5_000_000);
     const result = (k: number) => [read(RESULTS + 8 * k) | 0, read(RESULTS + 8 * k + 4)];
     expect(outcome).toEqual({ kind: "pass" });
-    expect(result(info)).toEqual([SbiError.SUCCESS, mfn(RAM_BASE)]);
-    expect(mfn(RAM_BASE)).not.toBe(RAM_BASE / 4096); // the test means something only then
+    expect(result(info)).toEqual([SbiError.SUCCESS, DIRECT_PAGING_VERSION]);
+    expect(result(p2m)[0]).toBe(SbiError.SUCCESS);
+    const machine = [0, 1, 2, 3].map((i) => read(P2M + 4 * i));
+    expect(machine).toEqual([0, 1, 2, 3].map((i) => mfn(RAM_BASE + i * 4096)));
+    // The test means something only if machine frames are neither guest frames nor consecutive.
+    expect(machine[0]).not.toBe(RAM_BASE / 4096);
+    expect(machine[1]! - machine[0]!).not.toBe(1);
+    expect(result(p2mPastRam)[0]).toBe(SbiError.INVALID_ADDRESS);
+    expect(result(p2mTooMany)[0]).toBe(SbiError.INVALID_PARAM);
+    expect(result(p2mListOutside)[0]).toBe(SbiError.INVALID_ADDRESS);
     expect(result(outside)).toEqual([SbiError.INVALID_ADDRESS, 5]); // the entry at fault
     expect(result(below)).toEqual([SbiError.INVALID_ADDRESS, 0]);
+    expect(result(untold)).toEqual([SbiError.INVALID_ADDRESS, 3]);
     expect(result(pointerToUnpinned)[0]).toBe(SbiError.INVALID_PARAM);
     expect(result(ok)[0]).toBe(SbiError.SUCCESS);
     expect(result(twice)[0]).toBe(SbiError.ALREADY_AVAILABLE);
@@ -225,7 +253,7 @@ describe("direct paging: page tables validated by the hypervisor, walked with no
     // 64 new pages and the code after the switch, with fewer fills than pages: no shadowing.
     expect(vm.stats.shadow.fills - fillsBefore).toBeLessThan(16);
     expect(s.firmware.directPaging?.pinnedTables).toBe(4); // L0_OK, L1_IO and the two roots
-    expect(hostUnchangedOutside(vm, host, before)).toBe(0);
+    expect(hostChangedOutside(vm, before)).toBe(0);
   });
 
   it("stops the VM when a pinned table is written other than by MMU_UPDATE, before the platform can walk it", () => {
@@ -243,7 +271,7 @@ describe("direct paging: page tables validated by the hypervisor, walked with no
     expect(read(RESULTS + 8 * pinned)).toBe(SbiError.SUCCESS);
     expect(outcome.kind).toBe("stopped");
     expect(outcome.kind === "stopped" && outcome.reason).toMatch(/page table at 0x80040000 was written outside MMU_UPDATE/);
-    expect(hostUnchangedOutside(vm, host, before)).toBe(0);
+    expect(hostChangedOutside(vm, before)).toBe(0);
   });
 
   it("is not offered when the firmware is made without it: the guest's tables are shadowed", () => {

@@ -1,4 +1,6 @@
 import { encode, Op } from "@matryoshka/isa";
+import type { Ram } from "@matryoshka/memory";
+import type { VM } from "@matryoshka/vmm";
 
 /** `li rd, value` as LUI + ADDI. */
 export function li(rd: number, value: number): number[] {
@@ -32,4 +34,22 @@ export class Program {
   bytes(): Uint8Array {
     return new Uint8Array(new Uint32Array([...this.words, encode(Op.JAL, { rd: 0, imm: 0 })]).buffer);
   }
+}
+
+/**
+ * Words of host RAM that differ from `before` outside the pages the VM owns now (its RAM's frames
+ * and its shadow tables' frames): what a VM on the hardware may never change.
+ */
+export function hostChangedOutside(vm: VM, before: Int32Array): number {
+  const host = vm.platform.memory as Ram;
+  const owned = new Set<number>(vm.engine.shadow.frames());
+  for (let page = 0; page < vm.memory.pages; page++) {
+    const frame = vm.memory.currentFrame((vm.memory.base >>> 12) + page);
+    if (frame >= 0) owned.add(frame);
+  }
+  let changed = 0;
+  for (let i = 0; i < before.length; i++) {
+    if (!owned.has((host.base >>> 12) + (i >>> 10)) && host.i32[i] !== before[i]) changed++;
+  }
+  return changed;
 }

@@ -2,7 +2,8 @@ import { describe, expect, it } from "vitest";
 import { encode, Op } from "@matryoshka/isa";
 import { VirtMachine } from "@matryoshka/machine";
 import { bareMetal, Hypervisor, type VM } from "@matryoshka/vmm";
-import { li, Program as SbiProgram } from "./program.js";
+import { guestPhysical as gpa } from "@matryoshka/memory";
+import { hostChangedOutside, li, Program as SbiProgram } from "./program.js";
 import { MATRYOSHKA_EXTENSION, MatryoshkaFunction, SBI_SPEC_VERSION, SbiError, SbiExtension, SbiFirmware, SharedPage, SRST_REASON_FAILURE_CODE } from "@matryoshka/paravirt";
 
 const RAM_BASE = 0x8000_0000;
@@ -23,15 +24,13 @@ function run(program: Program | Uint8Array, harts = 2) {
   const before = host.ram.i32.slice();
   const firmware = new SbiFirmware();
   const output: number[] = [];
-  const vm: VM = new Hypervisor(bareMetal(host)).createVm({ memoryMiB: VM_MIB, harts, backend: "pv", paravirtual: firmware, console: (byte) => output.push(byte) });
+  const vm: VM = new Hypervisor(bareMetal(host), { frameOrder: "interleaved" }).createVm({ memoryMiB: VM_MIB, harts, backend: "pv", paravirtual: firmware, console: (byte) => output.push(byte) });
   vm.boot({ kernel: program instanceof Uint8Array ? program : program.bytes() });
   const outcome = vm.run(2_000_000);
-  const result = (k: number) => [vm.board.ram.i32[(RESULTS - RAM_BASE) / 4 + 2 * k]!, vm.board.ram.i32[(RESULTS - RAM_BASE) / 4 + 2 * k + 1]! >>> 0];
+  const word = (address: number) => vm.board.ram.readU32(gpa(address))!;
+  const result = (k: number) => [word(RESULTS + 8 * k) | 0, word(RESULTS + 8 * k + 4)];
   // Host words outside the VM's RAM and shadow-table frames: unchanged.
-  const vmStart = (vm.placement.ramBase - host.ram.base) / 4;
-  const vmEnd = (vm.placement.shadowBase - host.ram.base) / 4 + vm.placement.shadowFrames * 1024;
-  let hostChanged = 0;
-  for (let i = 0; i < before.length; i++) if ((i < vmStart || i >= vmEnd) && host.ram.i32[i] !== before[i]) hostChanged++;
+  const hostChanged = hostChangedOutside(vm, before);
   return { outcome, result, firmware, output: Buffer.from(output).toString("latin1"), hostChanged };
 }
 

@@ -1,4 +1,4 @@
-import type { Ram } from "@matryoshka/memory";
+import type { GuestMemory } from "@matryoshka/memory";
 
 /** Why `PlatformHart.enter` returned. */
 export const ExitKind = {
@@ -56,7 +56,7 @@ export interface Platform {
   /** Nesting level of the platform: 0 for the hardware, k for a VM of level k. */
   readonly level: number;
   /** The platform's physical memory: where a hypervisor carves out VM RAM and shadow tables. */
-  readonly memory: Ram;
+  readonly memory: GuestMemory;
   readonly harts: readonly PlatformHart[];
   /**
    * Whether its harts can run contexts with `sensitiveCalls`: the hardware can when its engine

@@ -1,6 +1,7 @@
 import type { BlockBackend } from "@matryoshka/devices";
 import type { Engine } from "@matryoshka/cpu";
 import type { IsaProfile } from "@matryoshka/isa";
+import type { FrameOrder } from "@matryoshka/memory";
 import { VirtMachine } from "@matryoshka/machine";
 import { bareMetal } from "./bare-metal.js";
 import { Hypervisor, vmFootprintBytes } from "./hypervisor.js";
@@ -30,6 +31,11 @@ export interface GuestMachineOptions {
   virtioVersion?: 1 | 2;
   console?: (byte: number) => void;
   rtcEpochMilliseconds?: number;
+  /**
+   * How every level's hypervisor hands out frames (default "ascending"): "descending" and
+   * "interleaved" scatter each VM's pages, which no guest can tell (a test proves it).
+   */
+  frameOrder?: FrameOrder;
 }
 
 /** A guest's machine at some depth: the board the guest boots on, and what lies beneath it. */
@@ -62,7 +68,7 @@ export function buildStack(depth: number, options: GuestMachineOptions): Stack {
   const sizes = [guestMiB];
   for (let level = depth - 1; level >= 0; level--) sizes.unshift(Math.ceil(vmFootprintBytes(sizes[0]!) / MIB));
   if (sizes[0]! > 2047) throw new RangeError(`a stack ${depth} deep around ${guestMiB} MiB needs ${sizes[0]} MiB of host memory; the limit is 2047`);
-  const { engine, backend, paravirtualFirmware, ...guestOptions } = options;
+  const { engine, backend, paravirtualFirmware, frameOrder, ...guestOptions } = options;
   if (backend === "pv" && paravirtualFirmware === undefined) throw new RangeError("the pv backend needs its firmware side (paravirtualFirmware)");
   const lowerBackend = backend === "pv" ? "trap-and-emulate" : backend;
   const host = new VirtMachine({ harts, memoryMiB: sizes[0], pmpEntries: options.pmpEntries, engine, isaProfile: options.isaProfile });
@@ -70,7 +76,7 @@ export function buildStack(depth: number, options: GuestMachineOptions): Stack {
   const vms: VM[] = [];
   for (let level = 1; level <= depth; level++) {
     const innermost = level === depth;
-    const vm: VM = new Hypervisor(platform).createVm(
+    const vm: VM = new Hypervisor(platform, { frameOrder }).createVm(
       innermost
         ? { ...guestOptions, memoryMiB: guestMiB, backend, paravirtual: backend === "pv" ? paravirtualFirmware!() : undefined }
         : { harts, memoryMiB: sizes[level], pmpEntries: options.pmpEntries, isaProfile: options.isaProfile, backend: lowerBackend },

@@ -11,26 +11,22 @@
  */
 import { CodeCache, Hart } from "@matryoshka/cpu";
 import { engineNamed, type ThreadEngine } from "@matryoshka/machine";
-import { Bus, Ram } from "@matryoshka/memory";
+import { Bus, memoryFromDescriptor, type FrameTable, type MemoryDescriptor, type PagedMemory } from "@matryoshka/memory";
 import { FramePool, ShadowPageTables, type ShadowStats } from "@matryoshka/mmu";
 import { bareMetalHart } from "./bare-metal.js";
 import { TrapAndEmulate, type ExitStats } from "./trap-and-emulate.js";
 
 /** What the main thread tells each worker (structured-cloned). */
 export interface VcpuThreadOptions {
-  /** The host's RAM: the buffer all threads share, where it starts in it, its physical base and size. */
-  host: { buffer: SharedArrayBuffer; byteOffset: number; base: number; size: number };
+  /** The VM's memory (its frame table, populated) over the host's RAM (the buffer all threads share). */
+  guest: MemoryDescriptor;
   /** The hardware's execution engine ("interpreter" or "bt"). */
   hostEngine: string;
   hostPmpEntries: number;
-  /** Host-physical address of the VM's RAM, and the guest-physical base and size of that RAM. */
-  ramBase: number;
-  guestRamBase: number;
-  ramSize: number;
   /** Guest pages that must trap on every access (device overlays such as HTIF tohost). */
   overlayPages: number[];
-  /** Host-physical start of this VM's shadow frame pool, and the frames each vCPU gets of it. */
-  shadowBase: number;
+  /** Host frames for shadow tables: vCPU v gets `framesPerVcpu` of them from index v × framesPerVcpu. */
+  shadowFrames: number[];
   framesPerVcpu: number;
   vcpus: number;
 }
@@ -42,28 +38,33 @@ export interface VcpuThreadReport {
 }
 
 export async function createThreadEngine(options: VcpuThreadOptions, hartId: number): Promise<ThreadEngine> {
-  const host = options.host;
-  const hostRam = new Ram(host.base, host.size, host.buffer, host.byteOffset);
+  const guest = memoryFromDescriptor(options.guest) as PagedMemory;
+  const hostRam = guest.platform;
   const hostCode = new CodeCache(hostRam.base, hostRam.size);
   const hardware = new Hart(new Bus(hostRam), { hartId, pmpEntries: options.hostPmpEntries, codeCache: hostCode });
   const platformHart = bareMetalHart(hardware, await engineNamed(options.hostEngine));
-  const pool = new FramePool(hostRam, options.shadowBase + hartId * options.framesPerVcpu * 4096, options.framesPerVcpu);
+  const share = options.shadowFrames.slice(hartId * options.framesPerVcpu, (hartId + 1) * options.framesPerVcpu);
+  const pool = new FramePool(hostRam, share, options.framesPerVcpu);
   const shadow = new ShadowPageTables(hostRam, pool, (va) => platformHart.flushTlb(va));
-  const firstGuestPage = options.guestRamBase / 4096;
-  const pages = options.ramSize / 4096;
   const overlays = new Set(options.overlayPages);
-  const map = (guestPage: number): number => {
-    const index = guestPage - firstGuestPage;
-    if (index < 0 || index >= pages || overlays.has(guestPage)) return -1;
-    return options.ramBase + index * 4096;
+  const frames: FrameTable = {
+    platformAddress: (guestPage, write) => (overlays.has(guestPage) ? -1 : guest.platformAddress(guestPage, write)),
+    mapsWritable: (guestPage) => guest.mapsWritable(guestPage),
   };
-  const engine = new TrapAndEmulate([platformHart], options.vcpus, shadow, map);
+  const engine = new TrapAndEmulate([platformHart], options.vcpus, shadow, frames);
+  const ramFirstPage = guest.base >>> 12;
   // The vCPU only emulates single instructions, so it keeps no decoded code; what it and the
   // devices write goes to this thread's hardware decode cache. (Other threads' hardware caches
   // learn of code changes the way the spec says harts do: the guest's fence.i, below.)
-  const codeCache = new CodeCache(options.guestRamBase, options.ramSize, {
+  const codeCache = new CodeCache(guest.base, guest.size, {
     transient: true,
-    onWrite: (offset, length) => hostCode.invalidateRange(options.ramBase + offset, length),
+    onWrite: (offset, length) => {
+      // Frame by frame: the VM's pages need not be adjacent in the host's memory.
+      for (let at = offset; at < offset + length; at = ((at >>> 12) + 1) * 4096) {
+        const frame = guest.currentFrame(ramFirstPage + (at >>> 12));
+        if (frame >= 0) hostCode.invalidateRange(frame * 4096 + (at & 0xfff), Math.min(offset + length, ((at >>> 12) + 1) * 4096) - at);
+      }
+    },
   });
   codeCache.addInvalidationListener({ codeWritten: () => {}, pageDropped: () => {}, cleared: () => hostCode.clear() });
   return {

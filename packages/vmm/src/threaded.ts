@@ -1,4 +1,5 @@
 import { runThreaded, siblingModule, type ThreadedRunReport } from "@matryoshka/machine";
+import { describeMemory } from "@matryoshka/memory";
 import type { VcpuThreadOptions, VcpuThreadReport } from "./threaded-vcpu.js";
 import type { VM } from "./vm.js";
 
@@ -25,22 +26,31 @@ export async function runVmThreaded(vm: VM, options: VmThreadedRunOptions): Prom
   if (vm.paravirtual !== undefined || vm.backend !== "trap-and-emulate") {
     throw new RangeError(`${vm.name}: vCPUs on threads run with the trap-and-emulate backend only (this VM: ${vm.backend})`);
   }
-  const host = vm.platform.memory;
   const harts = vm.board.harts.length;
-  const placement = vm.placement;
+  const framesPerVcpu = Math.floor(vm.placement.shadowFrames / harts);
+  if (framesPerVcpu < 2) throw new RangeError(`${vm.name}: ${vm.placement.shadowFrames} shadow frames are too few for ${harts} vCPUs`);
+  // Workers cannot take frames from the hypervisor: every page gets its own frame first, and each
+  // vCPU a share of shadow-table frames of its own.
+  if (!vm.memory.populate()) throw new RangeError(`${vm.name}: not enough free memory beneath to back all its pages for vCPUs on threads`);
+  const shadowFrames: number[] = [];
+  const frames = vm.placement.frames;
+  for (let i = 0; i < framesPerVcpu * harts; i++) {
+    const frame = frames.allocateFrame();
+    if (frame < 0) {
+      for (const taken of shadowFrames) frames.releaseFrame(taken);
+      throw new RangeError(`${vm.name}: not enough free memory beneath for its vCPUs' shadow tables`);
+    }
+    shadowFrames.push(frame);
+  }
   const vcpuOptions: VcpuThreadOptions = {
-    host: { buffer: host.buffer, byteOffset: host.byteOffset, base: host.base, size: host.size },
+    guest: describeMemory(vm.memory),
     hostEngine: options.engine,
     hostPmpEntries: 16,
-    ramBase: placement.ramBase,
-    guestRamBase: vm.board.ram.base,
-    ramSize: vm.board.ram.size,
     overlayPages: [...vm.board.bus.overlayPages],
-    shadowBase: placement.shadowBase,
-    framesPerVcpu: Math.floor(placement.shadowFrames / harts),
+    shadowFrames,
+    framesPerVcpu,
     vcpus: harts,
   };
-  if (vcpuOptions.framesPerVcpu < 2) throw new RangeError(`${vm.name}: ${placement.shadowFrames} shadow frames are too few for ${harts} vCPUs`);
   dropShadows(vm);
   try {
     const report = await runThreaded(vm.board, {
@@ -52,6 +62,7 @@ export async function runVmThreaded(vm: VM, options: VmThreadedRunOptions): Prom
     return report;
   } finally {
     dropShadows(vm);
+    for (const frame of shadowFrames) frames.releaseFrame(frame);
   }
 }
 

@@ -1,5 +1,6 @@
 import { Interpreter, MPP_SHIFT, MSTATUS, Priv, StopReason, type Engine, type Hart } from "@matryoshka/cpu";
-import { Access, Fill, ShadowPageTables, type GuestPhysicalMap, type ShadowContext } from "@matryoshka/mmu";
+import type { FrameTable } from "@matryoshka/memory";
+import { Access, Fill, ShadowPageTables, type ShadowContext } from "@matryoshka/mmu";
 import type { ParavirtualBackend } from "./paravirtual.js";
 import { ExitKind, type PlatformHart } from "./platform.js";
 
@@ -74,7 +75,7 @@ export class TrapAndEmulate implements Engine {
   readonly shadow: ShadowPageTables;
   private readonly emulator = new Interpreter();
   private readonly vcpus: VcpuState[];
-  private readonly map: GuestPhysicalMap;
+  private readonly frames: FrameTable;
 
   /** The bt backend: this VM's guest runs with its sensitive instructions turned into calls. */
   private readonly sensitiveCalls: boolean;
@@ -85,7 +86,7 @@ export class TrapAndEmulate implements Engine {
     platformHarts: readonly PlatformHart[],
     vcpuCount: number,
     shadow: ShadowPageTables,
-    map: GuestPhysicalMap,
+    frames: FrameTable,
     sensitiveCalls = false,
     paravirtual?: ParavirtualBackend,
   ) {
@@ -94,7 +95,7 @@ export class TrapAndEmulate implements Engine {
     this.vcpus = [];
     for (let i = 0; i < vcpuCount; i++) this.vcpus.push(new VcpuState(platformHarts[i % platformHarts.length]!));
     this.shadow = shadow;
-    this.map = map;
+    this.frames = frames;
   }
 
   /** The platform-level LR/SC reservation of a vCPU's context (for a VM used as a platform). */
@@ -110,6 +111,8 @@ export class TrapAndEmulate implements Engine {
     const paravirtual = vhart.interceptTraps ? undefined : this.paravirtual;
     while (remaining > 0) {
       if (vhart.stopRequested) return vhart.consumeStop();
+      // A page of the VM's memory (or of one beneath) moved since the virtual hart's TLBs were filled.
+      vhart.forgetStaleFrames();
       if (paravirtual !== undefined && !paravirtual.prepare(vhart)) return StopReason.Wfi;
       const irq = paravirtual !== undefined && paravirtual.interruptsMasked(vhart) ? -1 : vhart.pendingInterrupt();
       if (irq >= 0) {
@@ -174,7 +177,7 @@ export class TrapAndEmulate implements Engine {
         const repeated = retired === 0 && vcpu.lastFillPc === vhart.pc && vcpu.lastFillVa === va && vcpu.lastFillCause === cause;
         if (!repeated) {
           const access = (bit & FETCH_FAULTS) !== 0 ? Access.Fetch : (bit & LOAD_FAULTS) !== 0 ? Access.Load : Access.Store;
-          if (this.shadow.fill(key, context, va, access, vhart.bus, vhart.pmp, this.map) === Fill.Mapped) {
+          if (this.shadow.fill(key, context, va, access, vhart.bus, vhart.pmp, this.frames) === Fill.Mapped) {
             vcpu.lastFillPc = vhart.pc;
             vcpu.lastFillVa = va;
             vcpu.lastFillCause = cause;

@@ -1,6 +1,6 @@
 import { MSTATUS, Priv, StopReason, type Hart } from "@matryoshka/cpu";
 import { VIRT, VirtMachine, type BootInfo, type BootOptions, type MachineOptions, type RunOutcome } from "@matryoshka/machine";
-import { Ram } from "@matryoshka/memory";
+import { PagedMemory, type FrameSource, type FrameTable } from "@matryoshka/memory";
 import { FramePool, ShadowPageTables, type ShadowStats } from "@matryoshka/mmu";
 import type { ParavirtualBackend } from "./paravirtual.js";
 import { carriesInstruction, ExitKind, type Platform, type PlatformHart } from "./platform.js";
@@ -10,7 +10,7 @@ import { TrapAndEmulate, type ExitStats } from "./trap-and-emulate.js";
 export type VmConfig = Omit<MachineOptions, "engine" | "ram" | "codeCache"> & {
   /** For reports (default "vm<n>"). */
   name?: string;
-  /** Frames for this VM's shadow page tables (default 1024, 4 MiB). */
+  /** Most frames this VM's shadow page tables may hold (default 1024, 4 MiB). */
   shadowFrames?: number;
   /**
    * How the guest's sensitive instructions reach the hypervisor: "trap-and-emulate" (default: they
@@ -39,20 +39,20 @@ export interface VmStats {
   instructions: number;
 }
 
-/** Placement of a VM in its hypervisor's memory, decided by `Hypervisor.createVm`. */
+/** What a VM needs of the hypervisor that made it: a name, and frames of the platform's memory. */
 export interface VmPlacement {
   name: string;
-  /** Platform-physical address of the VM's RAM (guest-physical 0x80000000). */
-  ramBase: number;
-  /** Platform-physical address and size in frames of the shadow table pool. */
-  shadowBase: number;
+  /** Where the VM's pages and shadow tables get frames (the hypervisor's allocator). */
+  frames: FrameSource;
+  /** Most frames the VM's shadow page tables may hold. */
   shadowFrames: number;
 }
 
 /**
  * A virtual machine: a complete `virt` board for its guest (devices from `@matryoshka/devices`,
- * device tree, boot as QEMU does), whose RAM is frames of the hypervisor's platform memory and
- * whose harts are virtual: they keep the virtual privilege mode and CSR file, and their
+ * device tree, boot as QEMU does), whose RAM is a frame table over the hypervisor's platform memory
+ * (`PagedMemory`: pages backed on first touch, possibly shared copy-on-write, logged when dirty)
+ * and whose harts are virtual: they keep the virtual privilege mode and CSR file, and their
  * instructions run on the platform's harts through `TrapAndEmulate`.
  *
  * A VM is itself a Platform (DESIGN.md §5): a hypervisor can run on it, and the contexts it enters
@@ -73,35 +73,42 @@ export class VM implements Platform {
   readonly placement: VmPlacement;
   /** What the VM runs on: the hardware or a VM of the level below. */
   readonly platform: Platform;
-  /** Host frame of each guest page: the only frames this VM can ever map (page-granular ownership). */
-  private readonly frames: Int32Array;
+  /** The VM's RAM: guest-physical pages at 0x80000000 and the platform frames behind them. */
+  readonly memory: PagedMemory;
+  /** Guest pages → platform frames as shadow paging may map them (device overlays and pv page tables left out). */
+  readonly frameTable: FrameTable;
+  private destroyed = false;
 
   constructor(platform: Platform, placement: VmPlacement, config: VmConfig) {
     this.platform = platform;
     this.placement = placement;
     this.name = placement.name;
     this.level = platform.level + 1;
-    const memory = platform.memory;
     const size = (config.memoryMiB ?? 128) * 1024 * 1024;
-    const ram = new Ram(VIRT.dram.base, size, memory.buffer, memory.byteOffset + (placement.ramBase - memory.base));
-    const pages = size / 4096;
-    this.frames = new Int32Array(pages);
-    for (let page = 0; page < pages; page++) this.frames[page] = placement.ramBase / 4096 + page;
+    const memory = new PagedMemory(platform.memory, VIRT.dram.base, size, placement.frames);
+    this.memory = memory;
 
-    const shadow = new ShadowPageTables(memory, new FramePool(memory, placement.shadowBase, placement.shadowFrames), (va) => platform.flushTlbs(va));
-    const ramFirstPage = VIRT.dram.base / 4096;
-    const frames = this.frames;
-    const map = (guestPage: number): number => {
-      const index = guestPage - ramFirstPage;
-      if (index < 0 || index >= pages) return -1;
+    const shadow = new ShadowPageTables(platform.memory, new FramePool(platform.memory, placement.frames, placement.shadowFrames), (va) => platform.flushTlbs(va));
+    const excluded = (guestPage: number): boolean => {
       // Pages with a device overlay (HTIF tohost) must trap on every access.
       const overlayPages = this.board.bus.overlayPages;
-      if (overlayPages.size > 0 && overlayPages.has(guestPage)) return -1;
+      if (overlayPages.size > 0 && overlayPages.has(guestPage)) return true;
       // So must page tables the pv backend validated: the guest changes them only by hypercall.
-      if (this.paravirtual?.protectsPage?.(guestPage) === true) return -1;
-      const frame = frames[index]!;
-      return frame < 0 ? -1 : frame * 4096;
+      return this.paravirtual?.protectsPage?.(guestPage) === true;
     };
+    this.frameTable = {
+      platformAddress: (guestPage, write) => (excluded(guestPage) ? -1 : memory.platformAddress(guestPage, write)),
+      mapsWritable: (guestPage) => memory.mapsWritable(guestPage),
+    };
+    // A page that moved (copy on write, given back) must not stay mapped at its old frame; the
+    // virtual harts' TLBs notice through `memory.remaps`.
+    memory.onRemap = (_page, oldFrame) => shadow.invalidateFrame(oldFrame);
+    // The dirty log (re)started: every write permission in the shadow tables goes, so the next
+    // store to each page faults and is logged.
+    memory.onWriteProtect = () => shadow.revokeWrites();
+    memory.onExhausted = (page) =>
+      this.board.stop(`${this.name}: out of memory: guest page 0x${(page * 4096).toString(16)} needs a frame and ${platform.name} has none free`);
+
     const harts = config.harts ?? 1;
     const backend = config.backend ?? "trap-and-emulate";
     if (backend === "bt" && !platform.sensitiveCalls) {
@@ -111,17 +118,17 @@ export class VM implements Platform {
     this.sensitiveCalls = platform.sensitiveCalls;
     this.backend = backend;
     this.paravirtual = backend === "pv" ? config.paravirtual : undefined;
-    this.engine = new TrapAndEmulate(platform.harts, harts, shadow, map, backend === "bt", this.paravirtual);
+    this.engine = new TrapAndEmulate(platform.harts, harts, shadow, this.frameTable, backend === "bt", this.paravirtual);
     this.board = new VirtMachine({
       ...config,
-      ram,
+      ram: memory,
       engine: this.engine,
       // Virtual harts only emulate single instructions; the guest's own stores bypass them, so
       // they keep no decoded code, and every write they or the devices make is forwarded down.
       codeCache: {
         transient: true,
         onWrite: (offset, length) => {
-          platform.memoryWritten(placement.ramBase + offset, length);
+          this.forwardWritten(offset, length);
           this.paravirtual?.written?.(offset, length);
         },
       },
@@ -133,16 +140,11 @@ export class VM implements Platform {
     this.paravirtual?.attach(this);
   }
 
-  /** The VM's RAM: guest-physical memory at 0x80000000, a window of the platform's memory. */
-  get memory(): Ram {
-    return this.board.ram;
-  }
-
   /** Loads firmware, kernel and initrd as QEMU does (see VirtMachine.boot). */
   boot(options: BootOptions): BootInfo {
     const info = this.board.boot(options);
     this.paravirtual?.boot(info);
-    this.platform.memoryWritten(this.placement.ramBase, this.board.ram.size);
+    this.forwardWritten(0, this.memory.size);
     return info;
   }
 
@@ -156,9 +158,39 @@ export class VM implements Platform {
   }
 
   memoryWritten(pa: number, length: number): void {
-    const offset = pa - this.board.ram.base;
-    if (offset < 0 || offset >= this.board.ram.size) return;
-    this.platform.memoryWritten(this.placement.ramBase + offset, Math.min(length, this.board.ram.size - offset));
+    const offset = pa - this.memory.base;
+    if (offset < 0 || offset >= this.memory.size) return;
+    this.forwardWritten(offset, Math.min(length, this.memory.size - offset));
+  }
+
+  /**
+   * RAM bytes [offset, offset + length) may hold new code: tells the platform, frame by frame (the
+   * pages of a range need not be adjacent frames; pages with no frame hold no code).
+   */
+  private forwardWritten(offset: number, length: number): void {
+    const memory = this.memory;
+    const firstPage = memory.base >>> 12;
+    let at = offset;
+    const end = offset + length;
+    while (at < end) {
+      const pageEnd = Math.min(end, ((at >>> 12) + 1) * 4096);
+      const frame = memory.currentFrame(firstPage + (at >>> 12));
+      if (frame >= 0) this.platform.memoryWritten(frame * 4096 + (at & 0xfff), pageEnd - at);
+      at = pageEnd;
+    }
+  }
+
+  /**
+   * Ends the VM: its shadow tables and every frame of its memory go back to the hypervisor (and the
+   * platform forgets every translation that could reach them). The VM cannot run again.
+   */
+  destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    this.board.stop(`${this.name} was destroyed`);
+    this.engine.shadow.destroy();
+    this.memory.release();
+    this.platform.flushTlbs();
   }
 
   /**

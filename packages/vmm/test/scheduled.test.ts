@@ -4,6 +4,7 @@ import { parseElf, VirtMachine } from "@matryoshka/machine";
 import { CreditScheduler, RoundRobin, StrideScheduler } from "@matryoshka/scheduler";
 import { join } from "node:path";
 import { MemoryBlockBackend } from "@matryoshka/devices";
+import { guestPhysical } from "@matryoshka/memory";
 import { guestPath, repoRoot } from "@matryoshka/testkit";
 import { bareMetal, Hypervisor, runScheduled, type VM } from "@matryoshka/vmm";
 
@@ -74,7 +75,7 @@ describe("VMs time-sharing the platform's hart, as the hypervisor's scheduler de
     const wakeUps = (scheduler: CreditScheduler | RoundRobin) => {
       const [sleeper, ...hogs] = vms(["kernel-ops", "crc32", "crc32"]);
       runScheduled([sleeper!, ...hogs].map((vm) => ({ vm })), scheduler, { duration: 500 * UNITS_PER_MS });
-      return sleeper!.board.ram.i32[(ticks - sleeper!.board.ram.base) >> 2]!;
+      return sleeper!.board.ram.readU32(guestPhysical(ticks))!;
     };
     const boosted = wakeUps(new CreditScheduler({ unitsPerMs: UNITS_PER_MS }));
     const roundRobin = wakeUps(new RoundRobin(30 * UNITS_PER_MS));

@@ -2,10 +2,10 @@ import { readFileSync } from "node:fs";
 import { MemoryBlockBackend } from "@matryoshka/devices";
 import { encode, Op } from "@matryoshka/isa";
 import type { RunOutcome } from "@matryoshka/machine";
-import type { Ram } from "@matryoshka/memory";
+import { guestPhysical as gpa, PagedMemory, type GuestMemory, type Ram } from "@matryoshka/memory";
 import type { ShadowStats } from "@matryoshka/mmu";
 import { guestPath, guestVariants } from "@matryoshka/testkit";
-import { buildStack, type GuestMachineOptions, type Stack, type VM } from "@matryoshka/vmm";
+import { buildStack, type GuestMachineOptions, type Platform, type Stack, type VM } from "@matryoshka/vmm";
 
 export { buildStack, type GuestMachineOptions, type Stack };
 
@@ -114,105 +114,94 @@ export function runGuestAt(name: string, depth: number, options: { slice?: numbe
   return { outcome, output: console.text, levels: stack.vms.map(snapshotLevel), instructions: stack.guest.instructions };
 }
 
-/** A range of the host's memory, as byte offsets into the host RAM's buffer: [start, end). */
-export interface HostRange {
-  name: string;
-  start: number;
-  end: number;
-}
-
 /**
- * Where a VM's own memory lies in the host's buffer: its RAM window and its shadow-table pool.
- * `platformMemory` is the memory of the platform it runs on (host RAM for level 1, the VM below
- * otherwise): the placement's addresses are that platform's physical addresses.
+ * Host pages (page numbers of the hardware's RAM) that hold what a VM owns now: the frames of its
+ * RAM and of its shadow tables, followed down through the memories of the levels beneath (a
+ * level-k VM's frames are pages of the VM of level k-1). Frames come and go as the VM runs.
  */
-export function vmHostRanges(vm: VM, platformMemory: Ram): HostRange[] {
-  const shadowStart = platformMemory.byteOffset + (vm.placement.shadowBase - platformMemory.base);
-  return [
-    { name: `${vm.name} RAM`, start: vm.memory.byteOffset, end: vm.memory.byteOffset + vm.memory.size },
-    { name: `${vm.name} shadow pool`, start: shadowStart, end: shadowStart + vm.placement.shadowFrames * 4096 },
-  ];
+export function vmHostPages(vm: VM): Set<number> {
+  const firstPage = vm.memory.base >>> 12;
+  const frames: number[] = vm.engine.shadow.frames();
+  for (let page = 0; page < vm.memory.pages; page++) {
+    const frame = vm.memory.currentFrame(firstPage + page);
+    if (frame >= 0) frames.push(frame);
+  }
+  return new Set(hostPagesOf(vm.platform, frames));
 }
 
-/** The memory of the platform a level-k VM of the stack runs on. */
-export function platformMemoryOf(stack: Stack, vm: VM): Ram {
-  const index = stack.vms.indexOf(vm);
-  if (index < 0) throw new Error(`${vm.name} is not in the stack`);
-  return index === 0 ? stack.host.ram : stack.vms[index - 1]!.memory;
+/** The host pages of a VM's shadow tables alone (they change whenever it runs a context). */
+export function shadowHostPages(vm: VM): Set<number> {
+  return new Set(hostPagesOf(vm.platform, vm.engine.shadow.frames()));
+}
+
+/** Pages of `platform`'s memory, as host pages (pages with no frame beneath hold nothing). */
+function hostPagesOf(platform: Platform, frames: number[]): number[] {
+  let memory = platform.memory;
+  while (memory instanceof PagedMemory) {
+    const below = memory;
+    frames = frames.map((frame) => below.currentFrame(frame)).filter((frame) => frame >= 0);
+    memory = below.platform;
+  }
+  return frames;
 }
 
 /**
- * Watches every byte of host memory except some excluded ranges: `snapshot` copies them, `changes`
- * lists the 4 KiB host pages that differ since (a memcmp of the whole, paged only on a mismatch).
+ * Watches the host's memory page by page: `snapshot` copies all of it, `changes(allowed)` lists the
+ * host pages that differ since and are not among `allowed` (a memcmp of the whole, paged only on
+ * a mismatch).
  */
 export class HostMemoryGuard {
   readonly host: Ram;
-  /** The watched ranges (the complement of the excluded ones). */
-  readonly watched: HostRange[];
   private readonly copy: Uint8Array;
-  private readonly live: Buffer[];
-  private readonly saved: Buffer[];
+  private readonly live: Buffer;
 
-  constructor(host: Ram, excluded: HostRange[]) {
+  constructor(host: Ram) {
     this.host = host;
-    const sorted = [...excluded].sort((a, b) => a.start - b.start);
-    const watched: HostRange[] = [];
-    let at = host.byteOffset;
-    const end = host.byteOffset + host.size;
-    for (const range of sorted) {
-      if (range.start < at || range.end > end) throw new Error(`excluded ranges overlap or leave host memory: ${range.name}`);
-      if (range.start > at) watched.push({ name: `host before ${range.name}`, start: at, end: range.start });
-      at = range.end;
-    }
-    if (at < end) watched.push({ name: "host tail", start: at, end });
-    this.watched = watched;
-    const total = watched.reduce((sum, r) => sum + (r.end - r.start), 0);
-    this.copy = new Uint8Array(total);
-    this.live = watched.map((r) => Buffer.from(host.buffer, r.start, r.end - r.start));
-    let offset = 0;
-    this.saved = watched.map((r) => {
-      const view = Buffer.from(this.copy.buffer, offset, r.end - r.start);
-      offset += r.end - r.start;
-      return view;
-    });
-  }
-
-  /** Bytes watched. */
-  get size(): number {
-    return this.copy.length;
+    this.live = Buffer.from(host.buffer, host.byteOffset, host.size);
+    this.copy = new Uint8Array(host.size);
   }
 
   snapshot(): void {
-    this.live.forEach((live, i) => this.saved[i]!.set(live));
+    this.copy.set(this.live);
   }
 
-  /** Host-physical pages (hex) that changed since the snapshot, at most `limit` of them. */
-  changes(limit = 8): string[] {
+  /** Host pages (hex addresses) that changed since the snapshot and are not `allowed`, at most `limit`. */
+  changes(allowed: ReadonlySet<number> = new Set(), limit = 8): string[] {
     const changed: string[] = [];
-    this.live.forEach((live, i) => {
-      if (changed.length >= limit || live.equals(this.saved[i]!)) return;
-      const range = this.watched[i]!;
-      for (let offset = 0; offset < live.length && changed.length < limit; offset += 4096) {
-        const length = Math.min(4096, live.length - offset);
-        if (Buffer.compare(live.subarray(offset, offset + length), this.saved[i]!.subarray(offset, offset + length)) !== 0) {
-          changed.push(`${range.name}: 0x${(this.host.base + range.start - this.host.byteOffset + offset).toString(16)}`);
-        }
+    const saved = Buffer.from(this.copy.buffer, this.copy.byteOffset, this.copy.length);
+    if (this.live.equals(saved)) return changed;
+    const firstPage = this.host.base >>> 12;
+    for (let offset = 0; offset < this.live.length && changed.length < limit; offset += 4096) {
+      if (allowed.has(firstPage + (offset >>> 12))) continue;
+      if (Buffer.compare(this.live.subarray(offset, offset + 4096), saved.subarray(offset, offset + 4096)) !== 0) {
+        changed.push(`0x${(this.host.base + offset).toString(16)}`);
       }
-    });
+    }
     return changed;
   }
 }
 
-/** Fills a host range with a recognizable pattern (so that a stray write of zeros shows). */
-export function fillPattern(host: Ram, range: HostRange, seed: number): void {
-  const words = new Int32Array(host.buffer, range.start, (range.end - range.start) >>> 2);
+/** Fills host pages with a recognizable pattern (so that a stray write of zeros shows). */
+export function fillPattern(host: Ram, pages: Iterable<number>, seed: number): void {
   let state = seed | 1;
-  for (let i = 0; i < words.length; i++) {
-    state ^= state << 13;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    words[i] = state;
+  for (const page of pages) {
+    const words = new Int32Array(host.buffer, host.byteOffset + (page * 4096 - host.base), 1024);
+    for (let i = 0; i < words.length; i++) {
+      state ^= state << 13;
+      state ^= state >>> 17;
+      state ^= state << 5;
+      words[i] = state;
+    }
   }
+}
+
+/** Host pages no VM of the stack owns now. */
+export function freeHostPages(host: Ram, vms: VM[]): number[] {
+  const owned = new Set<number>();
+  for (const vm of vms) for (const page of vmHostPages(vm)) owned.add(page);
+  const free: number[] = [];
+  for (let page = host.base >>> 12; page < (host.base + host.size) >>> 12; page++) if (!owned.has(page)) free.push(page);
+  return free;
 }
 
 /**
@@ -261,7 +250,7 @@ export interface ScriptEntry {
 }
 
 /** Writes a script (and its End entry) into guest RAM; returns the guest address of each entry. */
-export function writeScript(ram: Ram, entries: ScriptEntry[]): number[] {
+export function writeScript(ram: GuestMemory, entries: ScriptEntry[]): number[] {
   const bytes = new Uint8Array(12 * (entries.length + 1));
   const view = new DataView(bytes.buffer);
   entries.forEach((entry, i) => {
@@ -269,6 +258,6 @@ export function writeScript(ram: Ram, entries: ScriptEntry[]): number[] {
     view.setUint32(12 * i + 4, entry.address >>> 0, true);
     view.setUint32(12 * i + 8, entry.value >>> 0, true);
   });
-  ram.write(SCRIPT_ADDRESS, bytes);
+  ram.write(gpa(SCRIPT_ADDRESS), bytes);
   return entries.map((_, i) => SCRIPT_ADDRESS + 12 * i);
 }
