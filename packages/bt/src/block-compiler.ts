@@ -1,4 +1,4 @@
-import { div, divu, InternalOp, mulh, mulhsu, mulhu, rem, remu, type Hart } from "@matryoshka/cpu";
+import { Cause, div, divu, InternalOp, mulh, mulhsu, mulhu, rem, remu, type Hart } from "@matryoshka/cpu";
 import { Op } from "@matryoshka/isa";
 import { Block, NO_TARGET, type BlockFunction } from "./translation-cache.js";
 
@@ -195,7 +195,7 @@ export class BlockCompiler {
       return `${SPILL} h.pc = ${target}; S[0] = ${exit}; return n + ${k + 1};`;
     };
     const misalignedJump = (here: number, target: string, k: number): string =>
-      `${SPILL} h.pc = ${here}; h.steps = base + n + ${k}; h.raiseException(0, ${target}); S[0] = -1; return n + ${k + 1};`;
+      `${SPILL} h.pc = ${here}; h.steps = base + n + ${k}; h.raiseException(${Cause.InstructionMisaligned}, ${target}); S[0] = -1; return n + ${k + 1};`;
 
     steps.forEach((step, k) => {
       const { op, rd, rs1, rs2, imm, here, next } = step;

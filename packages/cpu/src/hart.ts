@@ -1,5 +1,5 @@
 import {
-  decodeInto, ISA_PROFILES, Op, OP_COUNT, userSstatusAccessTraps, type Instruction, type IsaProfile,
+  CSR, decodeInto, ISA_PROFILES, isUserCounter, Op, OP_COUNT, userSstatusAccessTraps, type Instruction, type IsaProfile,
 } from "@matryoshka/isa";
 import { BUS_ERROR, type Bus } from "@matryoshka/memory";
 import {
@@ -20,7 +20,7 @@ import {
   type TranslationState,
 } from "@matryoshka/mmu";
 import { CodeCache, missPage, pack } from "./code-cache.js";
-import { Cause, INTERRUPT_BIT, MPP_SHIFT, MSTATUS, Priv } from "./constants.js";
+import { Cause, COUNTEREN, INTERRUPT_BIT, Irq, MIP, MPP_SHIFT, MSTATUS, Priv } from "./constants.js";
 
 /** Internal operations of the pre-decode cache, beyond the `isa` operations. */
 export const InternalOp = {
@@ -62,9 +62,11 @@ export interface HartOptions {
   profile?: IsaProfile;
 }
 
+/** The misa bit of an extension, by its letter (§3.1.1). */
+const extension = (letter: string): number => 1 << (letter.charCodeAt(0) - 65);
 // misa for RV32 (MXL=1) with I, M, A, C, S, U: what QEMU 7.2 reports for the same hart.
-const MISA_BASE = 0x4000_0000 | (1 << 0) | (1 << 8) | (1 << 12) | (1 << 18) | (1 << 20);
-const MISA_C = 1 << 2;
+const MISA_BASE = 0x4000_0000 | extension("A") | extension("I") | extension("M") | extension("S") | extension("U");
+const MISA_C = extension("C");
 // QEMU 7.2 reports its version in marchid and mimpid; we do the same so guests print the same.
 const MARCHID = 0x0007_0216;
 const MIMPID = 0x0007_0216;
@@ -78,31 +80,87 @@ const SSTATUS_VISIBLE =
   MSTATUS.SUM | MSTATUS.MXR | MSTATUS.SD;
 const SSTATUS_WRITABLE = SSTATUS_VISIBLE & MSTATUS_WRITABLE;
 /**
- * medeleg: causes 0-9, 12, 13 and 15. Ecall from M (11) cannot be delegated and is read-only zero
- * (§3.1.8); causes 10 and 20-23 belong to the H extension, absent here. QEMU 7.2 lets all of
- * them be written (0x00f0bfff); the specification wins.
+ * medeleg: causes 0-9, 12, 13 and 15 (0xb3ff). Ecall from M (11) cannot be delegated and is
+ * read-only zero (§3.1.8); causes 10 and 20-23 belong to the H extension, absent here. QEMU 7.2
+ * lets all of them be written (0x00f0bfff); the specification wins.
  */
-const MEDELEG_WRITABLE = 0xb3ff;
+const MEDELEG_WRITABLE = [
+  Cause.InstructionMisaligned, Cause.InstructionAccessFault, Cause.IllegalInstruction, Cause.Breakpoint,
+  Cause.LoadMisaligned, Cause.LoadAccessFault, Cause.StoreMisaligned, Cause.StoreAccessFault,
+  Cause.EcallFromU, Cause.EcallFromS, Cause.InstructionPageFault, Cause.LoadPageFault, Cause.StorePageFault,
+].reduce<number>((mask, cause) => mask | (1 << cause), 0);
 /**
  * mideleg, mie and mip: only the S- and M-level interrupts this hart has. QEMU 7.2 also lets the
  * VS-level (2, 6, 10, H extension) and LCOFI (13, Sscofpmf) bits be written without those
  * extensions; here they are read-only zero, as §3.1.9 requires for interrupts that cannot occur.
  */
-const MIDELEG_WRITABLE = 0x222;
-const MIE_WRITABLE = 0xaaa;
-const MIP_WRITABLE = 0x222;
-const S_LEVEL_INTERRUPTS = 0x222;
-/** mcountinhibit: CY, IR and the hpm counters; TM (bit 1) is read-only zero (priv 1.12 §3.1.13). */
-const MCOUNTINHIBIT_WRITABLE = 0xffff_fffd;
+const S_LEVEL_INTERRUPTS = MIP.SSIP | MIP.STIP | MIP.SEIP;
+const MIDELEG_WRITABLE = S_LEVEL_INTERRUPTS;
+const MIE_WRITABLE = S_LEVEL_INTERRUPTS | MIP.MSIP | MIP.MTIP | MIP.MEIP;
+/** mip: the M-level bits are read-only, driven by the CLINT and the PLIC (§3.1.9). */
+const MIP_WRITABLE = S_LEVEL_INTERRUPTS;
+/** mcountinhibit: CY, IR and the hpm counters; TM is read-only zero (priv 1.12 §3.1.13). */
+const MCOUNTINHIBIT_WRITABLE = ~COUNTEREN.TM;
 /** menvcfg/senvcfg: only FIOM exists without Zicbo*, so only it is writable (§3.1.18). */
 const ENVCFG_WRITABLE = 0x1;
 
 /** Interrupts in priority order (§3.1.9): MEI, MSI, MTI, SEI, SSI, STI. */
-const INTERRUPT_PRIORITY = [11, 3, 7, 9, 1, 5] as const;
+const INTERRUPT_PRIORITY = [Irq.MEI, Irq.MSI, Irq.MTI, Irq.SEI, Irq.SSI, Irq.STI] as const;
 
 const TWO32 = 0x1_0000_0000;
 /** The highest hpmcounter index (3 + 16 counters - 1), as QEMU 7.2's pmu-num=16. */
 const LAST_HPM_COUNTER = 18;
+
+// CSR addresses as module constants: case labels that are constants keep `readCsr` and `writeCsr`
+// a jump table, where labels like `CSR.sstatus` would be property loads on a table of 300 entries.
+const CSR_SSTATUS = CSR.sstatus;
+const CSR_SIE = CSR.sie;
+const CSR_STVEC = CSR.stvec;
+const CSR_SCOUNTEREN = CSR.scounteren;
+const CSR_SENVCFG = CSR.senvcfg;
+const CSR_SSCRATCH = CSR.sscratch;
+const CSR_SEPC = CSR.sepc;
+const CSR_SCAUSE = CSR.scause;
+const CSR_STVAL = CSR.stval;
+const CSR_SIP = CSR.sip;
+const CSR_SATP = CSR.satp;
+const CSR_MSTATUS = CSR.mstatus;
+const CSR_MISA = CSR.misa;
+const CSR_MEDELEG = CSR.medeleg;
+const CSR_MIDELEG = CSR.mideleg;
+const CSR_MIE = CSR.mie;
+const CSR_MTVEC = CSR.mtvec;
+const CSR_MCOUNTEREN = CSR.mcounteren;
+const CSR_MENVCFG = CSR.menvcfg;
+const CSR_MSTATUSH = CSR.mstatush;
+const CSR_MENVCFGH = CSR.menvcfgh;
+const CSR_MCOUNTINHIBIT = CSR.mcountinhibit;
+const CSR_MSCRATCH = CSR.mscratch;
+const CSR_MEPC = CSR.mepc;
+const CSR_MCAUSE = CSR.mcause;
+const CSR_MTVAL = CSR.mtval;
+const CSR_MIP = CSR.mip;
+const CSR_MVENDORID = CSR.mvendorid;
+const CSR_MARCHID = CSR.marchid;
+const CSR_MIMPID = CSR.mimpid;
+const CSR_MHARTID = CSR.mhartid;
+const CSR_MCONFIGPTR = CSR.mconfigptr;
+const CSR_PMPCFG0 = CSR.pmpcfg0;
+const CSR_PMPCFG15 = CSR.pmpcfg15;
+const CSR_PMPADDR0 = CSR.pmpaddr0;
+const CSR_PMPADDR63 = CSR.pmpaddr63;
+const CSR_MHPMEVENT3 = CSR.mhpmevent3;
+const CSR_MHPMEVENT31 = CSR.mhpmevent31;
+/** Where mhpmevent0 would be: the address of mhpmeventN is this + N (0..2 are other registers). */
+const MHPMEVENT_BASE = CSR.mhpmevent3 - 3;
+const CSR_MCYCLE = CSR.mcycle;
+const CSR_MCYCLEH = CSR.mcycleh;
+const CSR_CYCLE = CSR.cycle;
+const CSR_CYCLEH = CSR.cycleh;
+/** What `...h` adds to a counter's address: the upper half of a 64-bit counter on RV32 (§3.1.11). */
+const COUNTER_HIGH = CSR.cycleh - CSR.cycle;
+/** A counter's address without its index (bits 4:0) and high-half bit: which family it is. */
+const COUNTER_FAMILY = 0xf60;
 
 /**
  * One RV32IMAC + Zicsr + Zifencei hart with M, S and U modes (privileged spec 1.12). It holds the
@@ -525,10 +583,10 @@ export class Hart {
     const writes = isWrite || source !== 0;
     // Non-standard ISA profiles: some U-mode sstatus accesses complete instead of trapping. Reads
     // (if the profile leaks them) see the real sstatus; writes are dropped (x86 PUSHF/POPF).
-    if (this.priv === Priv.U && csr === 0x100) {
+    if (this.priv === Priv.U && csr === CSR_SSTATUS) {
       const reads = !(isWrite && rd === 0);
       if (!userSstatusAccessTraps(this.profile, { reads, writes })) {
-        if (rd !== 0 && reads && this.profile.leakySstatusReads) this.x[rd] = this.readCsr(0x100)!;
+        if (rd !== 0 && reads && this.profile.leakySstatusReads) this.x[rd] = this.readCsr(CSR_SSTATUS)!;
         this.needsResync = true;
         return true;
       }
@@ -557,12 +615,12 @@ export class Hart {
 
   /** Counter enables (§3.1.11, §4.1.5) and TVM for satp (§3.1.6.5). */
   private csrAccessAllowed(csr: number): boolean {
-    if ((csr >= 0xc00 && csr <= 0xc1f) || (csr >= 0xc80 && csr <= 0xc9f)) {
+    if (isUserCounter(csr)) {
       const bit = 1 << (csr & 0x1f);
       if (this.priv < Priv.M && (this.mcounteren & bit) === 0) return false;
       if (this.priv === Priv.U && (this.scounteren & bit) === 0) return false;
     }
-    if (csr === 0x180 && this.priv === Priv.S && (this.mstatus & MSTATUS.TVM) !== 0) return false;
+    if (csr === CSR_SATP && this.priv === Priv.S && (this.mstatus & MSTATUS.TVM) !== 0) return false;
     return true;
   }
 
@@ -593,60 +651,60 @@ export class Hart {
   /** Reads a CSR; undefined if it does not exist. No side effects. */
   readCsr(csr: number): number | undefined {
     switch (csr) {
-      case 0x100: return (this.mstatus & SSTATUS_VISIBLE) >>> 0;
-      case 0x104: return this.mie & this.mideleg & S_LEVEL_INTERRUPTS;
-      case 0x105: return this.stvec >>> 0;
-      case 0x106: return this.scounteren >>> 0;
-      case 0x10a: return this.senvcfg;
-      case 0x140: return this.sscratch >>> 0;
-      case 0x141: return (this.sepc & this.epcMask) >>> 0;
-      case 0x142: return this.scause >>> 0;
-      case 0x143: return this.stval >>> 0;
-      case 0x144: return this.mip & this.mideleg & S_LEVEL_INTERRUPTS;
-      case 0x180: return this.satp >>> 0;
-      case 0x300: return this.mstatus >>> 0;
-      case 0x301: return (MISA_BASE | (this.compressed ? MISA_C : 0)) >>> 0;
-      case 0x302: return this.medeleg;
-      case 0x303: return this.mideleg;
-      case 0x304: return this.mie;
-      case 0x305: return this.mtvec >>> 0;
-      case 0x306: return this.mcounteren >>> 0;
-      case 0x30a: return this.menvcfg;
-      case 0x310: return 0; // mstatush: SBE/MBE, little-endian only
-      case 0x31a: return 0; // menvcfgh: no Sstc or Svpbmt
-      case 0x320: return this.mcountinhibit >>> 0;
-      case 0x340: return this.mscratch >>> 0;
-      case 0x341: return (this.mepc & this.epcMask) >>> 0;
-      case 0x342: return this.mcause >>> 0;
-      case 0x343: return this.mtval >>> 0;
-      case 0x344: return this.mip;
-      case 0xf11: return 0; // mvendorid: non-commercial
-      case 0xf12: return MARCHID;
-      case 0xf13: return MIMPID;
-      case 0xf14: return this.hartId;
-      case 0xf15: return 0; // mconfigptr
+      case CSR_SSTATUS: return (this.mstatus & SSTATUS_VISIBLE) >>> 0;
+      case CSR_SIE: return this.mie & this.mideleg & S_LEVEL_INTERRUPTS;
+      case CSR_STVEC: return this.stvec >>> 0;
+      case CSR_SCOUNTEREN: return this.scounteren >>> 0;
+      case CSR_SENVCFG: return this.senvcfg;
+      case CSR_SSCRATCH: return this.sscratch >>> 0;
+      case CSR_SEPC: return (this.sepc & this.epcMask) >>> 0;
+      case CSR_SCAUSE: return this.scause >>> 0;
+      case CSR_STVAL: return this.stval >>> 0;
+      case CSR_SIP: return this.mip & this.mideleg & S_LEVEL_INTERRUPTS;
+      case CSR_SATP: return this.satp >>> 0;
+      case CSR_MSTATUS: return this.mstatus >>> 0;
+      case CSR_MISA: return (MISA_BASE | (this.compressed ? MISA_C : 0)) >>> 0;
+      case CSR_MEDELEG: return this.medeleg;
+      case CSR_MIDELEG: return this.mideleg;
+      case CSR_MIE: return this.mie;
+      case CSR_MTVEC: return this.mtvec >>> 0;
+      case CSR_MCOUNTEREN: return this.mcounteren >>> 0;
+      case CSR_MENVCFG: return this.menvcfg;
+      case CSR_MSTATUSH: return 0; // SBE/MBE: little-endian only
+      case CSR_MENVCFGH: return 0; // no Sstc or Svpbmt
+      case CSR_MCOUNTINHIBIT: return this.mcountinhibit >>> 0;
+      case CSR_MSCRATCH: return this.mscratch >>> 0;
+      case CSR_MEPC: return (this.mepc & this.epcMask) >>> 0;
+      case CSR_MCAUSE: return this.mcause >>> 0;
+      case CSR_MTVAL: return this.mtval >>> 0;
+      case CSR_MIP: return this.mip;
+      case CSR_MVENDORID: return 0; // non-commercial
+      case CSR_MARCHID: return MARCHID;
+      case CSR_MIMPID: return MIMPID;
+      case CSR_MHARTID: return this.hartId;
+      case CSR_MCONFIGPTR: return 0; // no configuration structure
     }
-    if (csr >= 0x3a0 && csr <= 0x3af) {
-      const register = csr - 0x3a0;
+    if (csr >= CSR_PMPCFG0 && csr <= CSR_PMPCFG15) {
+      const register = csr - CSR_PMPCFG0;
       return register * 4 < this.pmp.count ? this.pmp.readCfg(register) : undefined;
     }
-    if (csr >= 0x3b0 && csr <= 0x3ef) {
-      const index = csr - 0x3b0;
+    if (csr >= CSR_PMPADDR0 && csr <= CSR_PMPADDR63) {
+      const index = csr - CSR_PMPADDR0;
       return index < this.pmp.count ? this.pmp.readAddr(index) : undefined;
     }
-    if (csr >= 0x323 && csr <= 0x33f) return this.mhpmevent[csr - 0x320]! >>> 0;
-    // Counters: mcycle/minstret/mhpmcounterN at 0xB00, user views at 0xC00; high halves +0x80.
-    const counterBase = csr & 0xf60;
-    if (counterBase === 0xb00 || counterBase === 0xc00 || counterBase === 0xb80 || counterBase === 0xc80) {
+    if (csr >= CSR_MHPMEVENT3 && csr <= CSR_MHPMEVENT31) return this.mhpmevent[csr - MHPMEVENT_BASE]! >>> 0;
+    // Counters: mcycle/minstret/mhpmcounterN from mcycle, user views from cycle; high halves +0x80.
+    const counterBase = csr & COUNTER_FAMILY;
+    if (counterBase === CSR_MCYCLE || counterBase === CSR_CYCLE || counterBase === CSR_MCYCLEH || counterBase === CSR_CYCLEH) {
       const index = csr & 0x1f;
       // QEMU 7.2's default hart has 16 programmable counters (pmu-num=16): hpmcounter3..18.
       // The specification allows any number from 0 to 29; the rest do not exist, in every view.
       if (index > LAST_HPM_COUNTER) return undefined;
-      if (counterBase === 0xb00 || counterBase === 0xb80) {
+      if (counterBase === CSR_MCYCLE || counterBase === CSR_MCYCLEH) {
         if (index === 1) return undefined; // there is no mtime CSR
       }
       const value = this.counterValue(index);
-      const high = (csr & 0x80) !== 0;
+      const high = (csr & COUNTER_HIGH) !== 0;
       return high ? Math.floor(value / TWO32) >>> 0 : value >>> 0;
     }
     return undefined;
@@ -655,68 +713,68 @@ export class Hart {
   /** Writes a CSR known to exist and be writable; applies its WARL rules. */
   writeCsr(csr: number, value: number): void {
     switch (csr) {
-      case 0x100:
+      case CSR_SSTATUS:
         this.writeMstatus((this.mstatus & ~SSTATUS_WRITABLE) | (value & SSTATUS_WRITABLE));
         return;
-      case 0x104: {
+      case CSR_SIE: {
         const mask = this.mideleg & S_LEVEL_INTERRUPTS;
         this.mie = (this.mie & ~mask) | (value & mask);
         return;
       }
-      case 0x105: if ((value & 3) < 2) this.stvec = value; return;
-      case 0x106: this.scounteren = value; return;
-      case 0x10a: this.senvcfg = value & ENVCFG_WRITABLE; return;
-      case 0x140: this.sscratch = value; return;
-      case 0x141: this.sepc = value & this.epcMask; return;
-      case 0x142: this.scause = value; return;
-      case 0x143: this.stval = value; return;
-      case 0x144: {
+      case CSR_STVEC: if ((value & 3) < 2) this.stvec = value; return;
+      case CSR_SCOUNTEREN: this.scounteren = value; return;
+      case CSR_SENVCFG: this.senvcfg = value & ENVCFG_WRITABLE; return;
+      case CSR_SSCRATCH: this.sscratch = value; return;
+      case CSR_SEPC: this.sepc = value & this.epcMask; return;
+      case CSR_SCAUSE: this.scause = value; return;
+      case CSR_STVAL: this.stval = value; return;
+      case CSR_SIP: {
         // Only SSIP is writable through sip (§4.1.3).
-        const mask = this.mideleg & 0x2;
+        const mask = this.mideleg & MIP.SSIP;
         this.mipSoftware = (this.mipSoftware & ~mask) | (value & mask);
         return;
       }
-      case 0x180:
+      case CSR_SATP:
         this.satp = value;
         this.flushTlbs();
         return;
-      case 0x300: this.writeMstatus(value); return;
-      case 0x301: return; // misa is read-only here, as on QEMU 7.2
-      case 0x302: this.medeleg = value & MEDELEG_WRITABLE; return;
-      case 0x303: this.mideleg = value & MIDELEG_WRITABLE; return;
-      case 0x304: this.mie = value & MIE_WRITABLE; return;
+      case CSR_MSTATUS: this.writeMstatus(value); return;
+      case CSR_MISA: return; // misa is read-only here, as on QEMU 7.2
+      case CSR_MEDELEG: this.medeleg = value & MEDELEG_WRITABLE; return;
+      case CSR_MIDELEG: this.mideleg = value & MIDELEG_WRITABLE; return;
+      case CSR_MIE: this.mie = value & MIE_WRITABLE; return;
       // Modes 2 and 3 are reserved: like QEMU, ignore such a write entirely (WARL).
-      case 0x305: if ((value & 3) < 2) this.mtvec = value; return;
-      case 0x306: this.mcounteren = value; return;
-      case 0x30a: this.menvcfg = value & ENVCFG_WRITABLE; return;
-      case 0x310: case 0x31a: return;
-      case 0x320: this.writeCountInhibit(value & MCOUNTINHIBIT_WRITABLE); return;
-      case 0x340: this.mscratch = value; return;
-      case 0x341: this.mepc = value & this.epcMask; return;
-      case 0x342: this.mcause = value; return;
-      case 0x343: this.mtval = value; return;
-      case 0x344: this.mipSoftware = value & MIP_WRITABLE; return;
+      case CSR_MTVEC: if ((value & 3) < 2) this.mtvec = value; return;
+      case CSR_MCOUNTEREN: this.mcounteren = value; return;
+      case CSR_MENVCFG: this.menvcfg = value & ENVCFG_WRITABLE; return;
+      case CSR_MSTATUSH: case CSR_MENVCFGH: return;
+      case CSR_MCOUNTINHIBIT: this.writeCountInhibit(value & MCOUNTINHIBIT_WRITABLE); return;
+      case CSR_MSCRATCH: this.mscratch = value; return;
+      case CSR_MEPC: this.mepc = value & this.epcMask; return;
+      case CSR_MCAUSE: this.mcause = value; return;
+      case CSR_MTVAL: this.mtval = value; return;
+      case CSR_MIP: this.mipSoftware = value & MIP_WRITABLE; return;
     }
-    if (csr >= 0x3a0 && csr <= 0x3af) {
-      this.pmp.writeCfg(csr - 0x3a0, value);
+    if (csr >= CSR_PMPCFG0 && csr <= CSR_PMPCFG15) {
+      this.pmp.writeCfg(csr - CSR_PMPCFG0, value);
       this.flushTlbs();
       return;
     }
-    if (csr >= 0x3b0 && csr <= 0x3ef) {
-      this.pmp.writeAddr(csr - 0x3b0, value);
+    if (csr >= CSR_PMPADDR0 && csr <= CSR_PMPADDR63) {
+      this.pmp.writeAddr(csr - CSR_PMPADDR0, value);
       this.flushTlbs();
       return;
     }
-    if (csr >= 0x323 && csr <= 0x33f) {
-      this.mhpmevent[csr - 0x320] = value;
+    if (csr >= CSR_MHPMEVENT3 && csr <= CSR_MHPMEVENT31) {
+      this.mhpmevent[csr - MHPMEVENT_BASE] = value;
       return;
     }
-    if ((csr & 0xf60) === 0xb00 || (csr & 0xf60) === 0xb80) {
+    if ((csr & COUNTER_FAMILY) === CSR_MCYCLE || (csr & COUNTER_FAMILY) === CSR_MCYCLEH) {
       const index = csr & 0x1f;
       const current = this.counterValue(index);
       const high = Math.floor(current / TWO32);
       const low = current - high * TWO32;
-      const next = (csr & 0x80) !== 0 ? (value >>> 0) * TWO32 + low : high * TWO32 + (value >>> 0);
+      const next = (csr & COUNTER_HIGH) !== 0 ? (value >>> 0) * TWO32 + low : high * TWO32 + (value >>> 0);
       this.setCounter(index, next);
     }
   }
@@ -743,15 +801,15 @@ export class Hart {
   private writeCountInhibit(value: number): void {
     // Freeze or resume mcycle/minstret by folding the elapsed count into their offsets.
     const changed = value ^ this.mcountinhibit;
-    if (changed & 1) {
-      if (value & 1) this.frozenCycle = this.mcycle;
+    if (changed & COUNTEREN.CY) {
+      if (value & COUNTEREN.CY) this.frozenCycle = this.mcycle;
       else {
         this.cycleOffset = (this.frozenCycle ?? 0) - this.steps - 1;
         this.frozenCycle = undefined;
       }
     }
-    if (changed & 4) {
-      if (value & 4) this.frozenInstret = this.minstret;
+    if (changed & COUNTEREN.IR) {
+      if (value & COUNTEREN.IR) this.frozenInstret = this.minstret;
       else {
         this.instretOffset = (this.frozenInstret ?? 0) - (this.steps - this.trapped) - 1;
         this.frozenInstret = undefined;
