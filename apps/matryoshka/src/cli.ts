@@ -3,7 +3,7 @@ import { dirname, resolve } from "node:path";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import Table from "cli-table3";
 import { FileBlockBackend } from "@matryoshka/devices";
-import { checkPopekGoldberg, ISA_PROFILES, type IsaProfileName } from "@matryoshka/isa";
+import { Cause, checkPopekGoldberg, Irq, ISA_PROFILES, type IsaProfileName } from "@matryoshka/isa";
 import { LoadError } from "@matryoshka/machine";
 import { DepthListError, ENGINE_NAMES, guestStatus, MAX_DEPTH, parseDepths, runGuest, sweep, sweepJson, type EngineName, type InputSource, type VmBackend, type RunReport, type SweepResult } from "@matryoshka/nested";
 import { loadPartitionConfig, PartitionConfigError, runPartitions } from "@matryoshka/partitioner";
@@ -184,14 +184,25 @@ interface Io {
 
 /** Names of exception and interrupt causes (privileged spec 1.12, table 3.6). */
 const EXCEPTION_NAMES: Record<number, string> = {
-  0: "instruction address misaligned", 1: "instruction access fault", 2: "illegal instruction",
-  3: "breakpoint", 4: "load address misaligned", 5: "load access fault", 6: "store/AMO address misaligned",
-  7: "store/AMO access fault", 8: "ecall from U", 9: "ecall from S", 11: "ecall from M",
-  12: "instruction page fault", 13: "load page fault", 15: "store/AMO page fault", 22: "virtual instruction",
+  [Cause.InstructionMisaligned]: "instruction address misaligned",
+  [Cause.InstructionAccessFault]: "instruction access fault",
+  [Cause.IllegalInstruction]: "illegal instruction",
+  [Cause.Breakpoint]: "breakpoint",
+  [Cause.LoadMisaligned]: "load address misaligned",
+  [Cause.LoadAccessFault]: "load access fault",
+  [Cause.StoreMisaligned]: "store/AMO address misaligned",
+  [Cause.StoreAccessFault]: "store/AMO access fault",
+  [Cause.EcallFromU]: "ecall from U",
+  [Cause.EcallFromS]: "ecall from S",
+  [Cause.EcallFromM]: "ecall from M",
+  [Cause.InstructionPageFault]: "instruction page fault",
+  [Cause.LoadPageFault]: "load page fault",
+  [Cause.StorePageFault]: "store/AMO page fault",
+  [Cause.VirtualInstruction]: "virtual instruction",
 };
 const INTERRUPT_NAMES: Record<number, string> = {
-  1: "supervisor software", 3: "machine software", 5: "supervisor timer", 7: "machine timer",
-  9: "supervisor external", 11: "machine external",
+  [Irq.SSI]: "supervisor software", [Irq.MSI]: "machine software", [Irq.STI]: "supervisor timer",
+  [Irq.MTI]: "machine timer", [Irq.SEI]: "supervisor external", [Irq.MEI]: "machine external",
 };
 
 function statsTable(report: RunReport): string {
@@ -214,12 +225,17 @@ function statsTable(report: RunReport): string {
 
 /** Short names of exit causes for the per-level table's columns. */
 const EXIT_COLUMN_NAMES: Record<number, string> = {
-  0: "misaligned fetch", 1: "fetch fault", 2: "illegal", 3: "ebreak", 4: "misaligned load", 5: "load fault",
-  6: "misaligned store", 7: "store fault", 8: "ecall U", 9: "ecall S", 11: "ecall M",
-  12: "fetch PF", 13: "load PF", 15: "store PF", 22: "bt call",
+  [Cause.InstructionMisaligned]: "misaligned fetch", [Cause.InstructionAccessFault]: "fetch fault",
+  [Cause.IllegalInstruction]: "illegal", [Cause.Breakpoint]: "ebreak", [Cause.LoadMisaligned]: "misaligned load",
+  [Cause.LoadAccessFault]: "load fault", [Cause.StoreMisaligned]: "misaligned store", [Cause.StoreAccessFault]: "store fault",
+  [Cause.EcallFromU]: "ecall U", [Cause.EcallFromS]: "ecall S", [Cause.EcallFromM]: "ecall M",
+  [Cause.InstructionPageFault]: "fetch PF", [Cause.LoadPageFault]: "load PF", [Cause.StorePageFault]: "store PF",
+  [Cause.VirtualInstruction]: "bt call",
 };
 
-const SHORT_INTERRUPT_NAMES: Record<number, string> = { 1: "S soft", 3: "M soft", 5: "S timer", 7: "M timer", 9: "S ext", 11: "M ext" };
+const SHORT_INTERRUPT_NAMES: Record<number, string> = {
+  [Irq.SSI]: "S soft", [Irq.MSI]: "M soft", [Irq.STI]: "S timer", [Irq.MTI]: "M timer", [Irq.SEI]: "S ext", [Irq.MEI]: "M ext",
+};
 
 /**
  * Per hypervisor level, one row each (level 1 runs on the hardware, the last is the guest's own):

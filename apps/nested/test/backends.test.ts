@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
+import { Cause } from "@matryoshka/cpu";
 import { FileBlockBackend } from "@matryoshka/devices";
 import { runGuest, type RunOptions, type RunReport } from "../src/index.js";
 
@@ -27,8 +28,8 @@ async function runKernel(options: Omit<RunOptions, "console"> | Omit<RunOptions,
   }
 }
 
-const VIRTUAL_INSTRUCTION = 22;
-const ILLEGAL_INSTRUCTION = 2;
+const VIRTUAL_INSTRUCTION = Cause.VirtualInstruction;
+const ILLEGAL_INSTRUCTION = Cause.IllegalInstruction;
 
 describe("virtualization backends on an ISA that is not classically virtualizable", () => {
   it("trap-and-emulate cannot keep the real sstatus from a guest on the pushf-popf profile; binary translation can, at depths 1 and 2", async () => {

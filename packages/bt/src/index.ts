@@ -1,1 +1,2 @@
-export { Block, DEFAULT_HOT_THRESHOLD, Translator, type TranslatorOptions, type TranslatorStats } from "./translator.js";
+export { Block } from "./translation-cache.js";
+export { DEFAULT_HOT_THRESHOLD, Translator, type TranslatorOptions, type TranslatorStats } from "./translator.js";

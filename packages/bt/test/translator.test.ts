@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { CSR, encode, Op } from "@matryoshka/isa";
-import { CodeCache, StopReason } from "@matryoshka/cpu";
+import { Cause, CodeCache, StopReason } from "@matryoshka/cpu";
 import { Translator } from "@matryoshka/bt";
 import { pair, place, RAM_BASE, RAM_SIZE, rig, snapshot, type Item, type Rig } from "./harness.js";
 
@@ -91,7 +91,7 @@ describe("the translator", () => {
     const { interpreter, translator } = pair(program);
     for (const r of [interpreter, translator]) place(r.ram, HANDLER, SKIP_HANDLER);
     lockstep(interpreter, translator, [5, 1, 1, 1, 1, 1, 1, 100]);
-    expect(translator.hart.mcause).toBe(5);
+    expect(translator.hart.mcause).toBe(Cause.LoadAccessFault);
     expect(translator.hart.mtval).toBe(16);
     expect(translator.hart.mepc >>> 0).toBe(RAM_BASE + 16 + 4); // the handler stepped past the load
     expect([translator.hart.x[6], translator.hart.x[7], translator.hart.x[9]]).toEqual([11, 22, 33]);

@@ -1,6 +1,4 @@
-import {
-  decodeInto, ISA_PROFILES, Op, OP_COUNT, userSstatusAccessTraps, type Instruction, type IsaProfile,
-} from "@matryoshka/isa";
+import { decodeInto, ISA_PROFILES, Op, OP_COUNT, type Instruction, type IsaProfile } from "@matryoshka/isa";
 import { BUS_ERROR, type Bus, type GuestPhysicalAddress } from "@matryoshka/memory";
 import {
   Access,
@@ -20,7 +18,8 @@ import {
   type TranslationState,
 } from "@matryoshka/mmu";
 import { CodeCache, missPage, pack } from "./code-cache.js";
-import { Cause, INTERRUPT_BIT, MPP_SHIFT, MSTATUS, Priv } from "./constants.js";
+import { Cause, INTERRUPT_BIT, Irq, MPP_SHIFT, MSTATUS, Priv } from "./constants.js";
+import * as csrFile from "./csr-file.js";
 
 /** Internal operations of the pre-decode cache, beyond the `isa` operations. */
 export const InternalOp = {
@@ -62,47 +61,10 @@ export interface HartOptions {
   profile?: IsaProfile;
 }
 
-// misa for RV32 (MXL=1) with I, M, A, C, S, U: what QEMU 7.2 reports for the same hart.
-const MISA_BASE = 0x4000_0000 | (1 << 0) | (1 << 8) | (1 << 12) | (1 << 18) | (1 << 20);
-const MISA_C = 1 << 2;
-// QEMU 7.2 reports its version in marchid and mimpid; we do the same so guests print the same.
-const MARCHID = 0x0007_0216;
-const MIMPID = 0x0007_0216;
-
-// Writable masks, chosen to match QEMU 7.2 wherever the specification leaves the choice open.
-const MSTATUS_WRITABLE =
-  MSTATUS.SIE | MSTATUS.MIE | MSTATUS.SPIE | MSTATUS.MPIE | MSTATUS.SPP | MSTATUS.VS | MSTATUS.MPP |
-  MSTATUS.MPRV | MSTATUS.SUM | MSTATUS.MXR | MSTATUS.TVM | MSTATUS.TW | MSTATUS.TSR;
-const SSTATUS_VISIBLE =
-  MSTATUS.SIE | MSTATUS.SPIE | MSTATUS.UBE | MSTATUS.SPP | MSTATUS.VS | MSTATUS.FS | MSTATUS.XS |
-  MSTATUS.SUM | MSTATUS.MXR | MSTATUS.SD;
-const SSTATUS_WRITABLE = SSTATUS_VISIBLE & MSTATUS_WRITABLE;
-/**
- * medeleg: causes 0-9, 12, 13 and 15. Ecall from M (11) cannot be delegated and is read-only zero
- * (§3.1.8); causes 10 and 20-23 belong to the H extension, absent here. QEMU 7.2 lets all of
- * them be written (0x00f0bfff); the specification wins.
- */
-const MEDELEG_WRITABLE = 0xb3ff;
-/**
- * mideleg, mie and mip: only the S- and M-level interrupts this hart has. QEMU 7.2 also lets the
- * VS-level (2, 6, 10, H extension) and LCOFI (13, Sscofpmf) bits be written without those
- * extensions; here they are read-only zero, as §3.1.9 requires for interrupts that cannot occur.
- */
-const MIDELEG_WRITABLE = 0x222;
-const MIE_WRITABLE = 0xaaa;
-const MIP_WRITABLE = 0x222;
-const S_LEVEL_INTERRUPTS = 0x222;
-/** mcountinhibit: CY, IR and the hpm counters; TM (bit 1) is read-only zero (priv 1.12 §3.1.13). */
-const MCOUNTINHIBIT_WRITABLE = 0xffff_fffd;
-/** menvcfg/senvcfg: only FIOM exists without Zicbo*, so only it is writable (§3.1.18). */
-const ENVCFG_WRITABLE = 0x1;
-
 /** Interrupts in priority order (§3.1.9): MEI, MSI, MTI, SEI, SSI, STI. */
-const INTERRUPT_PRIORITY = [11, 3, 7, 9, 1, 5] as const;
+const INTERRUPT_PRIORITY = [Irq.MEI, Irq.MSI, Irq.MTI, Irq.SEI, Irq.SSI, Irq.STI] as const;
 
 const TWO32 = 0x1_0000_0000;
-/** The highest hpmcounter index (3 + 16 counters - 1), as QEMU 7.2's pmu-num=16. */
-const LAST_HPM_COUNTER = 18;
 
 /**
  * One RV32IMAC + Zicsr + Zifencei hart with M, S and U modes (privileged spec 1.12). It holds the
@@ -160,8 +122,12 @@ export class Hart {
   steps = 0;
   /** Instructions that trapped instead of retiring. */
   trapped = 0;
-  private cycleOffset = 0;
-  private instretOffset = 0;
+  // How mcycle and minstret relate to `steps` and `trapped` (the counters' writes and inhibits in
+  // csr-file.ts keep them): offsets while counting, the frozen value while inhibited.
+  cycleOffset = 0;
+  instretOffset = 0;
+  frozenCycle: number | undefined = undefined;
+  frozenInstret: number | undefined = undefined;
   /**
    * Machine time for the `time` CSR. The board replaces this with its CLINT's mtime; alone, a
    * hart counts one tick per ten instructions.
@@ -275,7 +241,7 @@ export class Hart {
   }
 
   /** Flushes the TLBs of S- and U-mode accesses, the only ones that hold translated pages. */
-  private flushTranslatedTlbs(): void {
+  flushTranslatedTlbs(): void {
     const tlbs = this.tlbs;
     for (let access = 0; access < 3; access++) {
       tlbs[access * 3]!.flush();
@@ -369,7 +335,8 @@ export class Hart {
     return ((this.mipSoftware | this.mipLines) & this.mie) !== 0;
   }
 
-  private get epcMask(): number {
+  /** The bits of mepc and sepc that exist: IALIGN is 16 with C, 32 without (§3.1.14). */
+  get epcMask(): number {
     return this.compressed ? ~1 : ~3;
   }
 
@@ -513,254 +480,25 @@ export class Hart {
   }
 
   // ---------------------------------------------------------------------------------------------
-  // CSRs (§2.1 address mapping, chapter 3 and 4 registers)
+  // CSRs: addresses, access rules and WARL behaviour are in csr-file.ts
 
   /**
    * Executes a Zicsr instruction. `source` is the rs1 register number (or the uimm for the I
    * forms). Returns false if it trapped.
    */
   csrInstruction(op: number, rd: number, source: number, csr: number): boolean {
-    const immediate = op === Op.CSRRWI || op === Op.CSRRSI || op === Op.CSRRCI;
-    const isWrite = op === Op.CSRRW || op === Op.CSRRWI;
-    const writes = isWrite || source !== 0;
-    // Non-standard ISA profiles: some U-mode sstatus accesses complete instead of trapping. Reads
-    // (if the profile leaks them) see the real sstatus; writes are dropped (x86 PUSHF/POPF).
-    if (this.priv === Priv.U && csr === 0x100) {
-      const reads = !(isWrite && rd === 0);
-      if (!userSstatusAccessTraps(this.profile, { reads, writes })) {
-        if (rd !== 0 && reads && this.profile.leakySstatusReads) this.x[rd] = this.readCsr(0x100)!;
-        this.needsResync = true;
-        return true;
-      }
-    }
-    // CSR address bits 9:8 give the lowest privilege that may access it; 11:10 = 3 is read-only.
-    if (((csr >>> 8) & 3) > this.priv || (writes && csr >>> 10 === 3) || !this.csrAccessAllowed(csr)) {
-      this.illegalInstruction();
-      return false;
-    }
-    const old = this.readCsr(csr);
-    if (old === undefined) {
-      this.illegalInstruction();
-      return false;
-    }
-    if (writes) {
-      const operand = immediate ? source : this.x[source]! >>> 0;
-      const value = isWrite ? operand : op === Op.CSRRS || op === Op.CSRRSI ? old | operand : old & ~operand;
-      // A write to minstret must not be followed by this instruction's own increment (§3.1.11);
-      // the CSR write happens before the instruction retires, hence the -1 in writeCsr.
-      this.writeCsr(csr, value >>> 0);
-    }
-    if (rd !== 0) this.x[rd] = old;
-    this.needsResync = true;
-    return true;
-  }
-
-  /** Counter enables (§3.1.11, §4.1.5) and TVM for satp (§3.1.6.5). */
-  private csrAccessAllowed(csr: number): boolean {
-    if ((csr >= 0xc00 && csr <= 0xc1f) || (csr >= 0xc80 && csr <= 0xc9f)) {
-      const bit = 1 << (csr & 0x1f);
-      if (this.priv < Priv.M && (this.mcounteren & bit) === 0) return false;
-      if (this.priv === Priv.U && (this.scounteren & bit) === 0) return false;
-    }
-    if (csr === 0x180 && this.priv === Priv.S && (this.mstatus & MSTATUS.TVM) !== 0) return false;
-    return true;
-  }
-
-  private counterValue(index: number): number {
-    if (index === 0) return this.mcycle;
-    if (index === 1) return this.readTime();
-    if (index === 2) return this.minstret;
-    return this.mhpmcounter[index]!;
-  }
-
-  /**
-   * Sets a counter as of the end of the current instruction. A write to mcycle or minstret
-   * replaces the count the writing instruction itself would add (§3.1.11: "the value written
-   * takes effect after the writing instruction"); QEMU 7.2 instead counts that instruction too.
-   */
-  private setCounter(index: number, value: number): void {
-    if (index === 0) {
-      if (this.frozenCycle !== undefined) this.frozenCycle = value;
-      else this.cycleOffset = value - this.steps - 1;
-    } else if (index === 2) {
-      if (this.frozenInstret !== undefined) this.frozenInstret = value;
-      else this.instretOffset = value - (this.steps - this.trapped) - 1;
-    } else {
-      this.mhpmcounter[index] = value;
-    }
+    return csrFile.csrInstruction(this, op, rd, source, csr);
   }
 
   /** Reads a CSR; undefined if it does not exist. No side effects. */
   readCsr(csr: number): number | undefined {
-    switch (csr) {
-      case 0x100: return (this.mstatus & SSTATUS_VISIBLE) >>> 0;
-      case 0x104: return this.mie & this.mideleg & S_LEVEL_INTERRUPTS;
-      case 0x105: return this.stvec >>> 0;
-      case 0x106: return this.scounteren >>> 0;
-      case 0x10a: return this.senvcfg;
-      case 0x140: return this.sscratch >>> 0;
-      case 0x141: return (this.sepc & this.epcMask) >>> 0;
-      case 0x142: return this.scause >>> 0;
-      case 0x143: return this.stval >>> 0;
-      case 0x144: return this.mip & this.mideleg & S_LEVEL_INTERRUPTS;
-      case 0x180: return this.satp >>> 0;
-      case 0x300: return this.mstatus >>> 0;
-      case 0x301: return (MISA_BASE | (this.compressed ? MISA_C : 0)) >>> 0;
-      case 0x302: return this.medeleg;
-      case 0x303: return this.mideleg;
-      case 0x304: return this.mie;
-      case 0x305: return this.mtvec >>> 0;
-      case 0x306: return this.mcounteren >>> 0;
-      case 0x30a: return this.menvcfg;
-      case 0x310: return 0; // mstatush: SBE/MBE, little-endian only
-      case 0x31a: return 0; // menvcfgh: no Sstc or Svpbmt
-      case 0x320: return this.mcountinhibit >>> 0;
-      case 0x340: return this.mscratch >>> 0;
-      case 0x341: return (this.mepc & this.epcMask) >>> 0;
-      case 0x342: return this.mcause >>> 0;
-      case 0x343: return this.mtval >>> 0;
-      case 0x344: return this.mip;
-      case 0xf11: return 0; // mvendorid: non-commercial
-      case 0xf12: return MARCHID;
-      case 0xf13: return MIMPID;
-      case 0xf14: return this.hartId;
-      case 0xf15: return 0; // mconfigptr
-    }
-    if (csr >= 0x3a0 && csr <= 0x3af) {
-      const register = csr - 0x3a0;
-      return register * 4 < this.pmp.count ? this.pmp.readCfg(register) : undefined;
-    }
-    if (csr >= 0x3b0 && csr <= 0x3ef) {
-      const index = csr - 0x3b0;
-      return index < this.pmp.count ? this.pmp.readAddr(index) : undefined;
-    }
-    if (csr >= 0x323 && csr <= 0x33f) return this.mhpmevent[csr - 0x320]! >>> 0;
-    // Counters: mcycle/minstret/mhpmcounterN at 0xB00, user views at 0xC00; high halves +0x80.
-    const counterBase = csr & 0xf60;
-    if (counterBase === 0xb00 || counterBase === 0xc00 || counterBase === 0xb80 || counterBase === 0xc80) {
-      const index = csr & 0x1f;
-      // QEMU 7.2's default hart has 16 programmable counters (pmu-num=16): hpmcounter3..18.
-      // The specification allows any number from 0 to 29; the rest do not exist, in every view.
-      if (index > LAST_HPM_COUNTER) return undefined;
-      if (counterBase === 0xb00 || counterBase === 0xb80) {
-        if (index === 1) return undefined; // there is no mtime CSR
-      }
-      const value = this.counterValue(index);
-      const high = (csr & 0x80) !== 0;
-      return high ? Math.floor(value / TWO32) >>> 0 : value >>> 0;
-    }
-    return undefined;
+    return csrFile.readCsr(this, csr);
   }
 
   /** Writes a CSR known to exist and be writable; applies its WARL rules. */
   writeCsr(csr: number, value: number): void {
-    switch (csr) {
-      case 0x100:
-        this.writeMstatus((this.mstatus & ~SSTATUS_WRITABLE) | (value & SSTATUS_WRITABLE));
-        return;
-      case 0x104: {
-        const mask = this.mideleg & S_LEVEL_INTERRUPTS;
-        this.mie = (this.mie & ~mask) | (value & mask);
-        return;
-      }
-      case 0x105: if ((value & 3) < 2) this.stvec = value; return;
-      case 0x106: this.scounteren = value; return;
-      case 0x10a: this.senvcfg = value & ENVCFG_WRITABLE; return;
-      case 0x140: this.sscratch = value; return;
-      case 0x141: this.sepc = value & this.epcMask; return;
-      case 0x142: this.scause = value; return;
-      case 0x143: this.stval = value; return;
-      case 0x144: {
-        // Only SSIP is writable through sip (§4.1.3).
-        const mask = this.mideleg & 0x2;
-        this.mipSoftware = (this.mipSoftware & ~mask) | (value & mask);
-        return;
-      }
-      case 0x180:
-        this.satp = value;
-        this.flushTlbs();
-        return;
-      case 0x300: this.writeMstatus(value); return;
-      case 0x301: return; // misa is read-only here, as on QEMU 7.2
-      case 0x302: this.medeleg = value & MEDELEG_WRITABLE; return;
-      case 0x303: this.mideleg = value & MIDELEG_WRITABLE; return;
-      case 0x304: this.mie = value & MIE_WRITABLE; return;
-      // Modes 2 and 3 are reserved: like QEMU, ignore such a write entirely (WARL).
-      case 0x305: if ((value & 3) < 2) this.mtvec = value; return;
-      case 0x306: this.mcounteren = value; return;
-      case 0x30a: this.menvcfg = value & ENVCFG_WRITABLE; return;
-      case 0x310: case 0x31a: return;
-      case 0x320: this.writeCountInhibit(value & MCOUNTINHIBIT_WRITABLE); return;
-      case 0x340: this.mscratch = value; return;
-      case 0x341: this.mepc = value & this.epcMask; return;
-      case 0x342: this.mcause = value; return;
-      case 0x343: this.mtval = value; return;
-      case 0x344: this.mipSoftware = value & MIP_WRITABLE; return;
-    }
-    if (csr >= 0x3a0 && csr <= 0x3af) {
-      this.pmp.writeCfg(csr - 0x3a0, value);
-      this.flushTlbs();
-      return;
-    }
-    if (csr >= 0x3b0 && csr <= 0x3ef) {
-      this.pmp.writeAddr(csr - 0x3b0, value);
-      this.flushTlbs();
-      return;
-    }
-    if (csr >= 0x323 && csr <= 0x33f) {
-      this.mhpmevent[csr - 0x320] = value;
-      return;
-    }
-    if ((csr & 0xf60) === 0xb00 || (csr & 0xf60) === 0xb80) {
-      const index = csr & 0x1f;
-      const current = this.counterValue(index);
-      const high = Math.floor(current / TWO32);
-      const low = current - high * TWO32;
-      const next = (csr & 0x80) !== 0 ? (value >>> 0) * TWO32 + low : high * TWO32 + (value >>> 0);
-      this.setCounter(index, next);
-    }
+    csrFile.writeCsr(this, csr, value);
   }
-
-  private writeMstatus(value: number): void {
-    let next = (this.mstatus & ~MSTATUS_WRITABLE) | (value & MSTATUS_WRITABLE);
-    // MPP is WARL over implemented modes (§3.1.6.1): 2 is not one, so keep the old MPP. QEMU 7.2
-    // stores 2 as written; the specification wins.
-    if (((next >>> MPP_SHIFT) & 3) === 2) next = (next & ~MSTATUS.MPP) | (this.mstatus & MSTATUS.MPP);
-    // SD summarizes FS, VS and XS being dirty (only VS is writable here).
-    next &= ~MSTATUS.SD;
-    if ((next & MSTATUS.VS) === MSTATUS.VS || (next & MSTATUS.FS) === MSTATUS.FS) next |= MSTATUS.SD;
-    // SUM and MXR take part in Sv32 leaf checks, so the entries of translated pages must go. Only
-    // the S- and U-mode TLBs ever hold translated pages (M-mode data accesses under MPRV use those
-    // of MPP), and only while satp selects Sv32 (every satp write flushes all TLBs): with Bare,
-    // their entries depend on PMP alone. MPRV and MPP select TLBs (`tlbFor`) rather than fill
-    // them, and changing them ends the engine's run, which then picks the TLBs afresh.
-    if (((next ^ this.mstatus) & (MSTATUS.SUM | MSTATUS.MXR)) !== 0 && (this.satp & SATP_MODE_SV32) !== 0) {
-      this.flushTranslatedTlbs();
-    }
-    this.mstatus = next;
-  }
-
-  private writeCountInhibit(value: number): void {
-    // Freeze or resume mcycle/minstret by folding the elapsed count into their offsets.
-    const changed = value ^ this.mcountinhibit;
-    if (changed & 1) {
-      if (value & 1) this.frozenCycle = this.mcycle;
-      else {
-        this.cycleOffset = (this.frozenCycle ?? 0) - this.steps - 1;
-        this.frozenCycle = undefined;
-      }
-    }
-    if (changed & 4) {
-      if (value & 4) this.frozenInstret = this.minstret;
-      else {
-        this.instretOffset = (this.frozenInstret ?? 0) - (this.steps - this.trapped) - 1;
-        this.frozenInstret = undefined;
-      }
-    }
-    this.mcountinhibit = value;
-  }
-  private frozenCycle: number | undefined;
-  private frozenInstret: number | undefined;
 
   // ---------------------------------------------------------------------------------------------
   // Translation and the memory slow paths

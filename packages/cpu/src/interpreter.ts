@@ -3,6 +3,7 @@ import { Access } from "@matryoshka/mmu";
 import { div, divu, mulh, mulhsu, mulhu, rem, remu } from "./arith.js";
 import type { Engine } from "./engine.js";
 import { missPage } from "./code-cache.js";
+import { Cause } from "./constants.js";
 import { InternalOp, StopReason, type Hart } from "./hart.js";
 
 const MISS_PAGE = missPage();
@@ -85,6 +86,7 @@ const OP_DECODE = InternalOp.DECODE;
 const OP_NOP = InternalOp.NOP;
 const OP_PAGE_END = InternalOp.PAGE_END;
 const OP_STRADDLE = InternalOp.STRADDLE;
+const CAUSE_INSTRUCTION_MISALIGNED = Cause.InstructionMisaligned;
 
 
 /**
@@ -209,7 +211,7 @@ export class Interpreter implements Engine {
             // Without C, the target must be 4-byte aligned; rd is not written (unpriv. §2.5).
             hart.pc = (pageVa + at) | 0;
             hart.steps = base + n - 1;
-            hart.raiseException(0, target);
+            hart.raiseException(CAUSE_INSTRUCTION_MISALIGNED, target);
             trapped = true;
             break loop;
           }
@@ -227,7 +229,7 @@ export class Interpreter implements Engine {
           if ((target & misaligned) !== 0) {
             hart.pc = (pageVa + at) | 0;
             hart.steps = base + n - 1;
-            hart.raiseException(0, target);
+            hart.raiseException(CAUSE_INSTRUCTION_MISALIGNED, target);
             trapped = true;
             break loop;
           }
@@ -246,7 +248,7 @@ export class Interpreter implements Engine {
             if ((target & misaligned) !== 0) {
               hart.pc = (pageVa + at) | 0;
               hart.steps = base + n - 1;
-              hart.raiseException(0, target);
+              hart.raiseException(CAUSE_INSTRUCTION_MISALIGNED, target);
               trapped = true;
               break loop;
             }
@@ -265,7 +267,7 @@ export class Interpreter implements Engine {
             if ((target & misaligned) !== 0) {
               hart.pc = (pageVa + at) | 0;
               hart.steps = base + n - 1;
-              hart.raiseException(0, target);
+              hart.raiseException(CAUSE_INSTRUCTION_MISALIGNED, target);
               trapped = true;
               break loop;
             }
@@ -284,7 +286,7 @@ export class Interpreter implements Engine {
             if ((target & misaligned) !== 0) {
               hart.pc = (pageVa + at) | 0;
               hart.steps = base + n - 1;
-              hart.raiseException(0, target);
+              hart.raiseException(CAUSE_INSTRUCTION_MISALIGNED, target);
               trapped = true;
               break loop;
             }
@@ -303,7 +305,7 @@ export class Interpreter implements Engine {
             if ((target & misaligned) !== 0) {
               hart.pc = (pageVa + at) | 0;
               hart.steps = base + n - 1;
-              hart.raiseException(0, target);
+              hart.raiseException(CAUSE_INSTRUCTION_MISALIGNED, target);
               trapped = true;
               break loop;
             }
@@ -322,7 +324,7 @@ export class Interpreter implements Engine {
             if ((target & misaligned) !== 0) {
               hart.pc = (pageVa + at) | 0;
               hart.steps = base + n - 1;
-              hart.raiseException(0, target);
+              hart.raiseException(CAUSE_INSTRUCTION_MISALIGNED, target);
               trapped = true;
               break loop;
             }
@@ -341,7 +343,7 @@ export class Interpreter implements Engine {
             if ((target & misaligned) !== 0) {
               hart.pc = (pageVa + at) | 0;
               hart.steps = base + n - 1;
-              hart.raiseException(0, target);
+              hart.raiseException(CAUSE_INSTRUCTION_MISALIGNED, target);
               trapped = true;
               break loop;
             }

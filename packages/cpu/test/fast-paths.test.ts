@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { Op } from "@matryoshka/isa";
-import { Access } from "@matryoshka/mmu";
-import { CodeCache, InternalOp, MSTATUS, Priv } from "@matryoshka/cpu";
+import { CSR, Op } from "@matryoshka/isa";
+import { Access, SATP_MODE_SV32 } from "@matryoshka/mmu";
+import { Cause, CodeCache, InternalOp, MPP_SHIFT, MSTATUS, Priv } from "@matryoshka/cpu";
 import { i, li, place, RAM_BASE, RAM_SIZE, setup } from "./harness.js";
 import { guestPhysical as gpa } from "@matryoshka/memory";
 
@@ -85,16 +85,16 @@ describe("mtval of an illegal instruction, read through the fetch TLB", () => {
     t.ram.write(gpa(ROOT + 4 * 0x100), new Uint8Array(new Uint32Array([pte(L0, V)]).buffer));
     t.ram.write(gpa(L0), new Uint8Array(new Uint32Array([pte(CODE_A, V | R | X | A), pte(CODE_B, V | R | X | A)]).buffer));
     place(t.ram, CODE_A, code);
-    t.hart.satp = 0x8000_0000 | (ROOT >>> 12);
+    t.hart.satp = SATP_MODE_SV32 | (ROOT >>> 12);
     t.hart.priv = Priv.S;
     t.hart.pc = 0x4000_0000;
     return t;
   }
 
   it("gives the 32 bits of a translated instruction", () => {
-    const t = paged([addi(1, 0, 1), csrr(2, 0x300)]);
+    const t = paged([addi(1, 0, 1), csrr(2, CSR.mstatus)]);
     t.run(2);
-    expect([t.hart.mcause, t.hart.mepc >>> 0, t.hart.mtval >>> 0]).toEqual([2, 0x4000_0004, csrr(2, 0x300) >>> 0]);
+    expect([t.hart.mcause, t.hart.mepc >>> 0, t.hart.mtval >>> 0]).toEqual([Cause.IllegalInstruction, 0x4000_0004, csrr(2, CSR.mstatus) >>> 0]);
   });
 
   it("gives 16 bits for a compressed one, at any halfword", () => {
@@ -104,33 +104,33 @@ describe("mtval of an illegal instruction, read through the fetch TLB", () => {
     t.ram.u16[(CODE_A - RAM_BASE + 0x82) >>> 1] = 0xffff;
     t.hart.pc = 0x4000_007e;
     t.run(2);
-    expect([t.hart.mcause, t.hart.mepc >>> 0, t.hart.mtval >>> 0]).toEqual([2, 0x4000_0080, 0x4002]);
+    expect([t.hart.mcause, t.hart.mepc >>> 0, t.hart.mtval >>> 0]).toEqual([Cause.IllegalInstruction, 0x4000_0080, 0x4002]);
   });
 
   it("gives 16 bits for a compressed encoding on a hart without C", () => {
     const t = paged([0x0000_0001], { compressed: false });
     t.run(1);
-    expect([t.hart.mcause, t.hart.mtval >>> 0]).toEqual([2, 0x0001]);
+    expect([t.hart.mcause, t.hart.mtval >>> 0]).toEqual([Cause.IllegalInstruction, 0x0001]);
   });
 
   it("joins both halves of an instruction that straddles two pages in unrelated frames", () => {
     const t = paged([]);
-    const bits = csrr(2, 0x300) >>> 0;
+    const bits = csrr(2, CSR.mstatus) >>> 0;
     t.ram.u16[(CODE_A - RAM_BASE + 0xffe) >>> 1] = bits & 0xffff;
     t.ram.u16[(CODE_B - RAM_BASE) >>> 1] = bits >>> 16;
     t.hart.pc = 0x4000_0ffe;
     t.run(1);
-    expect([t.hart.mcause, t.hart.mepc >>> 0, t.hart.mtval >>> 0]).toEqual([2, 0x4000_0ffe, bits]);
+    expect([t.hart.mcause, t.hart.mepc >>> 0, t.hart.mtval >>> 0]).toEqual([Cause.IllegalInstruction, 0x4000_0ffe, bits]);
   });
 
   it("gives the bits of the instruction that ran, from the frame it was fetched from", () => {
-    const t = paged([addi(1, 0, 1), csrr(2, 0x300)]);
+    const t = paged([addi(1, 0, 1), csrr(2, CSR.mstatus)]);
     t.run(1);
     // The PTE goes away without SFENCE.VMA: the hart may still run the page through its TLB, and
     // mtval describes what it ran (a fresh walk would fault and report nothing).
     t.ram.write(gpa(L0), new Uint8Array(4));
     t.run(1);
-    expect([t.hart.mcause, t.hart.mtval >>> 0]).toEqual([2, csrr(2, 0x300) >>> 0]);
+    expect([t.hart.mcause, t.hart.mtval >>> 0]).toEqual([Cause.IllegalInstruction, csrr(2, CSR.mstatus) >>> 0]);
   });
 
   it("is the same from ROM-like memory outside the TLB (a page PMP splits)", () => {
@@ -144,7 +144,7 @@ describe("mtval of an illegal instruction, read through the fetch TLB", () => {
     t.hart.priv = Priv.U;
     t.run(2);
     expect(t.hart.tlbFor(Access.Fetch, Priv.U).tag[(RAM_BASE >>> 12) & 255]).toBe(-1);
-    expect([t.hart.mcause, t.hart.mtval >>> 0]).toEqual([2, csrr(2, 0xc00 + 0x100) >>> 0]);
+    expect([t.hart.mcause, t.hart.mtval >>> 0]).toEqual([Cause.IllegalInstruction, csrr(2, 0xc00 + 0x100) >>> 0]);
   });
 });
 
@@ -165,37 +165,37 @@ describe("SUM and MXR changes (mstatus/sstatus writes)", () => {
     t.ram.write(gpa(L0), new Uint8Array(new Uint32Array([pte(USER, 0xd7), pte(EXEC, 0x49)]).buffer));
     t.ram.write(gpa(USER), Uint8Array.of(7));
     t.ram.write(gpa(EXEC), Uint8Array.of(9));
-    t.hart.satp = 0x8000_0000 | (ROOT >>> 12);
+    t.hart.satp = SATP_MODE_SV32 | (ROOT >>> 12);
     t.hart.priv = priv;
     return t;
   }
 
   it("takes effect on the next access: clearing SUM makes a user page fault again in S-mode", () => {
-    const t = paged([...li(1, 0x4000_0000), ...li(7, MSTATUS.SUM), csrs(0x100, 7), i(Op.LW, { rd: 3, rs1: 1 }), csrc(0x100, 7), i(Op.LW, { rd: 4, rs1: 1 })], Priv.S);
+    const t = paged([...li(1, 0x4000_0000), ...li(7, MSTATUS.SUM), csrs(CSR.sstatus, 7), i(Op.LW, { rd: 3, rs1: 1 }), csrc(CSR.sstatus, 7), i(Op.LW, { rd: 4, rs1: 1 })], Priv.S);
     t.run(9);
     expect(t.hart.x[3]).toBe(7);
-    expect([t.hart.mcause, t.hart.mtval >>> 0, t.hart.mepc >>> 0]).toEqual([13, 0x4000_0000, RAM_BASE + 0x1c]);
+    expect([t.hart.mcause, t.hart.mtval >>> 0, t.hart.mepc >>> 0]).toEqual([Cause.LoadPageFault, 0x4000_0000, RAM_BASE + 0x1c]);
   });
 
   it("takes effect on the next access: clearing MXR makes an execute-only page fault again", () => {
-    const t = paged([...li(1, 0x4000_1000), ...li(7, MSTATUS.MXR), csrs(0x100, 7), i(Op.LW, { rd: 3, rs1: 1 }), csrc(0x100, 7), i(Op.LW, { rd: 4, rs1: 1 })], Priv.S);
+    const t = paged([...li(1, 0x4000_1000), ...li(7, MSTATUS.MXR), csrs(CSR.sstatus, 7), i(Op.LW, { rd: 3, rs1: 1 }), csrc(CSR.sstatus, 7), i(Op.LW, { rd: 4, rs1: 1 })], Priv.S);
     t.run(9);
     expect(t.hart.x[3]).toBe(9);
-    expect([t.hart.mcause, t.hart.mtval >>> 0]).toEqual([13, 0x4000_1000]);
+    expect([t.hart.mcause, t.hart.mtval >>> 0]).toEqual([Cause.LoadPageFault, 0x4000_1000]);
   });
 
   it("takes effect for M-mode accesses through MPRV, which use the TLBs of MPP", () => {
-    const t = paged([...li(1, 0x4000_0000), ...li(7, MSTATUS.SUM), i(Op.LW, { rd: 3, rs1: 1 }), csrc(0x300, 7), i(Op.LW, { rd: 4, rs1: 1 })], Priv.M);
-    t.hart.mstatus = MSTATUS.MPRV | MSTATUS.SUM | (Priv.S << 11);
+    const t = paged([...li(1, 0x4000_0000), ...li(7, MSTATUS.SUM), i(Op.LW, { rd: 3, rs1: 1 }), csrc(CSR.mstatus, 7), i(Op.LW, { rd: 4, rs1: 1 })], Priv.M);
+    t.hart.mstatus = MSTATUS.MPRV | MSTATUS.SUM | (Priv.S << MPP_SHIFT);
     t.run(8);
     expect(t.hart.x[3]).toBe(7);
-    expect([t.hart.mcause, t.hart.mtval >>> 0, t.hart.mepc >>> 0]).toEqual([13, 0x4000_0000, RAM_BASE + 0x18]);
+    expect([t.hart.mcause, t.hart.mtval >>> 0, t.hart.mepc >>> 0]).toEqual([Cause.LoadPageFault, 0x4000_0000, RAM_BASE + 0x18]);
   });
 
   it("keeps the TLB entries SUM and MXR cannot affect: untranslated ones", () => {
     const DATA = RAM_BASE + 0x4_0000;
     const vpn = DATA >>> 12;
-    const program = [...li(1, DATA), i(Op.LW, { rd: 3, rs1: 1 }), ...li(7, MSTATUS.SUM | MSTATUS.MXR), csrs(0x300, 7), csrc(0x300, 7)];
+    const program = [...li(1, DATA), i(Op.LW, { rd: 3, rs1: 1 }), ...li(7, MSTATUS.SUM | MSTATUS.MXR), csrs(CSR.mstatus, 7), csrc(CSR.mstatus, 7)];
 
     // satp Bare: S-mode entries map physical pages and stay.
     const bare = setup(program);

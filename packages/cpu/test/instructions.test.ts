@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { Op } from "@matryoshka/isa";
+import { Cause } from "@matryoshka/cpu";
 import { c, i, li, RAM_BASE, setup } from "./harness.js";
 
 /** Runs a program and returns the registers. */
@@ -127,7 +128,7 @@ describe("control transfer", () => {
     const t = setup([i(Op.ADDI, { rd: 5, rs1: 0, imm: 7 }), i(Op.JAL, { rd: 5, imm: 6 })], { compressed: false });
     t.hart.mtvec = RAM_BASE + 0x200;
     t.run(2);
-    expect(t.hart.mcause).toBe(0);
+    expect(t.hart.mcause).toBe(Cause.InstructionMisaligned);
     expect(t.hart.mtval >>> 0).toBe(RAM_BASE + 4 + 6);
     expect(t.hart.mepc >>> 0).toBe(RAM_BASE + 4);
     expect(t.hart.x[5]).toBe(7);
@@ -159,14 +160,14 @@ describe("loads and stores", () => {
     t.run(7);
     expect(t.hart.x[3]).toBe(0x1122_3344);
     expect(t.hart.x[4]).toBe(0x2233);
-    expect(t.hart.mcause).toBe(0);
+    expect(t.hart.mcause).toBe(0); // nothing trapped
   });
 
   it("still performs a load into x0 (and faults on a bad address)", () => {
     const t = setup([i(Op.LW, { rd: 0, rs1: 0, imm: 0 })]);
     t.hart.mtvec = RAM_BASE + 0x100;
     t.run(1);
-    expect(t.hart.mcause).toBe(5);
+    expect(t.hart.mcause).toBe(Cause.LoadAccessFault);
     expect(t.hart.mtval).toBe(0);
   });
 });

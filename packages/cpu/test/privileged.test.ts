@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { Op } from "@matryoshka/isa";
-import { MIP, MSTATUS, Priv, StopReason } from "@matryoshka/cpu";
+import { CSR, Op } from "@matryoshka/isa";
+import { Cause, INTERRUPT_BIT, Irq, MIP, MPP_SHIFT, MSTATUS, Priv, StopReason } from "@matryoshka/cpu";
+import { SATP_MODE_SV32 } from "@matryoshka/mmu";
 import { c, i, li, RAM_BASE, setup } from "./harness.js";
 import { guestPhysical as gpa } from "@matryoshka/memory";
 
@@ -26,10 +27,10 @@ function at(priv: number, program: Parameters<typeof setup>[0], options: Paramet
 
 describe("CSR access rules (priv. 1.12 §2.1)", () => {
   it("makes M-level CSRs illegal from S, with the instruction bits in mtval (as QEMU)", () => {
-    const insn = csrr(5, 0x300);
+    const insn = csrr(5, CSR.mstatus);
     const t = at(Priv.S, [insn]);
     t.run(1);
-    expect(t.hart.mcause).toBe(2);
+    expect(t.hart.mcause).toBe(Cause.IllegalInstruction);
     expect(t.hart.mtval >>> 0).toBe(insn >>> 0);
     expect(t.hart.x[5]).toBe(0);
     expect(t.hart.priv).toBe(Priv.M);
@@ -37,26 +38,26 @@ describe("CSR access rules (priv. 1.12 §2.1)", () => {
   });
 
   it("rejects writes to read-only CSRs but allows reading them with csrrs x0", () => {
-    const t = at(Priv.M, [csrr(5, 0xf14), i(Op.CSRRW, { rd: 0, rs1: 5, csr: 0xf11 })], { hartId: 3 });
+    const t = at(Priv.M, [csrr(5, CSR.mhartid), i(Op.CSRRW, { rd: 0, rs1: 5, csr: CSR.mvendorid })], { hartId: 3 });
     t.run(2);
     expect(t.hart.x[5]).toBe(3);
-    expect(t.hart.mcause).toBe(2);
+    expect(t.hart.mcause).toBe(Cause.IllegalInstruction);
     expect(t.hart.mepc >>> 0).toBe(RAM_BASE + 4);
   });
 
   it("rejects CSRs that do not exist", () => {
     const t = at(Priv.M, [csrr(5, 0x7c0)]);
     t.run(1);
-    expect(t.hart.mcause).toBe(2);
+    expect(t.hart.mcause).toBe(Cause.IllegalInstruction);
   });
 
   it("gates user counters by mcounteren and scounteren (§3.1.11, §4.1.5)", () => {
     const run = (priv: number, mcounteren: number, scounteren: number) => {
-      const t = at(priv, [csrr(5, 0xc00)]);
+      const t = at(priv, [csrr(5, CSR.cycle)]);
       t.hart.mcounteren = mcounteren;
       t.hart.scounteren = scounteren;
       t.run(1);
-      return t.hart.mcause === 2 ? "illegal" : "ok";
+      return t.hart.mcause === Cause.IllegalInstruction ? "illegal" : "ok";
     };
     expect(run(Priv.S, 0, 0)).toBe("illegal");
     expect(run(Priv.S, 1, 0)).toBe("ok");
@@ -67,11 +68,11 @@ describe("CSR access rules (priv. 1.12 §2.1)", () => {
   it("applies WARL masks: QEMU's where the specification leaves the choice open, the spec's elsewhere", () => {
     const t = at(Priv.M, [
       ...li(1, -1),
-      csrw(0x300, 1), csrr(10, 0x300), csrr(11, 0x100),
-      csrw(0x302, 1), csrr(12, 0x302),
-      csrw(0x303, 1), csrr(13, 0x303),
-      csrw(0x304, 1), csrr(14, 0x304), csrr(15, 0x104),
-      csrr(16, 0x301),
+      csrw(CSR.mstatus, 1), csrr(10, CSR.mstatus), csrr(11, CSR.sstatus),
+      csrw(CSR.medeleg, 1), csrr(12, CSR.medeleg),
+      csrw(CSR.mideleg, 1), csrr(13, CSR.mideleg),
+      csrw(CSR.mie, 1), csrr(14, CSR.mie), csrr(15, CSR.sie),
+      csrr(16, CSR.misa),
     ]);
     t.run(13);
     expect(t.hart.x[10]! >>> 0).toBe(0x807e_1faa);
@@ -87,20 +88,20 @@ describe("CSR access rules (priv. 1.12 §2.1)", () => {
     const t = at(Priv.M, [
       ...li(1, -1),
       ...li(2, 0x1000), // MPP = 2, which is not a privilege mode
-      csrw(0x300, 2), csrr(10, 0x300),
-      csrw(0x341, 1), csrr(11, 0x341), // mepc bit 0 is always zero with C
-      csrw(0x30a, 1), csrr(12, 0x30a), // menvcfg: only FIOM without Zicbo*
-      csrw(0x320, 1), csrr(13, 0x320), // mcountinhibit.TM is read-only zero
+      csrw(CSR.mstatus, 2), csrr(10, CSR.mstatus),
+      csrw(CSR.mepc, 1), csrr(11, CSR.mepc), // mepc bit 0 is always zero with C
+      csrw(CSR.menvcfg, 1), csrr(12, CSR.menvcfg), // menvcfg: only FIOM without Zicbo*
+      csrw(CSR.mcountinhibit, 1), csrr(13, CSR.mcountinhibit), // mcountinhibit.TM is read-only zero
     ]);
     t.run(12);
-    expect((t.hart.x[10]! >>> 11) & 3).toBe(0); // MPP kept at its old value, U (QEMU: keeps 2)
+    expect((t.hart.x[10]! >>> MPP_SHIFT) & 3).toBe(Priv.U); // MPP kept at its old value (QEMU: keeps 2)
     expect(t.hart.x[11]! >>> 0).toBe(0xffff_fffe); // QEMU: 0xffffffff
     expect(t.hart.x[12]! >>> 0).toBe(1); // QEMU: 0xf1
     expect(t.hart.x[13]! >>> 0).toBe(0xffff_fffd); // QEMU: 0xffffffff
   });
 
   it("ignores mtvec writes with a reserved mode, as QEMU does", () => {
-    const t = at(Priv.M, [...li(1, (RAM_BASE | 2) >>> 0), csrw(0x305, 1), csrr(5, 0x305), ...li(1, (RAM_BASE | 1) >>> 0), csrw(0x305, 1), csrr(6, 0x305)]);
+    const t = at(Priv.M, [...li(1, (RAM_BASE | 2) >>> 0), csrw(CSR.mtvec, 1), csrr(5, CSR.mtvec), ...li(1, (RAM_BASE | 1) >>> 0), csrw(CSR.mtvec, 1), csrr(6, CSR.mtvec)]);
     t.run(8);
     expect(t.hart.x[5]! >>> 0).toBe(HANDLER);
     expect(t.hart.x[6]! >>> 0).toBe((RAM_BASE | 1) >>> 0);
@@ -109,9 +110,9 @@ describe("CSR access rules (priv. 1.12 §2.1)", () => {
   it("does not count the instruction that writes minstret (spec §3.1.11; QEMU 7.2 counts it)", () => {
     const t = at(Priv.M, [
       i(Op.ADDI, { rd: 1, rs1: 0, imm: 100 }),
-      csrw(0xb02, 1), // minstret := 100
-      csrr(5, 0xb02), // reads 100: the write itself is not counted
-      csrr(6, 0xb02), // 101
+      csrw(CSR.minstret, 1), // minstret := 100
+      csrr(5, CSR.minstret), // reads 100: the write itself is not counted
+      csrr(6, CSR.minstret), // 101
     ]);
     t.run(4);
     expect(t.hart.x[5]).toBe(100);
@@ -120,7 +121,7 @@ describe("CSR access rules (priv. 1.12 §2.1)", () => {
 
   it("counts mcycle and minstret apart: trapped instructions cycle but do not retire", () => {
     const t = at(Priv.M, [i(Op.ECALL)]);
-    place(t, HANDLER, [csrr(5, 0xb00), csrr(6, 0xb02)]);
+    place(t, HANDLER, [csrr(5, CSR.mcycle), csrr(6, CSR.minstret)]);
     t.hart.codeCache.clear();
     t.run(3);
     expect(t.hart.x[5]).toBe(1);
@@ -139,11 +140,11 @@ function place(t: ReturnType<typeof setup>, pa: number, program: Parameters<type
 
 describe("traps (§3.1.6.1, §3.3.1)", () => {
   it("gives ECALL a cause per privilege level", () => {
-    for (const [priv, cause] of [[Priv.U, 8], [Priv.S, 9], [Priv.M, 11]] as const) {
+    for (const [priv, cause] of [[Priv.U, Cause.EcallFromU], [Priv.S, Cause.EcallFromS], [Priv.M, Cause.EcallFromM]] as const) {
       const t = at(priv, [i(Op.ECALL)]);
       t.run(1);
       expect(t.hart.mcause).toBe(cause);
-      expect((t.hart.mstatus >>> 11) & 3).toBe(priv);
+      expect((t.hart.mstatus >>> MPP_SHIFT) & 3).toBe(priv);
     }
   });
 
@@ -151,18 +152,18 @@ describe("traps (§3.1.6.1, §3.3.1)", () => {
     const t = at(Priv.M, [c("c.ebreak")]);
     t.hart.mtval = 123;
     t.run(1);
-    expect(t.hart.mcause).toBe(3);
+    expect(t.hart.mcause).toBe(Cause.Breakpoint);
     expect(t.hart.mepc >>> 0).toBe(RAM_BASE);
     expect(t.hart.mtval).toBe(0);
   });
 
   it("delegates to S through medeleg, saving SPP/SPIE, but never from M", () => {
     const t = at(Priv.U, [i(Op.ECALL)]);
-    t.hart.medeleg = 1 << 8;
+    t.hart.medeleg = 1 << Cause.EcallFromU;
     t.hart.mstatus = MSTATUS.SIE;
     t.run(1);
     expect(t.hart.priv).toBe(Priv.S);
-    expect(t.hart.scause).toBe(8);
+    expect(t.hart.scause).toBe(Cause.EcallFromU);
     expect(t.hart.sepc >>> 0).toBe(RAM_BASE);
     expect(t.hart.pc >>> 0).toBe(S_HANDLER);
     expect(t.hart.mstatus & (MSTATUS.SPP | MSTATUS.SPIE | MSTATUS.SIE)).toBe(MSTATUS.SPIE);
@@ -170,13 +171,13 @@ describe("traps (§3.1.6.1, §3.3.1)", () => {
     fromM.hart.medeleg = 0xffff;
     fromM.run(1);
     expect(fromM.hart.priv).toBe(Priv.M);
-    expect(fromM.hart.mcause).toBe(11);
+    expect(fromM.hart.mcause).toBe(Cause.EcallFromM);
   });
 
   it("returns with MRET to MPP, setting MPIE and clearing MPRV below M", () => {
     const t = at(Priv.M, [i(Op.MRET)]);
     t.hart.mepc = RAM_BASE + 0x40;
-    t.hart.mstatus = (Priv.S << 11) | MSTATUS.MPIE | MSTATUS.MPRV;
+    t.hart.mstatus = (Priv.S << MPP_SHIFT) | MSTATUS.MPIE | MSTATUS.MPRV;
     t.run(1);
     expect(t.hart.priv).toBe(Priv.S);
     expect(t.hart.pc >>> 0).toBe(RAM_BASE + 0x40);
@@ -187,34 +188,34 @@ describe("traps (§3.1.6.1, §3.3.1)", () => {
     const tsr = at(Priv.S, [i(Op.SRET)]);
     tsr.hart.mstatus = MSTATUS.TSR;
     tsr.run(1);
-    expect(tsr.hart.mcause).toBe(2);
+    expect(tsr.hart.mcause).toBe(Cause.IllegalInstruction);
     const mretInS = at(Priv.S, [i(Op.MRET)]);
     mretInS.run(1);
-    expect(mretInS.hart.mcause).toBe(2);
+    expect(mretInS.hart.mcause).toBe(Cause.IllegalInstruction);
     const sretInU = at(Priv.U, [i(Op.SRET)]);
     sretInU.run(1);
-    expect(sretInU.hart.mcause).toBe(2);
+    expect(sretInU.hart.mcause).toBe(Cause.IllegalInstruction);
   });
 
   it("traps WFI in U, and in S under TW; TVM traps satp and SFENCE.VMA in S", () => {
     for (const [priv, mstatus, insn] of [
       [Priv.U, 0, i(Op.WFI)],
       [Priv.S, MSTATUS.TW, i(Op.WFI)],
-      [Priv.S, MSTATUS.TVM, csrr(5, 0x180)],
+      [Priv.S, MSTATUS.TVM, csrr(5, CSR.satp)],
       [Priv.S, MSTATUS.TVM, i(Op.SFENCE_VMA, { rs1: 0, rs2: 0 })],
       [Priv.U, 0, i(Op.SFENCE_VMA, { rs1: 0, rs2: 0 })],
     ] as const) {
       const t = at(priv, [insn]);
       t.hart.mstatus = mstatus;
       t.run(1);
-      expect(t.hart.mcause).toBe(2);
+      expect(t.hart.mcause).toBe(Cause.IllegalInstruction);
     }
   });
 
   it("puts the encoding of an illegal instruction in mtval, 16 bits for compressed ones", () => {
     const t = at(Priv.M, [0x0000_0000]);
     t.run(1);
-    expect(t.hart.mcause).toBe(2);
+    expect(t.hart.mcause).toBe(Cause.IllegalInstruction);
     expect(t.hart.mtval).toBe(0);
     const t2 = at(Priv.M, [0xffff_ffff | 0]);
     t2.run(1);
@@ -224,7 +225,7 @@ describe("traps (§3.1.6.1, §3.3.1)", () => {
   it("raises address-misaligned before access faults for atomics (trap priority, table 3.7)", () => {
     const t = at(Priv.M, [i(Op.ADDI, { rd: 1, rs1: 0, imm: 2 }), i(Op.LR_W, { rd: 5, rs1: 1 })]);
     t.run(2);
-    expect(t.hart.mcause).toBe(4);
+    expect(t.hart.mcause).toBe(Cause.LoadMisaligned);
     expect(t.hart.mtval).toBe(2);
   });
 });
@@ -238,7 +239,7 @@ describe("interrupts (§3.1.9)", () => {
     t.hart.setInterruptLine(MIP.MTIP, true);
     t.hart.setInterruptLine(MIP.MSIP, true);
     t.run(1);
-    expect(t.hart.mcause >>> 0).toBe(0x8000_0003);
+    expect(t.hart.mcause >>> 0).toBe((INTERRUPT_BIT | Irq.MSI) >>> 0);
     expect(t.hart.x[1]).toBe(0); // taken before the instruction ran
     expect(t.hart.mepc >>> 0).toBe(RAM_BASE);
   });
@@ -250,7 +251,7 @@ describe("interrupts (§3.1.9)", () => {
     t.hart.mie = MIP.MTIP;
     t.hart.setInterruptLine(MIP.MTIP, true);
     t.run(1);
-    expect(t.hart.pc >>> 0).toBe(HANDLER + 4 * 7);
+    expect(t.hart.pc >>> 0).toBe(HANDLER + 4 * Irq.MTI);
     t.hart.setInterruptLine(MIP.MTIP, false);
     t.hart.mstatus = 0;
     t.hart.pc = RAM_BASE;
@@ -264,7 +265,7 @@ describe("interrupts (§3.1.9)", () => {
     t.hart.setInterruptLine(MIP.MTIP, true);
     t.run(1);
     expect(t.hart.priv).toBe(Priv.M);
-    expect(t.hart.mcause >>> 0).toBe(0x8000_0007);
+    expect(t.hart.mcause >>> 0).toBe((INTERRUPT_BIT | Irq.MTI) >>> 0);
   });
 
   it("masks delegated interrupts in S by SIE, and delivers them to S", () => {
@@ -277,7 +278,7 @@ describe("interrupts (§3.1.9)", () => {
     t.hart.mstatus = MSTATUS.SIE;
     t.run(1);
     expect(t.hart.priv).toBe(Priv.S);
-    expect(t.hart.scause >>> 0).toBe(0x8000_0005);
+    expect(t.hart.scause >>> 0).toBe((INTERRUPT_BIT | Irq.STI) >>> 0);
   });
 
   it("sleeps on WFI with nothing pending, and falls through when something is pending but disabled", () => {
@@ -292,8 +293,8 @@ describe("interrupts (§3.1.9)", () => {
   });
 
   it("lets S write only SSIP through sip", () => {
-    const t = at(Priv.S, [...li(1, -1), i(Op.CSRRW, { rd: 0, rs1: 1, csr: 0x144 }), csrr(5, 0x144)]);
-    t.hart.mideleg = 0x222;
+    const t = at(Priv.S, [...li(1, -1), i(Op.CSRRW, { rd: 0, rs1: 1, csr: CSR.sip }), csrr(5, CSR.sip)]);
+    t.hart.mideleg = MIP.SSIP | MIP.STIP | MIP.SEIP;
     t.run(4);
     expect(t.hart.x[5]).toBe(MIP.SSIP);
   });
@@ -346,14 +347,14 @@ describe("PMP through the hart (§3.7)", () => {
     t.hart.pmp.writeAddr(1, (RAM_BASE + 0x800) / 4);
     t.hart.pmp.writeCfg(0, (0x08 | 0x05) << 8);
     t.run(3);
-    expect(t.hart.mcause).toBe(5);
+    expect(t.hart.mcause).toBe(Cause.LoadAccessFault);
     expect(t.hart.mtval >>> 0).toBe(RAM_BASE + 0x800);
   });
 
   it("faults a fetch from memory PMP does not make executable", () => {
     const t = at(Priv.S, [i(Op.ADDI, { rd: 1, rs1: 0, imm: 1 })], { pmpEntries: 16 });
     t.run(1);
-    expect(t.hart.mcause).toBe(1);
+    expect(t.hart.mcause).toBe(Cause.InstructionAccessFault);
     expect(t.hart.mtval >>> 0).toBe(RAM_BASE);
   });
 });
@@ -368,14 +369,14 @@ describe("Sv32 through the hart", () => {
     t.ram.write(gpa(ROOT + 4 * (RAM_BASE >>> 22)), new Uint8Array(new Uint32Array([pte(RAM_BASE, 0xcf)]).buffer));
     t.ram.write(gpa(ROOT + 4 * 0x100), new Uint8Array(new Uint32Array([pte(L0, 0x01)]).buffer));
     t.ram.write(gpa(L0), new Uint8Array(new Uint32Array([pte(RAM_BASE + 0x2_0000, 0x07)]).buffer)); // V R W, no A/D
-    t.hart.satp = 0x8000_0000 | (ROOT >>> 12);
+    t.hart.satp = SATP_MODE_SV32 | (ROOT >>> 12);
     return t;
   }
 
   it("translates S-mode loads and stores, setting A and D in the PTE", () => {
     const t = paged([...li(1, 0x4000_0000), ...li(2, 99), i(Op.SW, { rs1: 1, rs2: 2, imm: 8 }), i(Op.LW, { rd: 3, rs1: 1, imm: 8 })]);
     t.run(6);
-    expect(t.hart.mcause).toBe(0);
+    expect(t.hart.mcause).toBe(0); // nothing trapped
     expect(t.hart.x[3]).toBe(99);
     expect(t.word(RAM_BASE + 0x2_0008)).toBe(99);
     expect(t.word(L0) & 0xc0).toBe(0xc0);
@@ -384,7 +385,7 @@ describe("Sv32 through the hart", () => {
   it("raises page faults with the virtual address in mtval", () => {
     const t = paged([...li(1, 0x4000_1000), i(Op.LW, { rd: 3, rs1: 1 })]);
     t.run(3);
-    expect(t.hart.mcause).toBe(13);
+    expect(t.hart.mcause).toBe(Cause.LoadPageFault);
     expect(t.hart.mtval >>> 0).toBe(0x4000_1000);
   });
 

@@ -1,12 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { ISA_PROFILES, Op, type IsaProfileName } from "@matryoshka/isa";
+import { CSR, ISA_PROFILES, Op, type IsaProfileName } from "@matryoshka/isa";
 import { MSTATUS, Priv } from "@matryoshka/cpu";
 import { i, RAM_BASE, setup } from "./harness.js";
 
 const HANDLER = RAM_BASE + 0x400;
 const A0 = 10;
 const A1 = 11;
-const SSTATUS = 0x100;
+const SSTATUS = CSR.sstatus;
 
 const csrrA0 = i(Op.CSRRS, { rd: A0, rs1: 0, csr: SSTATUS }); // csrr a0, sstatus
 const csrwA1 = i(Op.CSRRW, { rd: 0, rs1: A1, csr: SSTATUS }); // csrw sstatus, a1
@@ -83,7 +83,7 @@ describe("ISA profiles on the hart", () => {
 
   it("leaves other U-mode CSR accesses alone", () => {
     for (const profile of PROFILES) {
-      const r = runOne(profile, Priv.U, i(Op.CSRRS, { rd: A0, rs1: 0, csr: 0x141 })); // csrr a0, sepc
+      const r = runOne(profile, Priv.U, i(Op.CSRRS, { rd: A0, rs1: 0, csr: CSR.sepc })); // csrr a0, sepc
       expect(r).toMatchObject(ILLEGAL);
     }
   });

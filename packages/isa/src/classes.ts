@@ -1,6 +1,13 @@
+import { CSR } from "./csr.js";
 import { Op, type Instruction } from "./opcodes.js";
 
 export { CSR, csrName, type PrivSpec } from "./csr.js";
+
+// The user counters' bounds as module constants: the hart checks them on every counter access.
+const CYCLE = CSR.cycle;
+const HPMCOUNTER31 = CSR.hpmcounter31;
+const CYCLEH = CSR.cycleh;
+const HPMCOUNTER31H = CSR.hpmcounter31h;
 
 /*
  * Instruction classes for Popek-Goldberg reasoning ("Formal Requirements for Virtualizable Third
@@ -87,7 +94,7 @@ export function csrPrivilege(address: number): 0 | 1 | 2 | 3 {
  * (0xC00-0xC1F, 0xC80-0xC9F). U- and S-mode reads trap only if mcounteren/scounteren say so.
  */
 export function isUserCounter(address: number): boolean {
-  return (address >= 0xc00 && address <= 0xc1f) || (address >= 0xc80 && address <= 0xc9f);
+  return (address >= CYCLE && address <= HPMCOUNTER31) || (address >= CYCLEH && address <= HPMCOUNTER31H);
 }
 
 /**

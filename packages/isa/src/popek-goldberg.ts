@@ -1,7 +1,7 @@
 import {
   ALL_OPS, csrAccess, isBehaviorSensitive, isControlSensitive, isPrivileged, isSensitive, isUserCounter, opName,
 } from "./classes.js";
-import { csrName } from "./csr.js";
+import { CSR, csrName } from "./csr.js";
 import { decode } from "./decode.js";
 import { encode } from "./encode.js";
 import { Op, type Instruction } from "./opcodes.js";
@@ -62,8 +62,6 @@ interface Form {
   text: string;
 }
 
-const SSTATUS = 0x100;
-
 function isCsrOp(op: Op): boolean {
   return op >= Op.CSRRW && op <= Op.CSRRCI;
 }
@@ -108,7 +106,7 @@ function trapsInEveryMode(insn: Instruction): boolean {
 /** A U-mode Zicsr access to sstatus that the profile lets complete without trapping. */
 function isSilentSstatusForm(profile: IsaProfile, insn: Instruction): boolean {
   const access = csrAccess(insn);
-  return access !== undefined && insn.csr === SSTATUS && !userSstatusAccessTraps(profile, access);
+  return access !== undefined && insn.csr === CSR.sstatus && !userSstatusAccessTraps(profile, access);
 }
 
 /**

@@ -1,4 +1,5 @@
 import type { Hart } from "@matryoshka/cpu";
+import { CSR } from "@matryoshka/isa";
 import type { HartState } from "./threaded-shared.js";
 
 /**
@@ -13,26 +14,19 @@ const FIELDS = [
   "mtval", "stval", "mscratch", "sscratch", "satp", "mcounteren", "scounteren", "menvcfg", "senvcfg", "mcountinhibit",
 ] as const;
 
-/**
- * The counter bookkeeping `Hart` keeps private (mcycle/minstret offsets and frozen values under
- * mcountinhibit): copied verbatim, because rebuilding it through CSR writes would be off by the
- * writing instruction's own increment (priv. 1.12 §3.1.11).
- */
-interface CounterInternals {
-  cycleOffset: number;
-  instretOffset: number;
-  frozenCycle: number | undefined;
-  frozenInstret: number | undefined;
-}
+/** Where mhpmevent0 would be: mhpmeventN is at this + N (`Hart.mhpmevent` is indexed by N). */
+const MHPMEVENT_BASE = CSR.mhpmevent3 - 3;
 
 export function captureHart(hart: Hart): HartState {
   const csrs: [number, number][] = FIELDS.map((name, i) => [i, hart[name]]);
-  const internals = hart as unknown as CounterInternals;
-  csrs.push([-1, internals.cycleOffset], [-2, internals.instretOffset], [-3, internals.frozenCycle ?? Number.NaN], [-4, internals.frozenInstret ?? Number.NaN]);
+  // The counters' bookkeeping (mcycle/minstret offsets and frozen values under mcountinhibit) is
+  // copied verbatim: rebuilding it through CSR writes would be off by the writing instruction's own
+  // increment (priv. 1.12 §3.1.11).
+  csrs.push([-1, hart.cycleOffset], [-2, hart.instretOffset], [-3, hart.frozenCycle ?? Number.NaN], [-4, hart.frozenInstret ?? Number.NaN]);
   // PMP through its CSRs: 16 cfg registers of 4 entries, then the addresses (priv. §3.7.1).
-  for (let register = 0; register * 4 < hart.pmp.count; register++) csrs.push([0x3a0 + register, hart.readCsr(0x3a0 + register)!]);
-  for (let entry = 0; entry < hart.pmp.count; entry++) csrs.push([0x3b0 + entry, hart.readCsr(0x3b0 + entry)!]);
-  for (let event = 3; event < 32; event++) csrs.push([0x320 + event, hart.mhpmevent[event]!]);
+  for (let register = 0; register * 4 < hart.pmp.count; register++) csrs.push([CSR.pmpcfg0 + register, hart.readCsr(CSR.pmpcfg0 + register)!]);
+  for (let entry = 0; entry < hart.pmp.count; entry++) csrs.push([CSR.pmpaddr0 + entry, hart.readCsr(CSR.pmpaddr0 + entry)!]);
+  for (let event = 3; event < 32; event++) csrs.push([MHPMEVENT_BASE + event, hart.mhpmevent[event]!]);
   return {
     x: hart.x.slice(),
     pc: hart.pc,
@@ -61,17 +55,16 @@ export function restoreHart(hart: Hart, state: HartState): void {
   hart.mhpmcounter.set(state.mhpmcounter);
   hart.exceptionCounts.set(state.exceptionCounts);
   hart.interruptCounts.set(state.interruptCounts);
-  const internals = hart as unknown as CounterInternals;
   const pmpConfig: [number, number][] = [];
   for (const [key, value] of state.csrs) {
     if (key >= 0 && key < FIELDS.length) (hart as unknown as Record<string, number>)[FIELDS[key]!] = value;
-    else if (key === -1) internals.cycleOffset = value;
-    else if (key === -2) internals.instretOffset = value;
-    else if (key === -3) internals.frozenCycle = Number.isNaN(value) ? undefined : value;
-    else if (key === -4) internals.frozenInstret = Number.isNaN(value) ? undefined : value;
-    else if (key >= 0x3a0 && key <= 0x3af) pmpConfig.push([key, value]);
-    else if (key >= 0x3b0 && key <= 0x3ef) hart.writeCsr(key, value);
-    else if (key >= 0x323 && key <= 0x33f) hart.mhpmevent[key - 0x320] = value;
+    else if (key === -1) hart.cycleOffset = value;
+    else if (key === -2) hart.instretOffset = value;
+    else if (key === -3) hart.frozenCycle = Number.isNaN(value) ? undefined : value;
+    else if (key === -4) hart.frozenInstret = Number.isNaN(value) ? undefined : value;
+    else if (key >= CSR.pmpcfg0 && key <= CSR.pmpcfg15) pmpConfig.push([key, value]);
+    else if (key >= CSR.pmpaddr0 && key <= CSR.pmpaddr63) hart.writeCsr(key, value);
+    else if (key >= CSR.mhpmevent3 && key <= CSR.mhpmevent31) hart.mhpmevent[key - MHPMEVENT_BASE] = value;
   }
   // Configuration last: a locked entry ignores later address writes (priv. §3.7.1.3).
   for (const [csr, value] of pmpConfig) hart.writeCsr(csr, value);

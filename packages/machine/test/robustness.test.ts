@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { encode, Op } from "@matryoshka/isa";
+import { CSR, encode, Op } from "@matryoshka/isa";
 import { MemoryBlockBackend } from "@matryoshka/devices";
 import { VirtMachine } from "@matryoshka/machine";
 
@@ -29,13 +29,13 @@ function randomProgram(seed: number, words: number): Uint8Array {
   image.set([
     encode(Op.LUI, { rd: 31, imm: 0x8000_0000 | 0 }),
     encode(Op.ADDI, { rd: 31, rs1: 31, imm: HANDLER_OFFSET }),
-    encode(Op.CSRRW, { rd: 0, rs1: 31, csr: 0x305 }),
+    encode(Op.CSRRW, { rd: 0, rs1: 31, csr: CSR.mtvec }),
     encode(Op.JAL, { rd: 0, imm: CODE_OFFSET - 12 }),
   ]);
   image.set([
-    encode(Op.CSRRS, { rd: 30, rs1: 0, csr: 0x341 }),
+    encode(Op.CSRRS, { rd: 30, rs1: 0, csr: CSR.mepc }),
     encode(Op.ADDI, { rd: 30, rs1: 30, imm: 4 }),
-    encode(Op.CSRRW, { rd: 0, rs1: 30, csr: 0x341 }),
+    encode(Op.CSRRW, { rd: 0, rs1: 30, csr: CSR.mepc }),
     encode(Op.MRET),
   ], HANDLER_OFFSET >> 2);
   const program = image.subarray(CODE_OFFSET >> 2);
@@ -48,7 +48,7 @@ function randomProgram(seed: number, words: number): Uint8Array {
     program[k + 1] =
       choice === 0 ? encode(Op.SW, { rs1: reg, rs2: 8 + (next() % 8), imm: (next() % 256) * 4 - 512 }) :
       choice === 1 ? encode(Op.LW, { rd: 8 + (next() % 8), rs1: reg, imm: (next() % 256) * 4 - 512 }) :
-      choice === 2 ? encode(Op.CSRRW, { rd: 8 + (next() % 8), rs1: 8 + (next() % 8), csr: [0x300, 0x304, 0x180, 0x3a0, 0x3b0, 0x344, 0x302, 0x303, 0x100, 0x320][next() % 10]! }) :
+      choice === 2 ? encode(Op.CSRRW, { rd: 8 + (next() % 8), rs1: 8 + (next() % 8), csr: [CSR.mstatus, CSR.mie, CSR.satp, CSR.pmpcfg0, CSR.pmpaddr0, CSR.mip, CSR.medeleg, CSR.mideleg, CSR.sstatus, CSR.mcountinhibit][next() % 10]! }) :
       next();
     program[k + 2] = next();
     program[k + 3] = next() % 4 === 0 ? encode(Op.JALR, { rd: 1, rs1: reg, imm: 0 }) : encode(Op.ADDI, { rd: 8 + (next() % 8), rs1: 8 + (next() % 8), imm: (next() % 4096) - 2048 });

@@ -2,12 +2,16 @@
  * Physical memory protection (privileged spec 1.12 §3.7) for RV32: up to 64 entries, each an
  * 8-bit configuration (L, A, X, W, R) and an address register holding bits 33:2 of an address.
  */
+import { Priv } from "@matryoshka/isa";
 
 export const PMP_R = 0x01;
 export const PMP_W = 0x02;
 export const PMP_X = 0x04;
 const PMP_A_SHIFT = 3;
 const PMP_L = 0x80;
+
+// A module constant: `check` runs on every slow-path access and TLB fill.
+const PRIV_M = Priv.M;
 
 const A_OFF = 0;
 const A_TOR = 1;
@@ -126,11 +130,11 @@ export class Pmp {
       if (end <= lo || pa >= hi) continue;
       if (pa < lo || end > hi) return false; // partial match fails
       const cfg = this.cfg[i]!;
-      if (priv === 3 && (cfg & PMP_L) === 0) return true;
+      if (priv === PRIV_M && (cfg & PMP_L) === 0) return true;
       if (perm === PMP_W) return (cfg & (PMP_R | PMP_W)) === (PMP_R | PMP_W);
       return (cfg & perm) !== 0;
     }
-    return priv === 3;
+    return priv === PRIV_M;
   }
 
   /**

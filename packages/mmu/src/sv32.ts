@@ -1,3 +1,4 @@
+import { Cause, Priv } from "@matryoshka/isa";
 import { BUS_ERROR, type Bus, type GuestPhysicalAddress } from "@matryoshka/memory";
 import { PMP_R, PMP_W, type Pmp } from "./pmp.js";
 
@@ -15,8 +16,12 @@ export const PTE_A = 0x40;
 export const PTE_D = 0x80;
 
 /** Exception causes for faults, indexed by Access (privileged spec 1.12 table 3.6). */
-export const PAGE_FAULT_CAUSE = [12, 13, 15] as const;
-export const ACCESS_FAULT_CAUSE = [1, 5, 7] as const;
+export const PAGE_FAULT_CAUSE = [Cause.InstructionPageFault, Cause.LoadPageFault, Cause.StorePageFault] as const;
+export const ACCESS_FAULT_CAUSE = [Cause.InstructionAccessFault, Cause.LoadAccessFault, Cause.StoreAccessFault] as const;
+
+// Module constants, so that the walk compares against constants rather than loading properties.
+const PRIV_U = Priv.U;
+const PRIV_S = Priv.S;
 
 /** Walk results below zero are faults; at or above zero, a physical address (up to 34 bits). */
 export const WALK_PAGE_FAULT = -1;
@@ -68,7 +73,7 @@ export function walkSv32(bus: Bus, pmp: Pmp, va: number, access: Access, state: 
   for (let level = 1; level >= 0; level--) {
     const vpn = level === 1 ? va >>> 22 : (va >>> 12) & 0x3ff;
     const pteAddress = table + vpn * 4;
-    if (pteAddress > 0xffff_fffc || !pmp.check(pteAddress, 4, PMP_R, 1)) return WALK_ACCESS_FAULT;
+    if (pteAddress > 0xffff_fffc || !pmp.check(pteAddress, 4, PMP_R, PRIV_S)) return WALK_ACCESS_FAULT;
     const loaded = bus.load(pteAddress, 4);
     if (loaded === BUS_ERROR) return WALK_ACCESS_FAULT;
     const pte = loaded >>> 0;
@@ -88,7 +93,7 @@ export function walkSv32(bus: Bus, pmp: Pmp, va: number, access: Access, state: 
     let updated = pte | PTE_A;
     if (access === Access.Store) updated |= PTE_D;
     if (updated !== pte) {
-      if (!bus.ram.contains(pteAddress as GuestPhysicalAddress, 4) || !pmp.check(pteAddress, 4, PMP_W, 1)) return WALK_ACCESS_FAULT;
+      if (!bus.ram.contains(pteAddress as GuestPhysicalAddress, 4) || !pmp.check(pteAddress, 4, PMP_W, PRIV_S)) return WALK_ACCESS_FAULT;
       bus.store(pteAddress, 4, updated);
     }
     info.pte = updated >>> 0;
@@ -104,7 +109,7 @@ export function walkSv32(bus: Bus, pmp: Pmp, va: number, access: Access, state: 
 /** Leaf permission check of §4.3.1 and §3.1.6.3 (SUM, MXR). */
 export function leafAllows(pte: number, access: Access, state: TranslationState): boolean {
   const user = (pte & PTE_U) !== 0;
-  if (state.priv === 0) {
+  if (state.priv === PRIV_U) {
     if (!user) return false;
   } else if (user) {
     // S-mode never executes user pages, and loads/stores them only with SUM.

@@ -1,9 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { Pmp, PMP_R, PMP_W, PMP_X } from "@matryoshka/mmu";
+import { Priv } from "@matryoshka/isa";
 
-const M = 3;
-const S = 1;
-const U = 0;
+const { M, S, U } = Priv;
 const TOR = 1 << 3;
 const NA4 = 2 << 3;
 const NAPOT = 3 << 3;

@@ -4,6 +4,7 @@ import {
   Access, Fill, FramePool, Pmp, PMP_R, PMP_W, PMP_X, PTE_A, PTE_D, PTE_G, PTE_R, PTE_U, PTE_V, PTE_W, PTE_X,
   SATP_MODE_SV32, ShadowPageTables, WALK_PAGE_FAULT, WalkInfo, walkSv32, type ShadowContext,
 } from "@matryoshka/mmu";
+import { Priv } from "@matryoshka/isa";
 
 // Guest-physical memory: 16 MiB of guest RAM holding the guest's own Sv32 tables.
 const GUEST_RAM = 0x8000_0000;
@@ -66,8 +67,8 @@ const ctx = (priv: number, extra: Partial<ShadowContext> = {}): ShadowContext =>
   mxr: false,
   ...extra,
 });
-const S = (extra: Partial<ShadowContext> = {}) => ctx(1, extra);
-const U = (extra: Partial<ShadowContext> = {}) => ctx(0, extra);
+const S = (extra: Partial<ShadowContext> = {}) => ctx(Priv.S, extra);
+const U = (extra: Partial<ShadowContext> = {}) => ctx(Priv.U, extra);
 const bare = (priv: number): ShadowContext => ({ translated: false, satp: 0, priv, sum: false, mxr: false });
 
 const key = (c: ShadowContext) => ShadowPageTables.contextKey(c);
@@ -77,7 +78,7 @@ const fill = (c: ShadowContext, va: number, access: Access, pmp: Pmp = NO_PMP) =
 const hwInfo = new WalkInfo();
 /** What the hardware (guest always in U-mode, no SUM/MXR, no PMP of its own) finds in the context's shadow root. */
 const hw = (c: ShadowContext, va: number, access: Access) =>
-  walkSv32(hostBus, NO_PMP, va, access, { satp: shadow.rootSatp(key(c), c), priv: 0, sum: false, mxr: false }, hwInfo);
+  walkSv32(hostBus, NO_PMP, va, access, { satp: shadow.rootSatp(key(c), c), priv: Priv.U, sum: false, mxr: false }, hwInfo);
 /** The raw 4 KiB shadow leaf for `va` in the root at `satp`, 0 if there is none (reads only). */
 const shadowLeaf = (satp: number, va: number): number => {
   const root = (satp & 0x3f_ffff) * 4096;
@@ -234,7 +235,7 @@ describe("ShadowPageTables: filling from the guest's tables", () => {
   });
 
   it("maps untranslated contexts one to one from guest-physical addresses", () => {
-    for (const c of [bare(3), bare(1)]) {
+    for (const c of [bare(Priv.M), bare(Priv.S)]) {
       expect(fill(c, DATA + 0x4321, Access.Store)).toBe(Fill.Mapped);
       expect(hw(c, DATA + 0x4321, Access.Fetch)).toBe(hostOf(DATA + 0x4000) + 0x321);
       expect(hw(c, DATA + 0x4321, Access.Store)).toBe(hostOf(DATA + 0x4000) + 0x321);
@@ -431,11 +432,11 @@ describe("ShadowPageTables: contexts and virtual privilege", () => {
   it("keys roots by satp, privilege, SUM and MXR, and untranslated contexts by privilege alone", () => {
     const keys = [
       S(), U(), S({ sum: true }), S({ mxr: true }), S({ sum: true, mxr: true }), U({ mxr: true }),
-      S({ satp: satpOf(G_ROOT, 2) }), S({ satp: satpOf(G_ROOT_B, 1) }), bare(0), bare(1), bare(3),
+      S({ satp: satpOf(G_ROOT, 2) }), S({ satp: satpOf(G_ROOT_B, 1) }), bare(Priv.U), bare(Priv.S), bare(Priv.M),
     ].map(key);
     expect(new Set(keys).size).toBe(keys.length);
     expect(key(S())).toBe(key(S()));
-    expect(key({ ...bare(1), satp: satpOf(G_ROOT, 3), sum: true })).toBe(key(bare(1)));
+    expect(key({ ...bare(Priv.S), satp: satpOf(G_ROOT, 3), sum: true })).toBe(key(bare(Priv.S)));
   });
 
   it("gives each context its own root, created once, with the Sv32 mode and a pool frame", () => {
@@ -538,7 +539,7 @@ describe("ShadowPageTables: invalidation", () => {
     const a = U({ satp: satpOf(G_ROOT, 1) });
     const aS = S({ satp: satpOf(G_ROOT, 1), sum: true });
     const b = U({ satp: satpOf(G_ROOT_B, 2) });
-    const m = bare(3);
+    const m = bare(Priv.M);
     for (const va of [0x4000_1000, 0x4000_2000, 0x4000_3000, 0xffff_f000]) {
       expect(fill(a, va, Access.Load)).toBe(Fill.Mapped);
       expect(fill(aS, va, Access.Load)).toBe(Fill.Mapped);
@@ -734,7 +735,7 @@ describe("ShadowPageTables: frame pool exhaustion", () => {
     shadow.rootSatp(key(S()), S());
     shadow.rootSatp(key(U()), U());
     expect(shadow.stats.poolResets).toBe(0);
-    const third = shadow.rootSatp(key(bare(3)), bare(3));
+    const third = shadow.rootSatp(key(bare(Priv.M)), bare(Priv.M));
     expect(third).toBeGreaterThan(0);
     expect(shadow.stats.poolResets).toBe(1);
     expect(shadow.rootCount).toBe(1);
@@ -784,9 +785,9 @@ describe("ShadowPageTables: PMP", () => {
 
   it("maps nothing PMP denies, nor a page PMP splits", () => {
     const pmp = guestPmp();
-    for (const c of [S(), U({ satp: satpOf(G_ROOT, 1) }), bare(1)]) {
+    for (const c of [S(), U({ satp: satpOf(G_ROOT, 1) }), bare(Priv.S)]) {
       const base = c.translated ? 0x4000_0000 : DATA;
-      if (c.priv === 0) for (const index of [4, 5]) setPte(G_L0, index, pte(DATA + index * 0x1000, PTE_V | RWX | PTE_U | AD));
+      if (c.priv === Priv.U) for (const index of [4, 5]) setPte(G_L0, index, pte(DATA + index * 0x1000, PTE_V | RWX | PTE_U | AD));
       for (const access of [Access.Fetch, Access.Load, Access.Store]) {
         expect(fill(c, base + 0x4000, access, pmp)).toBe(Fill.Emulate);
         expect(fill(c, base + 0x5000, access, pmp)).toBe(Fill.Emulate);
@@ -798,7 +799,7 @@ describe("ShadowPageTables: PMP", () => {
   });
 
   it("lets untranslated M-mode through unlocked entries but not locked ones", () => {
-    const m = bare(3);
+    const m = bare(Priv.M);
     expect(fill(m, DATA + 0x4000, Access.Store, guestPmp())).toBe(Fill.Mapped);
     expect(leafOf(m, DATA + 0x4000) & RWX).toBe(RWX);
     shadow.invalidateEverything();
@@ -808,9 +809,9 @@ describe("ShadowPageTables: PMP", () => {
     const only = new Pmp(16);
     only.writeAddr(0, napot(DATA + 0x3000, 4096));
     only.writeCfg(0, NAPOT | PMP_R);
-    expect(fill(bare(1), DATA + 0x2000, Access.Load, only)).toBe(Fill.Emulate);
-    expect(fill(bare(1), DATA + 0x3000, Access.Load, only)).toBe(Fill.Mapped);
-    expect(leafOf(bare(1), DATA + 0x3000) & RWX).toBe(PTE_R);
+    expect(fill(bare(Priv.S), DATA + 0x2000, Access.Load, only)).toBe(Fill.Emulate);
+    expect(fill(bare(Priv.S), DATA + 0x3000, Access.Load, only)).toBe(Fill.Mapped);
+    expect(leafOf(bare(Priv.S), DATA + 0x3000) & RWX).toBe(PTE_R);
     expect(fill(m, DATA + 0x2000, Access.Store, only)).toBe(Fill.Mapped);
   });
 

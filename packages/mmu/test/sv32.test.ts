@@ -4,6 +4,7 @@ import {
   Access, Pmp, PTE_A, PTE_D, PTE_R, PTE_U, PTE_V, PTE_W, PTE_X, SATP_MODE_SV32, Tlb,
   WALK_ACCESS_FAULT, WALK_PAGE_FAULT, WalkInfo, walkSv32, type TranslationState,
 } from "@matryoshka/mmu";
+import { Priv } from "@matryoshka/isa";
 
 const RAM = 0x8000_0000;
 const ROOT = 0x8000_0000; // level-1 table
@@ -34,54 +35,54 @@ beforeEach(() => {
 
 describe("Sv32 walk (privileged spec 1.12 §4.3.2)", () => {
   it("translates through two levels and sets A, and D on a store, as QEMU does", () => {
-    expect(walkSv32(bus, pmp, 0x4000_1234, Access.Load, state(1), info)).toBe(0x8001_0234);
+    expect(walkSv32(bus, pmp, 0x4000_1234, Access.Load, state(Priv.S), info)).toBe(0x8001_0234);
     expect(readPte(L0, 1) & (PTE_A | PTE_D)).toBe(PTE_A);
-    expect(walkSv32(bus, pmp, 0x4000_1234, Access.Store, state(1), info)).toBe(0x8001_0234);
+    expect(walkSv32(bus, pmp, 0x4000_1234, Access.Store, state(Priv.S), info)).toBe(0x8001_0234);
     expect(readPte(L0, 1) & (PTE_A | PTE_D)).toBe(PTE_A | PTE_D);
     expect(info.level).toBe(0);
   });
 
   it("faults on invalid entries, reserved W-without-R, and missing permissions", () => {
-    expect(walkSv32(bus, pmp, 0x4000_2000, Access.Load, state(1), info)).toBe(WALK_PAGE_FAULT);
-    expect(walkSv32(bus, pmp, 0x4000_1000, Access.Fetch, state(1), info)).toBe(WALK_PAGE_FAULT);
+    expect(walkSv32(bus, pmp, 0x4000_2000, Access.Load, state(Priv.S), info)).toBe(WALK_PAGE_FAULT);
+    expect(walkSv32(bus, pmp, 0x4000_1000, Access.Fetch, state(Priv.S), info)).toBe(WALK_PAGE_FAULT);
     setPte(L0, 1, pte(0x8001_0000, PTE_V | PTE_W));
-    expect(walkSv32(bus, pmp, 0x4000_1000, Access.Store, state(1), info)).toBe(WALK_PAGE_FAULT);
+    expect(walkSv32(bus, pmp, 0x4000_1000, Access.Store, state(Priv.S), info)).toBe(WALK_PAGE_FAULT);
   });
 
   it("keeps user and supervisor pages apart, with SUM for S loads and never S fetches", () => {
     setPte(L0, 1, pte(0x8001_0000, PTE_V | PTE_R | PTE_X | PTE_U));
-    expect(walkSv32(bus, pmp, 0x4000_1000, Access.Load, state(0), info)).toBe(0x8001_0000);
-    expect(walkSv32(bus, pmp, 0x4000_1000, Access.Load, state(1), info)).toBe(WALK_PAGE_FAULT);
-    expect(walkSv32(bus, pmp, 0x4000_1000, Access.Load, state(1, { sum: true }), info)).toBe(0x8001_0000);
-    expect(walkSv32(bus, pmp, 0x4000_1000, Access.Fetch, state(1, { sum: true }), info)).toBe(WALK_PAGE_FAULT);
+    expect(walkSv32(bus, pmp, 0x4000_1000, Access.Load, state(Priv.U), info)).toBe(0x8001_0000);
+    expect(walkSv32(bus, pmp, 0x4000_1000, Access.Load, state(Priv.S), info)).toBe(WALK_PAGE_FAULT);
+    expect(walkSv32(bus, pmp, 0x4000_1000, Access.Load, state(Priv.S, { sum: true }), info)).toBe(0x8001_0000);
+    expect(walkSv32(bus, pmp, 0x4000_1000, Access.Fetch, state(Priv.S, { sum: true }), info)).toBe(WALK_PAGE_FAULT);
     setPte(L0, 1, pte(0x8001_0000, PTE_V | PTE_R));
-    expect(walkSv32(bus, pmp, 0x4000_1000, Access.Load, state(0), info)).toBe(WALK_PAGE_FAULT);
+    expect(walkSv32(bus, pmp, 0x4000_1000, Access.Load, state(Priv.U), info)).toBe(WALK_PAGE_FAULT);
   });
 
   it("lets MXR loads read execute-only pages", () => {
     setPte(L0, 1, pte(0x8001_0000, PTE_V | PTE_X));
-    expect(walkSv32(bus, pmp, 0x4000_1000, Access.Load, state(1), info)).toBe(WALK_PAGE_FAULT);
-    expect(walkSv32(bus, pmp, 0x4000_1000, Access.Load, state(1, { mxr: true }), info)).toBe(0x8001_0000);
+    expect(walkSv32(bus, pmp, 0x4000_1000, Access.Load, state(Priv.S), info)).toBe(WALK_PAGE_FAULT);
+    expect(walkSv32(bus, pmp, 0x4000_1000, Access.Load, state(Priv.S, { mxr: true }), info)).toBe(0x8001_0000);
   });
 
   it("maps 4 MiB superpages and faults on misaligned ones", () => {
     setPte(ROOT, 0x101, pte(0x8040_0000, PTE_V | PTE_R));
-    expect(walkSv32(bus, pmp, 0x4052_3456, Access.Load, state(1), info)).toBe(0x8052_3456);
+    expect(walkSv32(bus, pmp, 0x4052_3456, Access.Load, state(Priv.S), info)).toBe(0x8052_3456);
     expect(info.level).toBe(1);
     setPte(ROOT, 0x101, pte(0x8040_1000, PTE_V | PTE_R));
-    expect(walkSv32(bus, pmp, 0x4052_3456, Access.Load, state(1), info)).toBe(WALK_PAGE_FAULT);
+    expect(walkSv32(bus, pmp, 0x4052_3456, Access.Load, state(Priv.S), info)).toBe(WALK_PAGE_FAULT);
   });
 
   it("faults when level 0 holds a pointer, and on page tables outside memory", () => {
     setPte(L0, 1, pte(0x8001_0000, PTE_V));
-    expect(walkSv32(bus, pmp, 0x4000_1000, Access.Load, state(1), info)).toBe(WALK_PAGE_FAULT);
+    expect(walkSv32(bus, pmp, 0x4000_1000, Access.Load, state(Priv.S), info)).toBe(WALK_PAGE_FAULT);
     setPte(ROOT, 0x102, pte(0x1000_0000_0, PTE_V));
-    expect(walkSv32(bus, pmp, 0x4080_0000, Access.Load, state(1), info)).toBe(WALK_ACCESS_FAULT);
+    expect(walkSv32(bus, pmp, 0x4080_0000, Access.Load, state(Priv.S), info)).toBe(WALK_ACCESS_FAULT);
   });
 
   it("produces physical addresses above 4 GiB from 22-bit PPNs (Sv32 is a 34-bit space)", () => {
     setPte(L0, 3, ((0x3f_ffff << 10) | PTE_V | PTE_R | PTE_A) >>> 0);
-    expect(walkSv32(bus, pmp, 0x4000_3010, Access.Load, state(1), info)).toBe(0x3_ffff_f010);
+    expect(walkSv32(bus, pmp, 0x4000_3010, Access.Load, state(Priv.S), info)).toBe(0x3_ffff_f010);
   });
 });
 
