@@ -497,16 +497,19 @@ export class Interpreter implements Engine {
           hart.steps = base + n - 1;
           const va = x[(w >>> 13) & 31]!;
           const reserved = hart.reservation === va;
-          hart.reservation = -1;
           let failed = 1;
           if ((va & 3) !== 0 || reserved) {
             // Like QEMU, an SC whose address does not match the reservation fails without
             // touching memory; a matching one succeeds if the word still holds what LR read.
             const index = hart.atomicAddress(va, false);
+            // An SC that raises an exception does not execute, so it keeps the reservation for
+            // its retry after the handler (unpriv. spec §8.2: executing an SC invalidates it). A
+            // page fault that a hypervisor fills unseen must not make the guest's LR/SC loop fail.
             if (index < 0) { trapped = true; break loop; }
             const expected = hart.reservationValue;
             if (Atomics.compareExchange(i32, index, expected, x[(w >>> 18) & 31]!) === expected) failed = 0;
           }
+          hart.reservation = -1;
           x[(w >>> 8) & 31] = failed;
           x[0] = 0;
           at += length;

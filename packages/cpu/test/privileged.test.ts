@@ -389,6 +389,24 @@ describe("Sv32 through the hart", () => {
     expect(t.hart.mtval >>> 0).toBe(0x4000_1000);
   });
 
+  it("keeps the LR reservation across an SC that page-faults, so the SC succeeds when retried (unpriv. §8.2)", () => {
+    const t = paged([...li(1, 0x4000_0000), i(Op.LR_W, { rd: 3, rs1: 1 }), ...li(5, 42), i(Op.SC_W, { rd: 6, rs1: 1, rs2: 5 })]);
+    t.ram.write(gpa(L0), new Uint8Array(new Uint32Array([pte(RAM_BASE + 0x2_0000, 0x43)]).buffer)); // V R A: no W
+    t.ram.write(gpa(RAM_BASE + 0x2_0000), Uint8Array.of(7));
+    t.run(6);
+    expect(t.hart.mcause).toBe(Cause.StorePageFault);
+    const sc = t.hart.mepc;
+    // The handler (a hypervisor filling a shadow entry, say) makes the page writable and returns.
+    t.ram.write(gpa(L0), new Uint8Array(new Uint32Array([pte(RAM_BASE + 0x2_0000, 0xc7)]).buffer));
+    t.hart.flushTlbs();
+    t.hart.priv = Priv.S;
+    t.hart.pc = sc;
+    t.hart.x[6] = -1;
+    t.run(1);
+    expect(t.hart.x[6]).toBe(0); // success
+    expect(t.word(RAM_BASE + 0x2_0000)).toBe(42);
+  });
+
   it("keeps using a cached translation until SFENCE.VMA", () => {
     const t = paged([
       ...li(1, 0x4000_0000), i(Op.LW, { rd: 3, rs1: 1 }),

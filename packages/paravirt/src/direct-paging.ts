@@ -4,7 +4,7 @@ import {
   type PageWalker, type TranslationState, type WalkInfo,
 } from "@matryoshka/mmu";
 import { guestPhysical, type PagedMemory } from "@matryoshka/memory";
-import type { VM } from "@matryoshka/vmm";
+import type { BackendVm } from "@matryoshka/vmm";
 import { SbiError } from "./errors.js";
 
 /*
@@ -129,7 +129,7 @@ class VcpuPaging implements PageWalker {
 /**
  * The hypervisor's side of direct paging for one VM: the MMU_* calls of the matryoshka extension,
  * the bookkeeping that makes them safe, and the hooks through which trap-and-emulate runs a vCPU
- * on validated tables instead of shadowing them (`ParavirtualBackend.directSatp`,
+ * on validated tables instead of shadowing them (`VirtualizationBackend.directSatp`,
  * `protectsPage`, `written`).
  *
  * Per guest page it keeps:
@@ -147,7 +147,7 @@ export class DirectPaging {
   private readonly firstPage: number;
   /** The permission check of the platform's walk: both guest modes run in its U-mode. */
   readonly platformState: TranslationState = { satp: 0, priv: Priv.U, sum: false, mxr: false };
-  private readonly vm: VM;
+  private readonly vm: BackendVm;
   private readonly level: Int8Array;
   private readonly writableRefs: Int32Array;
   private readonly tableRefs: Int32Array;
@@ -156,7 +156,7 @@ export class DirectPaging {
   /** Pages the hypervisor itself writes (shared pages): never page tables. */
   private readonly reserved: (guestPage: number) => boolean;
 
-  constructor(vm: VM, reserved: (guestPage: number) => boolean) {
+  constructor(vm: BackendVm, reserved: (guestPage: number) => boolean) {
     this.vm = vm;
     this.reserved = reserved;
     this.memory = vm.memory;
@@ -244,7 +244,7 @@ export class DirectPaging {
     for (let i = 0; i < ENTRIES; i++) this.count(words[base + i]! >>> 0, level, 1);
     this.pinned++;
     // The page may be mapped writable in shadow tables or cached so in a TLB: no longer.
-    this.vm.engine.shadow.invalidateEverything();
+    this.vm.shadow.invalidateEverything();
     this.flushVirtualTlbs();
     return result(SbiError.SUCCESS);
   }
@@ -339,7 +339,7 @@ export class DirectPaging {
     return result(SbiError.SUCCESS);
   }
 
-  /** ParavirtualBackend.directSatp: the platform root for the vCPU's mode (unsigned), or -1 to shadow. */
+  /** VirtualizationBackend.directSatp: the platform root for the vCPU's mode (unsigned), or -1 to shadow. */
   directSatp(vhart: Hart): number {
     const vcpu = this.vcpus[vhart.hartId]!;
     if (vcpu.satp === -1) return -1;
@@ -354,7 +354,7 @@ export class DirectPaging {
     return (SATP_MODE_SV32 | this.machineFrameOf(root)) >>> 0;
   }
 
-  /** ParavirtualBackend.protectsPage: pinned pages are never shadow-mapped (every access traps). */
+  /** VirtualizationBackend.protectsPage: pinned pages are never shadow-mapped (every access traps). */
   protectsPage(guestPage: number): boolean {
     if (this.pinned === 0) return false;
     const page = guestPage - this.ramBase / 4096;
@@ -372,7 +372,7 @@ export class DirectPaging {
   }
 
   /**
-   * ParavirtualBackend.written: an emulated store or a device wrote guest RAM. A pinned table
+   * VirtualizationBackend.written: an emulated store or a device wrote guest RAM. A pinned table
    * changed behind the hypervisor's back can no longer be trusted, and the platform may walk it
    * at the next entry, so the VM is stopped before that can happen.
    */

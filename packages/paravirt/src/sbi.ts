@@ -1,7 +1,8 @@
 import { Priv, type Hart } from "@matryoshka/cpu";
 import type { BootInfo } from "@matryoshka/machine";
 import { guestPhysical } from "@matryoshka/memory";
-import type { ParavirtualBackend, VM } from "@matryoshka/vmm";
+import { Cause } from "@matryoshka/isa";
+import { ExitOutcome, type BackendVm, type VcpuExit, type VirtualizationBackend } from "@matryoshka/vmm";
 import { DirectPaging } from "./direct-paging.js";
 import { SbiError } from "./errors.js";
 
@@ -135,10 +136,13 @@ export interface SbiStats {
  * VM's RAM (bad ones get SBI_ERR_INVALID_PARAM or SBI_ERR_INVALID_ADDRESS), every hart mask
  * against the VM's harts, and unknown extensions and functions get SBI_ERR_NOT_SUPPORTED.
  */
-export class SbiFirmware implements ParavirtualBackend {
+export class SbiFirmware implements VirtualizationBackend {
+  readonly name = "pv" as const;
+  /** The guest's sensitive instructions trap; only its SBI calls are answered here. */
+  readonly sensitiveCalls = false;
   readonly stats: SbiStats = { calls: 0, byExtension: new Map(), errors: 0 };
   private readonly offersDirectPaging: boolean;
-  private vm: VM | undefined;
+  private vm: BackendVm | undefined;
   private harts: readonly Hart[] = [];
   /** HSM state per hart; a stopped hart does not run. */
   private state = new Int32Array(0);
@@ -154,7 +158,7 @@ export class SbiFirmware implements ParavirtualBackend {
     this.offersDirectPaging = options.directPaging ?? true;
   }
 
-  attach(vm: VM): void {
+  attach(vm: BackendVm): void {
     this.vm = vm;
     this.harts = vm.board.harts;
     this.state = new Int32Array(this.harts.length).fill(HartState.STOPPED);
@@ -183,7 +187,7 @@ export class SbiFirmware implements ParavirtualBackend {
   }
 
   private get board() {
-    if (this.vm === undefined) throw new Error("SbiFirmware: attach it to a VM first (VmConfig.paravirtual)");
+    if (this.vm === undefined) throw new Error("SbiFirmware: attach it to a VM first (VmConfig.backend)");
     return this.vm.board;
   }
 
@@ -244,6 +248,21 @@ export class SbiFirmware implements ParavirtualBackend {
     return masked;
   }
 
+  /**
+   * The guest kernel's ecall from virtual S-mode is an SBI call: answered here, as firmware would,
+   * and the kernel goes on after its ecall (which counts as trapped, as it would natively).
+   * Everything else is trapped and emulated as usual.
+   */
+  handleExit(vhart: Hart, exit: VcpuExit): number {
+    if (exit.cause !== Cause.EcallFromU || vhart.priv !== Priv.S) return ExitOutcome.NotHandled;
+    vhart.steps++;
+    vhart.trapped++;
+    vhart.pc = (vhart.pc + 4) | 0;
+    this.call(vhart);
+    return vhart.stopRequested ? vhart.consumeStop() : ExitOutcome.Resume;
+  }
+
+  /** An SBI call of the guest (the pc already points past its ecall): a7 extension, a6 function. */
   call(vhart: Hart): void {
     const x = vhart.x;
     const extension = x[17]! >>> 0;
@@ -413,11 +432,11 @@ export class SbiFirmware implements ParavirtualBackend {
         return this.forHarts(mask, base, (hart) => {
           const vhart = this.harts[hart]!;
           if (all || size === 0) {
-            vm.engine.shadow.invalidateAll();
+            vm.shadow.invalidateAll();
             vhart.flushTlbs();
           } else {
             for (let va = start & ~0xfff; va < start + size; va += 0x1000) {
-              vm.engine.shadow.invalidatePage(va >>> 0);
+              vm.shadow.invalidatePage(va >>> 0);
               for (const tlb of vhart.tlbs) tlb.flushPage(va);
             }
           }

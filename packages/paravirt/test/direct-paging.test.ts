@@ -94,7 +94,7 @@ function setup(options: { directPaging?: boolean } = {}): Setup {
   const neighbour = hypervisor.createVm({ memoryMiB: 4 });
   neighbour.memory.writeU32(gpa(RAM_BASE), 1);
   const firmware = new SbiFirmware(options);
-  const vm = hypervisor.createVm({ memoryMiB: VM_MIB, backend: "pv", paravirtual: firmware });
+  const vm = hypervisor.createVm({ memoryMiB: VM_MIB, backend: firmware });
   const ram = vm.board.ram;
   vm.memory.writeU32(gpa(RAM_BASE + 0x7f_f000), 1);
   return {

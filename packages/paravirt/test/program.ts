@@ -42,7 +42,7 @@ export class Program {
  */
 export function hostChangedOutside(vm: VM, before: Int32Array): number {
   const host = vm.platform.memory as Ram;
-  const owned = new Set<number>(vm.engine.shadow.frames());
+  const owned = new Set<number>(vm.shadow.frames());
   for (let page = 0; page < vm.memory.pages; page++) {
     const frame = vm.memory.currentFrame((vm.memory.base >>> 12) + page);
     if (frame >= 0) owned.add(frame);

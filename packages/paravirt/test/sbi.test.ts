@@ -24,7 +24,7 @@ function run(program: Program | Uint8Array, harts = 2) {
   const before = host.ram.i32.slice();
   const firmware = new SbiFirmware();
   const output: number[] = [];
-  const vm: VM = new Hypervisor(bareMetal(host), { frameOrder: "interleaved" }).createVm({ memoryMiB: VM_MIB, harts, backend: "pv", paravirtual: firmware, console: (byte) => output.push(byte) });
+  const vm: VM = new Hypervisor(bareMetal(host), { frameOrder: "interleaved" }).createVm({ memoryMiB: VM_MIB, harts, backend: firmware, console: (byte) => output.push(byte) });
   vm.boot({ kernel: program instanceof Uint8Array ? program : program.bytes() });
   const outcome = vm.run(2_000_000);
   const word = (address: number) => vm.board.ram.readU32(gpa(address))!;

@@ -86,7 +86,7 @@ export class Hypervisor {
         memoryPages: vm.memory.pages,
         resident: vm.memory.stats.resident,
         shared: vm.memory.stats.shared,
-        shadowFrames: vm.engine.shadow.framesHeld,
+        shadowFrames: vm.shadow.framesHeld,
       })),
     };
   }

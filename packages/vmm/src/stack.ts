@@ -6,8 +6,8 @@ import { VirtMachine } from "@matryoshka/machine";
 import { bareMetal } from "./bare-metal.js";
 import { Hypervisor, vmFootprintBytes } from "./hypervisor.js";
 import type { Platform } from "./platform.js";
-import type { ParavirtualBackend } from "./paravirtual.js";
-import type { VM, VmBackend } from "./vm.js";
+import type { VirtualizationBackend, VmBackend } from "./backend.js";
+import type { VM } from "./vm.js";
 
 /** The deepest stack `buildStack` builds: the issue asks for 30; the memory budget allows a little more. */
 export const MAX_DEPTH = 64;
@@ -21,7 +21,7 @@ export interface GuestMachineOptions {
    * levels beneath, which run hypervisors, not the guest, trap and emulate.
    */
   backend?: VmBackend;
-  paravirtualFirmware?: () => ParavirtualBackend;
+  paravirtualFirmware?: () => VirtualizationBackend;
   /** The hardware's execution engine (the board's default if absent); VMs above it always trap and emulate. */
   engine?: Engine;
   harts?: number;
@@ -78,7 +78,7 @@ export function buildStack(depth: number, options: GuestMachineOptions): Stack {
     const innermost = level === depth;
     const vm: VM = new Hypervisor(platform, { frameOrder }).createVm(
       innermost
-        ? { ...guestOptions, memoryMiB: guestMiB, backend, paravirtual: backend === "pv" ? paravirtualFirmware!() : undefined }
+        ? { ...guestOptions, memoryMiB: guestMiB, backend: backend === "pv" ? paravirtualFirmware!() : backend }
         : { harts, memoryMiB: sizes[level], pmpEntries: options.pmpEntries, isaProfile: options.isaProfile, backend: lowerBackend },
     );
     vms.push(vm);

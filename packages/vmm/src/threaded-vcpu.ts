@@ -14,7 +14,8 @@ import { engineNamed, type ThreadEngine } from "@matryoshka/machine";
 import { Bus, memoryFromDescriptor, type FrameTable, type MemoryDescriptor, type PagedMemory } from "@matryoshka/memory";
 import { FramePool, ShadowPageTables, type ShadowStats } from "@matryoshka/mmu";
 import { bareMetalHart } from "./bare-metal.js";
-import { TrapAndEmulate, type ExitStats } from "./trap-and-emulate.js";
+import { TrapAndEmulateBackend } from "./backend.js";
+import { VmEngine, type ExitStats } from "./vcpu.js";
 
 /** What the main thread tells each worker (structured-cloned). */
 export interface VcpuThreadOptions {
@@ -51,7 +52,7 @@ export async function createThreadEngine(options: VcpuThreadOptions, hartId: num
     platformAddress: (guestPage, write) => (overlays.has(guestPage) ? -1 : guest.platformAddress(guestPage, write)),
     mapsWritable: (guestPage) => guest.mapsWritable(guestPage),
   };
-  const engine = new TrapAndEmulate([platformHart], options.vcpus, shadow, frames);
+  const engine = new VmEngine([platformHart], shadow, frames, new TrapAndEmulateBackend());
   const ramFirstPage = guest.base >>> 12;
   // The vCPU only emulates single instructions, so it keeps no decoded code; what it and the
   // devices write goes to this thread's hardware decode cache. (Other threads' hardware caches

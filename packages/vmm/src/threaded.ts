@@ -23,8 +23,8 @@ export interface VmThreadedRunOptions {
  */
 export async function runVmThreaded(vm: VM, options: VmThreadedRunOptions): Promise<ThreadedRunReport> {
   if (vm.level !== 1) throw new RangeError(`${vm.name}: vCPUs on threads need a VM on the hardware (level 1), not level ${vm.level}`);
-  if (vm.paravirtual !== undefined || vm.backend !== "trap-and-emulate") {
-    throw new RangeError(`${vm.name}: vCPUs on threads run with the trap-and-emulate backend only (this VM: ${vm.backend})`);
+  if (vm.backend.name !== "trap-and-emulate") {
+    throw new RangeError(`${vm.name}: vCPUs on threads run with the trap-and-emulate backend only (this VM: ${vm.backend.name})`);
   }
   const harts = vm.board.harts.length;
   const framesPerVcpu = Math.floor(vm.placement.shadowFrames / harts);
@@ -71,9 +71,9 @@ export async function runVmThreaded(vm: VM, options: VmThreadedRunOptions): Prom
  * the pool running dry (`stats.poolResets`).
  */
 function dropShadows(vm: VM): void {
-  const stats = vm.engine.shadow.stats;
+  const stats = vm.shadow.stats;
   const resets = stats.poolResets;
-  vm.engine.shadow.reset();
+  vm.shadow.reset();
   stats.poolResets = resets;
 }
 
@@ -88,7 +88,7 @@ function addStats(vm: VM, vcpu: VcpuThreadReport): void {
   exits.reflected += vcpu.exits.reflected;
   // The exit trace hashes one sequence; threads interleave theirs, so it is mixed, not replayed.
   exits.trace = Math.imul(exits.trace ^ vcpu.exits.trace, 0x01000193);
-  const shadow = vm.engine.shadow.stats;
+  const shadow = vm.shadow.stats;
   shadow.fills += vcpu.shadow.fills;
   shadow.pageFlushes += vcpu.shadow.pageFlushes;
   shadow.fullFlushes += vcpu.shadow.fullFlushes;

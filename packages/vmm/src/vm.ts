@@ -1,10 +1,10 @@
-import { MSTATUS, Priv, StopReason, type Hart } from "@matryoshka/cpu";
 import { VIRT, VirtMachine, type BootInfo, type BootOptions, type MachineOptions, type RunOutcome } from "@matryoshka/machine";
 import { PagedMemory, type FrameSource, type FrameTable } from "@matryoshka/memory";
 import { FramePool, ShadowPageTables, type ShadowStats } from "@matryoshka/mmu";
-import type { ParavirtualBackend } from "./paravirtual.js";
-import { carriesInstruction, ExitKind, type Platform, type PlatformHart } from "./platform.js";
-import { TrapAndEmulate, type ExitStats } from "./trap-and-emulate.js";
+import { BinaryTranslationBackend, TrapAndEmulateBackend, type BackendVm, type VirtualizationBackend, type VmBackend } from "./backend.js";
+import { ContextHart } from "./context-hart.js";
+import type { Platform, PlatformHart } from "./platform.js";
+import { VmEngine, type ExitStats } from "./vcpu.js";
 
 /** What a VM is made of: a `virt` board's options, minus what the hypervisor decides. */
 export type VmConfig = Omit<MachineOptions, "engine" | "ram" | "codeCache"> & {
@@ -13,21 +13,12 @@ export type VmConfig = Omit<MachineOptions, "engine" | "ram" | "codeCache"> & {
   /** Most frames this VM's shadow page tables may hold (default 1024, 4 MiB). */
   shadowFrames?: number;
   /**
-   * How the guest's sensitive instructions reach the hypervisor: "trap-and-emulate" (default: they
-   * trap, as Popek and Goldberg's theorem 1 needs), or "bt" (binary translation: the translating
-   * engine beneath turns each into a call to the hypervisor, trapping or not; needs a platform
-   * with `sensitiveCalls`).
+   * How the guest's sensitive instructions reach the hypervisor (see `VmBackend`): "trap-and-
+   * emulate" (the default) or "bt" by name, or a backend object, such as `@matryoshka/paravirt`'s
+   * `SbiFirmware` for "pv". The "bt" backend needs a platform with `sensitiveCalls`.
    */
-  backend?: VmBackend;
-  /** The pv backend's firmware side (`@matryoshka/paravirt`); required with backend "pv". */
-  paravirtual?: ParavirtualBackend;
+  backend?: VmBackend | VirtualizationBackend;
 };
-
-/**
- * "pv": paravirtual: the guest kernel starts in S-mode with no firmware, and its SBI calls go to
- * `paravirtual`; the rest is trapped and emulated.
- */
-export type VmBackend = "trap-and-emulate" | "bt" | "pv";
 
 /** Statistics of a VM, for `--stats` and the benchmarks. */
 export interface VmStats {
@@ -59,17 +50,17 @@ export interface VmPlacement {
  * run on the VM's virtual harts in virtual U-mode, so every level executes on the one hardware
  * level below.
  */
-export class VM implements Platform {
+export class VM implements Platform, BackendVm {
   readonly name: string;
   readonly level: number;
   readonly board: VirtMachine;
-  readonly engine: TrapAndEmulate;
+  readonly engine: VmEngine;
   readonly harts: readonly PlatformHart[];
   readonly sensitiveCalls: boolean;
   /** How the guest's sensitive instructions reach the hypervisor (VmConfig.backend). */
-  readonly backend: VmBackend;
-  /** The pv backend's firmware side, if this VM uses it. */
-  readonly paravirtual: ParavirtualBackend | undefined;
+  readonly backend: VirtualizationBackend;
+  /** The VM's shadow page tables (in the platform's memory). */
+  readonly shadow: ShadowPageTables;
   readonly placement: VmPlacement;
   /** What the VM runs on: the hardware or a VM of the level below. */
   readonly platform: Platform;
@@ -94,7 +85,7 @@ export class VM implements Platform {
       const overlayPages = this.board.bus.overlayPages;
       if (overlayPages.size > 0 && overlayPages.has(guestPage)) return true;
       // So must page tables the pv backend validated: the guest changes them only by hypercall.
-      return this.paravirtual?.protectsPage?.(guestPage) === true;
+      return this.backend.protectsPage(guestPage);
     };
     this.frameTable = {
       platformAddress: (guestPage, write) => (excluded(guestPage) ? -1 : memory.platformAddress(guestPage, write)),
@@ -109,16 +100,14 @@ export class VM implements Platform {
     memory.onExhausted = (page) =>
       this.board.stop(`${this.name}: out of memory: guest page 0x${(page * 4096).toString(16)} needs a frame and ${platform.name} has none free`);
 
-    const harts = config.harts ?? 1;
-    const backend = config.backend ?? "trap-and-emulate";
-    if (backend === "bt" && !platform.sensitiveCalls) {
-      throw new RangeError(`the bt backend needs a translating engine beneath (${platform.name} cannot turn sensitive instructions into calls; use --engine bt)`);
+    const backend = resolveBackend(config.backend);
+    if (backend.sensitiveCalls && !platform.sensitiveCalls) {
+      throw new RangeError(`the ${backend.name} backend needs a translating engine beneath (${platform.name} cannot turn sensitive instructions into calls; use --engine bt)`);
     }
-    if (backend === "pv" && config.paravirtual === undefined) throw new RangeError("the pv backend needs its firmware side (VmConfig.paravirtual)");
     this.sensitiveCalls = platform.sensitiveCalls;
     this.backend = backend;
-    this.paravirtual = backend === "pv" ? config.paravirtual : undefined;
-    this.engine = new TrapAndEmulate(platform.harts, harts, shadow, this.frameTable, backend === "bt", this.paravirtual);
+    this.shadow = shadow;
+    this.engine = new VmEngine(platform.harts, shadow, this.frameTable, backend);
     this.board = new VirtMachine({
       ...config,
       ram: memory,
@@ -129,21 +118,22 @@ export class VM implements Platform {
         transient: true,
         onWrite: (offset, length) => {
           this.forwardWritten(offset, length);
-          this.paravirtual?.written?.(offset, length);
+          this.backend.written(offset, length);
         },
       },
     });
     for (const vhart of this.board.harts) {
       vhart.onSfenceVma = (va, asid) => (va === undefined ? shadow.invalidateAll(asid) : shadow.invalidatePage(va, asid));
     }
-    this.harts = this.board.harts.map((vhart) => new VmHart(this, vhart));
-    this.paravirtual?.attach(this);
+    // As a platform, the VM's harts run the contexts of a hypervisor above through this VM's engine.
+    this.harts = this.board.harts.map((vhart) => new ContextHart(vhart, (hart, budget) => this.engine.run(hart, budget), false));
+    backend.attach(this);
   }
 
   /** Loads firmware, kernel and initrd as QEMU does (see VirtMachine.boot). */
   boot(options: BootOptions): BootInfo {
     const info = this.board.boot(options);
-    this.paravirtual?.boot(info);
+    this.backend.boot(info);
     this.forwardWritten(0, this.memory.size);
     return info;
   }
@@ -188,7 +178,7 @@ export class VM implements Platform {
     if (this.destroyed) return;
     this.destroyed = true;
     this.board.stop(`${this.name} was destroyed`);
-    this.engine.shadow.destroy();
+    this.shadow.destroy();
     this.memory.release();
     this.platform.flushTlbs();
   }
@@ -198,7 +188,7 @@ export class VM implements Platform {
    * sfence.vma. The shadow tables are shared by all the VM's harts, so they are invalidated once.
    */
   flushTlbs(va?: number): void {
-    const shadow = this.engine.shadow;
+    const shadow = this.shadow;
     if (va === undefined) shadow.invalidateAll();
     else shadow.invalidatePage(va);
     for (const vhart of this.board.harts) {
@@ -211,86 +201,14 @@ export class VM implements Platform {
   get stats(): VmStats {
     const injectedInterrupts = new Float64Array(32);
     for (const hart of this.board.harts) hart.interruptCounts.forEach((count, cause) => (injectedInterrupts[cause]! += count));
-    return { exits: this.engine.exits, shadow: this.engine.shadow.stats, injectedInterrupts, instructions: this.board.instructions };
+    return { exits: this.engine.exits, shadow: this.shadow.stats, injectedInterrupts, instructions: this.board.instructions };
   }
 }
 
-/**
- * A VM's virtual hart as a platform hart for a hypervisor running in the VM: entering a context
- * means putting the virtual hart in U-mode with that root, and running it through this VM's
- * engine with its traps intercepted, so they return as exits instead of going to the virtual trap
- * vector. The registers are the virtual hart's own.
- */
-class VmHart implements PlatformHart {
-  readonly x: Int32Array;
-  retired = 0;
-  exitCause = 0;
-  exitTval = 0;
-  exitInstruction = 0;
-  private readonly vm: VM;
-  private readonly vhart: Hart;
-  private prepared = false;
-
-  constructor(vm: VM, vhart: Hart) {
-    this.vm = vm;
-    this.vhart = vhart;
-    this.x = vhart.x;
-  }
-
-  get pc(): number {
-    return this.vhart.pc;
-  }
-  set pc(value: number) {
-    this.vhart.pc = value;
-  }
-  get reservation(): number {
-    return this.vm.engine.reservationOf(this.vhart.hartId).reservation;
-  }
-  set reservation(value: number) {
-    this.vm.engine.reservationOf(this.vhart.hartId).reservation = value;
-  }
-  get reservationValue(): number {
-    return this.vm.engine.reservationOf(this.vhart.hartId).reservationValue;
-  }
-  set reservationValue(value: number) {
-    this.vm.engine.reservationOf(this.vhart.hartId).reservationValue = value;
-  }
-
-  enter(satp: number, budget: number, sensitiveCalls = false): ExitKind {
-    const vhart = this.vhart;
-    // Passed down: this VM's engine enters its own platform with it for these contexts.
-    vhart.sensitiveCalls = sensitiveCalls;
-    if (!this.prepared) {
-      // What the hypervisor above would program once, as on bare metal: PMP lets U-mode reach all
-      // of the VM's memory (its shadow tables decide what a context reaches).
-      this.prepared = true;
-      if (vhart.pmp.count > 0) {
-        vhart.writeCsr(0x3b0, 0xffff_ffff);
-        vhart.writeCsr(0x3a0, 0x1f);
-      }
-    }
-    if (vhart.satp !== satp) {
-      vhart.satp = satp;
-      vhart.flushTlbs();
-    }
-    vhart.priv = Priv.U;
-    vhart.mstatus &= ~(MSTATUS.SUM | MSTATUS.MXR | MSTATUS.MPRV);
-    vhart.mie = 0;
-    vhart.mcounteren = 0;
-    vhart.interceptTraps = true;
-    const steps = vhart.steps;
-    const trapped = vhart.trapped;
-    const reason = this.vm.engine.run(vhart, budget);
-    vhart.interceptTraps = false;
-    this.retired = vhart.steps - steps - (vhart.trapped - trapped);
-    if (reason === StopReason.Intercept) {
-      const cause = vhart.interceptedCause;
-      this.exitCause = cause;
-      this.exitTval = vhart.interceptedTval;
-      this.exitInstruction = carriesInstruction(cause) ? vhart.interceptedInstruction : 0;
-      return ExitKind.Trap;
-    }
-    return reason === StopReason.Budget ? ExitKind.Budget : ExitKind.Stop;
-  }
-
+/** The backend a VM's config names or gives. */
+function resolveBackend(backend: VmConfig["backend"]): VirtualizationBackend {
+  if (backend === undefined || backend === "trap-and-emulate") return new TrapAndEmulateBackend();
+  if (backend === "bt") return new BinaryTranslationBackend();
+  if (typeof backend === "string") throw new RangeError("the pv backend is an object: give VmConfig.backend @matryoshka/paravirt's SbiFirmware");
+  return backend;
 }

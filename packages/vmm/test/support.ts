@@ -121,7 +121,7 @@ export function runGuestAt(name: string, depth: number, options: { slice?: numbe
  */
 export function vmHostPages(vm: VM): Set<number> {
   const firstPage = vm.memory.base >>> 12;
-  const frames: number[] = vm.engine.shadow.frames();
+  const frames: number[] = vm.shadow.frames();
   for (let page = 0; page < vm.memory.pages; page++) {
     const frame = vm.memory.currentFrame(firstPage + page);
     if (frame >= 0) frames.push(frame);
@@ -131,7 +131,7 @@ export function vmHostPages(vm: VM): Set<number> {
 
 /** The host pages of a VM's shadow tables alone (they change whenever it runs a context). */
 export function shadowHostPages(vm: VM): Set<number> {
-  return new Set(hostPagesOf(vm.platform, vm.engine.shadow.frames()));
+  return new Set(hostPagesOf(vm.platform, vm.shadow.frames()));
 }
 
 /** Pages of `platform`'s memory, as host pages (pages with no frame beneath hold nothing). */

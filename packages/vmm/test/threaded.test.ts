@@ -4,7 +4,7 @@ import { createDefaultEngine } from "@matryoshka/cpu";
 import { MemoryBlockBackend } from "@matryoshka/devices";
 import { guestPath, guestVariants, type GuestVariant } from "@matryoshka/testkit";
 import { VirtMachine } from "@matryoshka/machine";
-import { bareMetal, buildStack, Hypervisor, runVmThreaded, type ParavirtualBackend, type VM } from "../src/index.js";
+import { bareMetal, buildStack, Hypervisor, runVmThreaded, TrapAndEmulateBackend, type VM } from "../src/index.js";
 
 /**
  * vCPUs on worker threads (issue 8, depth 1): the two-hart test kernel in a VM whose two vCPUs
@@ -55,8 +55,11 @@ describe("a VM's vCPUs on worker threads", () => {
   it("refuses what it cannot run: a VM of a VM, and the pv backend", async () => {
     const nested = buildStack(2, {}).vms[1]!;
     await expect(runVmThreaded(nested, { engine: "interpreter" })).rejects.toThrow(/level 1/);
-    const firmware: ParavirtualBackend = { attach() {}, boot() {}, prepare: () => true, call() {}, interruptsMasked: () => false };
-    const pv = new Hypervisor(bareMetal(new VirtMachine({ memoryMiB: 32 }))).createVm({ memoryMiB: 8, backend: "pv", paravirtual: firmware });
+    // A paravirtual backend (a stand-in: only its name matters here).
+    const firmware = new (class extends TrapAndEmulateBackend {
+      override readonly name = "pv" as const;
+    })();
+    const pv = new Hypervisor(bareMetal(new VirtMachine({ memoryMiB: 32 }))).createVm({ memoryMiB: 8, backend: firmware });
     await expect(runVmThreaded(pv, { engine: "interpreter" })).rejects.toThrow(/trap-and-emulate backend only/);
   });
 });

@@ -1,0 +1,107 @@
+import { CSR } from "@matryoshka/isa";
+import { MSTATUS, Priv, StopReason, type Hart } from "@matryoshka/cpu";
+import { carriesInstruction, ExitKind, type PlatformHart } from "./platform.js";
+
+/** How a `ContextHart` runs the hart it stands for: an engine's `run`. */
+export type HartRunner = (hart: Hart, budget: number) => StopReason;
+
+/**
+ * A hart as a platform hart (DESIGN.md §3), one implementation for the hardware's harts and a
+ * VM's virtual ones: entering a context means putting the hart in U-mode with the context's
+ * registers and root, and running it with its traps intercepted, so that they come back as exits
+ * instead of going to a trap vector. The registers and the LR/SC reservation are the hart's own.
+ *
+ * What a hypervisor in M-mode would program once (and does here on the first entry): PMP entry 0
+ * lets U-mode reach all memory (the tables decide what a context reaches). On every entry: no
+ * SUM/MXR/MPRV, no interrupt enables (the hypervisor injects), and counters that trap in U-mode
+ * so the context's reads of cycle, time and instret are emulated.
+ */
+export class ContextHart implements PlatformHart {
+  readonly x: Int32Array;
+  retired = 0;
+  exitCause = 0;
+  exitTval = 0;
+  exitInstruction = 0;
+  readonly hart: Hart;
+  private readonly runner: HartRunner;
+  /**
+   * A hardware hart belongs to its hypervisor for good: its traps are always intercepted. A
+   * virtual hart intercepts only while it runs a context (`enter`): between entries it is its VM's.
+   */
+  private readonly exclusive: boolean;
+  private prepared = false;
+
+  constructor(hart: Hart, runner: HartRunner, exclusive: boolean) {
+    this.hart = hart;
+    this.runner = runner;
+    this.exclusive = exclusive;
+    this.x = hart.x;
+    if (exclusive) {
+      hart.interceptTraps = true;
+      hart.satp = 0;
+      hart.priv = Priv.U;
+    }
+  }
+
+  get pc(): number {
+    return this.hart.pc;
+  }
+  set pc(value: number) {
+    this.hart.pc = value;
+  }
+  get reservation(): number {
+    return this.hart.reservation;
+  }
+  set reservation(value: number) {
+    this.hart.reservation = value;
+  }
+  get reservationValue(): number {
+    return this.hart.reservationValue;
+  }
+  set reservationValue(value: number) {
+    this.hart.reservationValue = value;
+  }
+
+  enter(satp: number, budget: number, sensitiveCalls = false): ExitKind {
+    const hart = this.hart;
+    // Passed down: a VM's vCPU enters its own platform with it for these contexts.
+    hart.sensitiveCalls = sensitiveCalls;
+    if (!this.prepared) {
+      this.prepared = true;
+      if (hart.pmp.count > 0) {
+        hart.writeCsr(CSR.pmpaddr0, 0xffff_ffff); // NAPOT over the whole 34-bit space
+        hart.writeCsr(CSR.pmpcfg0, 0x1f); // entry 0 NAPOT, R W X
+      }
+    }
+    if (hart.satp !== satp) {
+      hart.satp = satp;
+      hart.flushTlbs(); // the TLBs are not tagged by ASID
+    }
+    hart.priv = Priv.U;
+    hart.mstatus &= ~(MSTATUS.SUM | MSTATUS.MXR | MSTATUS.MPRV);
+    hart.mie = 0;
+    hart.mcounteren = 0;
+    hart.interceptTraps = true;
+    hart.needsResync = true;
+    const steps = hart.steps;
+    const trapped = hart.trapped;
+    const reason = this.runner(hart, budget);
+    if (!this.exclusive) hart.interceptTraps = false;
+    this.retired = hart.steps - steps - (hart.trapped - trapped);
+    if (reason === StopReason.Intercept) {
+      const cause = hart.interceptedCause;
+      this.exitCause = cause;
+      this.exitTval = hart.interceptedTval;
+      this.exitInstruction = carriesInstruction(cause) ? hart.interceptedInstruction : 0;
+      return ExitKind.Trap;
+    }
+    return reason === StopReason.Budget ? ExitKind.Budget : ExitKind.Stop;
+  }
+
+  /** Forgets cached translations of one page (`va`) or of all of them. */
+  flushTlb(va?: number): void {
+    if (va === undefined) this.hart.flushTlbs();
+    else for (const tlb of this.hart.tlbs) tlb.flushPage(va);
+    this.hart.needsResync = true;
+  }
+}
