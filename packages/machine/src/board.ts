@@ -6,6 +6,7 @@ import {
 } from "@matryoshka/devices";
 import { CLINT_SIZE, Clint, Plic, plicSize } from "@matryoshka/interrupts";
 import { Bus, Ram, Rom } from "@matryoshka/memory";
+import { checkFdtPlacement, fdtAddress, imageEnd, initrdAddress, kernelAddress, writeResetVector } from "./boot.js";
 import { InstructionClock } from "./clock.js";
 import { virtDeviceTree } from "./device-tree.js";
 import { DEFAULT_MEMORY_MIB, VIRT } from "./layout.js";
@@ -214,26 +215,13 @@ export class VirtMachine {
   }
 
   /**
-   * Writes QEMU's reset vector into the mask ROM and points every hart at it: each hart starts at
-   * 0x1000 with a0 = its hart id, a1 = the device-tree address, a2 = the fw_dynamic_info block
-   * (for OpenSBI), and jumps to `startAddress` (the start of RAM for `-bios none`).
+   * Writes QEMU's reset vector into the mask ROM (see `resetVectorWords` in boot.ts) and points
+   * every hart at it: each hart starts at 0x1000 with a0 = its hart id, a1 = the device-tree
+   * address, a2 = the fw_dynamic_info block (for OpenSBI), and jumps to `startAddress` (the start
+   * of RAM for `-bios none`).
    */
   setResetVector(startAddress: number, fdtAddress: number, nextStageEntry: number): void {
-    const words = [
-      0x0000_0297, // auipc t0, 0
-      0x0282_8613, // addi  a2, t0, 40      (fw_dynamic_info below)
-      0xf140_2573, // csrr  a0, mhartid
-      0x0202_a583, // lw    a1, 32(t0)      (device tree address)
-      0x0182_a283, // lw    t0, 24(t0)      (start address)
-      0x0002_8067, // jr    t0
-      startAddress >>> 0, 0,
-      fdtAddress >>> 0, 0,
-      // fw_dynamic_info (OpenSBI's fw_dynamic): magic "OSBI", version 2, next stage address,
-      // next stage mode (1 = S), options, boot hart.
-      0x4942_534f, 2, nextStageEntry >>> 0, 1, 0, 0,
-    ];
-    const view = new DataView(this.rom.buffer);
-    words.forEach((word, i) => view.setUint32(4 * i, word, true));
+    writeResetVector(this.rom, startAddress, fdtAddress, nextStageEntry);
     for (const hart of this.harts) hart.reset(VIRT.mrom.base);
     this.codeCache.clear();
   }
@@ -247,14 +235,9 @@ export class VirtMachine {
   boot(options: BootOptions): BootInfo {
     this.asleep.fill(0);
     const ramBase = this.ram.base;
-    let firmwareEnd = ramBase;
-    if (options.bios) {
-      const firmware = parseKernel(options.bios, ramBase);
-      this.loadChunks(firmware, "firmware");
-      firmwareEnd = Math.max(...firmware.chunks.map((c) => c.address + c.memSize));
-    }
-    const kernelAddress = options.bios ? Math.ceil(firmwareEnd / 0x40_0000) * 0x40_0000 : ramBase;
-    const kernel = parseKernel(options.kernel, kernelAddress);
+    const firmware = options.bios ? parseKernel(options.bios, ramBase) : undefined;
+    if (firmware) this.loadChunks(firmware, "firmware");
+    const kernel = parseKernel(options.kernel, kernelAddress(ramBase, firmware && imageEnd(firmware)));
     this.loadChunks(kernel, "kernel");
     const tohost = kernel.elf?.symbols.get("tohost");
     if (tohost && this.htif === undefined) {
@@ -266,8 +249,7 @@ export class VirtMachine {
     }
     let initrd: { start: number; end: number } | undefined;
     if (options.initrd) {
-      // QEMU: halfway into RAM below 256 MiB, else 128 MiB past the kernel.
-      const start = kernel.entry + (this.ram.size < 256 * 1024 * 1024 ? this.ram.size / 2 : 128 * 1024 * 1024);
+      const start = initrdAddress(kernel.entry, this.ram.size);
       if (!this.ram.contains(start, options.initrd.length)) {
         throw new LoadError(`initrd of ${options.initrd.length} bytes does not fit in RAM at 0x${start.toString(16)}`);
       }
@@ -282,14 +264,7 @@ export class VirtMachine {
       initrd,
     });
     const fdtAddress = this.fdtAddress(fdt.length);
-    const loaded = [...kernel.chunks, ...(options.bios ? parseKernel(options.bios, ramBase).chunks : [])];
-    for (const chunk of loaded) {
-      if (fdtAddress < chunk.address + chunk.memSize && chunk.address < fdtAddress + fdt.length) {
-        throw new LoadError(
-          `RAM of ${this.ram.size >>> 20} MiB is too small: the device tree at 0x${fdtAddress.toString(16)} would overwrite the image at 0x${chunk.address.toString(16)}`,
-        );
-      }
-    }
+    checkFdtPlacement(fdtAddress, fdt.length, firmware ? [kernel, firmware] : [kernel], this.ram.size);
     this.ram.write(fdtAddress, fdt);
     this.setResetVector(ramBase, fdtAddress, kernel.entry);
     return { kernel, fdtAddress, fdt, startAddress: ramBase, initrd };
@@ -309,10 +284,9 @@ export class VirtMachine {
     this.codeCache.clear();
   }
 
-  /** Where QEMU 7.2 puts the device tree: the last 2 MiB-aligned slot below min(RAM end, 3 GiB). */
+  /** Where QEMU 7.2 puts a device tree of `fdtSize` bytes in this board's RAM (see boot.ts). */
   fdtAddress(fdtSize: number): number {
-    const top = Math.min(this.ram.base + this.ram.size, 0xc000_0000);
-    return Math.floor((top - fdtSize) / 0x20_0000) * 0x20_0000;
+    return fdtAddress(this.ram.base, this.ram.size, fdtSize);
   }
 
   /** Instructions started by all harts. */

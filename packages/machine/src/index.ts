@@ -8,6 +8,7 @@ export { siblingModule, startWorker } from "./worker.js";
 export type { ThreadedRunOptions, ThreadedRunReport } from "./threaded.js";
 export type { ThreadEngine, ThreadEngineModule } from "./threaded-shared.js";
 export { LoadError, parseKernel } from "./loader.js";
+export { checkFdtPlacement, fdtAddress, imageEnd, initrdAddress, kernelAddress, resetVectorWords, writeResetVector } from "./boot.js";
 export type { KernelImage } from "./loader.js";
 export { buildFdt, cells, node } from "./fdt.js";
 export type { FdtNode, FdtValue } from "./fdt.js";
