@@ -12,7 +12,13 @@ export { checkFdtPlacement, fdtAddress, imageEnd, initrdAddress, kernelAddress, 
 export type { KernelImage } from "./loader.js";
 export { buildFdt, cells, node } from "./fdt.js";
 export type { FdtNode, FdtValue } from "./fdt.js";
-export { virtDeviceTree } from "./device-tree.js";
+export { boardDeviceTree, virtDeviceTree } from "./device-tree.js";
+export { DeviceRegistry, simpleNode, socReg } from "./registry.js";
+export type { BoardDevice, DeviceContext, NodeContext, RegisteredDevice, RomRegion } from "./registry.js";
+export { assignDiskSlots, virtDevices, virtioSlot, virtioSlotWindow } from "./virt-devices.js";
+export type { VirtioDisk } from "./virt-devices.js";
 export type { DeviceTreeOptions } from "./device-tree.js";
 export { ElfError, parseElf } from "./elf.js";
 export type { ElfImage, ElfSegment, ElfSymbol } from "./elf.js";
+export { EXAMPLE_COUNTER_COMPATIBLE, EXAMPLE_COUNTER_ID, ExampleCounter, ExampleCounterRegister, exampleCounter } from "./example-counter.js";
+export type { CounterAccess, ExampleCounterOptions } from "./example-counter.js";
