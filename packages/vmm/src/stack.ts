@@ -1,7 +1,6 @@
-import type { BlockBackend } from "@matryoshka/devices";
 import type { Engine } from "@matryoshka/cpu";
 import type { IsaProfile } from "@matryoshka/isa";
-import { VirtMachine } from "@matryoshka/machine";
+import { VirtMachine, type MachineOptions } from "@matryoshka/machine";
 import { bareMetal } from "./bare-metal.js";
 import { Hypervisor, vmFootprintBytes } from "./hypervisor.js";
 import type { Platform } from "./platform.js";
@@ -26,7 +25,9 @@ export interface GuestMachineOptions {
   harts?: number;
   memoryMiB?: number;
   pmpEntries?: number;
-  disks?: BlockBackend[];
+  disks?: MachineOptions["disks"];
+  /** The guest's board's own devices (see MachineOptions.devices); the levels beneath get none. */
+  devices?: MachineOptions["devices"];
   virtioVersion?: 1 | 2;
   console?: (byte: number) => void;
   rtcEpochMilliseconds?: number;
