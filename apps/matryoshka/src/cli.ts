@@ -69,12 +69,37 @@ function readInput(path: string, what: string): Uint8Array {
   return new Uint8Array(readFileSync(path));
 }
 
+/** A `--disk FILE[,slot=N]` flag: the image, and the virtio-mmio slot it asks for. */
+export interface DiskFlag {
+  path: string;
+  slot?: number;
+}
+
+/**
+ * Parses `--disk FILE[,slot=N]` (repeatable) into the list so far. As with QEMU's
+ * `-device virtio-blk-device,bus=virtio-mmio-bus.N`, slot N is at 0x10001000 + N × 0x1000, IRQ
+ * 1 + N. Only a last part with `=` is an option, so other commas stay in the file name.
+ */
+export function diskFlag(value: string, list: DiskFlag[]): DiskFlag[] {
+  const comma = value.lastIndexOf(",");
+  const option = comma < 0 ? "" : value.slice(comma + 1);
+  if (!option.includes("=")) return [...list, { path: value }];
+  const path = value.slice(0, comma);
+  const [key, text] = option.split("=", 2) as [string, string];
+  if (key !== "slot") throw new InvalidArgumentError(`unknown disk option "${key}" (expected FILE or FILE,slot=N)`);
+  const slot = Number(text);
+  if (!/^\d+$/.test(text) || slot > 7) throw new InvalidArgumentError(`slot must be an integer from 0 to 7 (virtio-mmio slots), got "${text}"`);
+  const taken = list.find((disk) => disk.slot === slot);
+  if (taken) throw new InvalidArgumentError(`slot ${slot} is already taken by ${taken.path}`);
+  return [...list, { path, slot }];
+}
+
 /** Guest options `run` and `sweep` share, as commander parses them. */
 export interface GuestFlags {
   bios?: string;
   append?: string;
   initrd?: string;
-  disk: string[];
+  disk: DiskFlag[];
   virtioVersion: number;
   harts: number;
   mem: number;
@@ -94,7 +119,12 @@ export function addGuestOptions(command: Command, diskHelp = "written to, like Q
     .option("--bios <file>", "M-mode firmware loaded at the start of RAM (e.g. OpenSBI fw_jump)")
     .option("--append <args>", "kernel command line (device tree /chosen/bootargs)")
     .option("--initrd <file>", "initial ramdisk (device tree /chosen/linux,initrd-*)")
-    .option("--disk <file>", `raw disk image for a virtio-blk device (repeat for more; ${diskHelp})`, (value: string, list: string[]) => [...list, value], [] as string[])
+    .option(
+      "--disk <file[,slot=N]>",
+      `raw disk image for a virtio-blk device, in virtio-mmio slot N (0..7, QEMU's bus=virtio-mmio-bus.N) or the highest free one (repeat for more; ${diskHelp})`,
+      diskFlag,
+      [] as DiskFlag[],
+    )
     .option("--virtio-version <n>", "virtio-mmio transport: 1 legacy (QEMU's default), 2 modern", integerIn(1, 2), 1)
     .option("--harts <n>", "number of harts, 1..8", integerIn(1, 8), 1)
     .option("--mem <MiB>", "RAM size in MiB, 1..2047", integerIn(1, 2047), 128)
@@ -153,7 +183,7 @@ function guestBoard(flags: GuestFlags) {
 export function readGuestFiles(kernelPath: string, flags: GuestFlags): { kernel: Uint8Array; bios?: Uint8Array; initrd?: Uint8Array } {
   const kernel = readInput(kernelPath, "kernel");
   if (flags.disk.length > 8) throw new UsageError("at most 8 disks (the board has 8 virtio-mmio slots)");
-  for (const disk of flags.disk) requireFile(disk, "disk image");
+  for (const disk of flags.disk) requireFile(disk.path, "disk image");
   const bios = flags.bios === undefined ? undefined : readInput(flags.bios, "firmware");
   const initrd = flags.initrd === undefined ? undefined : readInput(flags.initrd, "initrd");
   return { kernel, bios, initrd };
@@ -319,7 +349,7 @@ function addSweepCommand(program: Command, io: Io, setStatus: (status: number) =
         result = await sweep({
           kernel, bios, initrd, ...guestBoard(options), depths: options.depths,
           // Each depth gets fresh temporary copies of the disks, removed afterwards.
-          disks: options.disk,
+          disks: options.disk.map(({ path, slot }) => ({ image: path, slot })),
           input,
           warmup: options.warmup,
           onProgress: progress.update,
@@ -408,7 +438,7 @@ export function buildProgram(io: Io, setStatus: (status: number) => void): Comma
     )
     .action(async (kernelPath: string, options: GuestFlags & { depth: number; stats?: boolean; threads?: boolean }) => {
       const { kernel, bios, initrd } = readGuestFiles(kernelPath, options);
-      const disks = options.disk.map((path) => new FileBlockBackend(path));
+      const disks = options.disk.map(({ path, slot }) => ({ backend: new FileBlockBackend(path), slot }));
       const input = io.input?.();
       let report: RunReport;
       try {
@@ -423,7 +453,7 @@ export function buildProgram(io: Io, setStatus: (status: number) => void): Comma
         throw usageErrorFromRun(error);
       } finally {
         input?.close();
-        for (const disk of disks) disk.close();
+        for (const disk of disks) disk.backend.close();
       }
       if (options.stats) io.stderr(`${statsTable(report)}\n`);
       const outcome = report.outcome;

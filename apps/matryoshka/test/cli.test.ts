@@ -1,4 +1,4 @@
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -13,6 +13,20 @@ function matryoshka(...args: string[]) {
 function matryoshkaWithInput(input: string | undefined, ...args: string[]) {
   const result = spawnSync("pnpm", ["matryoshka", ...args], { cwd: repoRoot, encoding: "utf8", input });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+/** As matryoshkaWithInput, without blocking the test worker (long runs starve vitest's RPC otherwise). */
+function matryoshkaAsync(input: string | undefined, ...args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn("pnpm", ["matryoshka", ...args], { cwd: repoRoot, stdio: ["pipe", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString("latin1")));
+    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString("utf8")));
+    child.on("error", reject);
+    child.on("close", (status) => resolve({ status, stdout, stderr }));
+    child.stdin.end(input);
+  });
 }
 
 const qemu = qemuAvailability();
@@ -106,6 +120,38 @@ describe("pnpm matryoshka", () => {
     // The kernel writes a scratch sector and restores it: the file ends as it began.
     expect(readFileSync(disk).equals(original)).toBe(true);
     rmSync(dir, { recursive: true });
+  });
+
+  it("puts a disk in the virtio-mmio slot --disk FILE,slot=N asks for (QEMU's bus=virtio-mmio-bus.N), at depth 0 and 1", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "matryoshka-disk-"));
+    const disk = join(dir, "disk,with,commas.img");
+    writeFileSync(disk, readFileSync(join(repoRoot, "guests/kernel/disk.img")));
+    for (const depth of ["0", "1"]) {
+      const { status, stdout } = await matryoshkaAsync("hello\n", "run", guestPath("kernel"), "--disk", `${disk},slot=0`, "--depth", depth);
+      // The kernel probes every slot; xv6 expects its disk in slot 0 (PLIC source 1).
+      expect(stdout).toContain("block device in slot 0 at 0x10001000 (irq 1)");
+      expect(stdout).toContain("kernel: all tests passed\n");
+      expect(status).toBe(0);
+    }
+    // A comma not followed by an option is part of the file name; without a slot, the highest free one.
+    const plain = await matryoshkaAsync("hello\n", "run", guestPath("kernel"), "--disk", disk);
+    expect(plain.stdout).toContain("block device in slot 7 at 0x10008000 (irq 8)");
+    rmSync(dir, { recursive: true });
+  });
+
+  it.each([
+    [["--disk", "disk.img,slot=8"], 'slot must be an integer from 0 to 7 (virtio-mmio slots), got "8"'],
+    [["--disk", "disk.img,slot=-1"], 'got "-1"'],
+    [["--disk", "disk.img,slot=one"], 'got "one"'],
+    [["--disk", "a.img,slot=3", "--disk", "b.img,slot=3"], "slot 3 is already taken by a.img"],
+    [["--disk", "disk.img,bus=3"], 'unknown disk option "bus"'],
+  ])("rejects %j with status 2 and one line, on run and sweep", async (options, message) => {
+    for (const command of ["run", "sweep"]) {
+      const { status, stdout, stderr } = await matryoshkaAsync(undefined, command, guestPath("hello"), ...options);
+      expect({ command, status, stdout }).toEqual({ command, status: 2, stdout: "" });
+      expect(stderr.trim().split("\n")).toHaveLength(1);
+      expect(stderr).toContain(message);
+    }
   });
 
   it("runs the two-hart kernel's harts on worker threads (--threads), at depth 0 and its vCPUs at depth 1, with the deterministic output", () => {

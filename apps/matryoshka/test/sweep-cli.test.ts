@@ -94,6 +94,17 @@ describe("pnpm matryoshka sweep", () => {
     expect(readFileSync(disk).equals(readFileSync(join(repoRoot, "guests/kernel/disk.img")))).toBe(true);
   });
 
+  it("sweeps with a disk in a chosen slot (--disk FILE,slot=N): the same slot at every depth", () => {
+    const disk = join(scratch, "slot-disk.img");
+    copyFileSync(join(repoRoot, "guests/kernel/disk.img"), disk);
+    const input = join(scratch, "slot-input.txt");
+    writeFileSync(input, "hello\n");
+    const { status, stdout } = matryoshka(["sweep", guestPath("kernel"), "--disk", `${disk},slot=2`, "--input", input, "--depths", "0,1", "--show-output"]);
+    expect(status).toBe(0);
+    expect(stdout).toContain("block device in slot 2 at 0x10003000 (irq 3)");
+    expect(stdout).toContain("identical at all 2 depths");
+  });
+
   it.each([
     [["--depths", "5..2"], "not ascending"],
     [["--depths", "0..99"], "out of range 0..64"],

@@ -1,5 +1,5 @@
 import type { BlockBackend } from "@matryoshka/devices";
-import { runThreaded, type RunOutcome } from "@matryoshka/machine";
+import { runThreaded, type RunOutcome, type VirtioDisk } from "@matryoshka/machine";
 import type { ShadowStats } from "@matryoshka/mmu";
 import type { ExitStats } from "@matryoshka/vmm";
 import { ISA_PROFILES, type IsaProfileName } from "@matryoshka/isa";
@@ -29,8 +29,11 @@ export interface RunOptions {
   harts?: number;
   memoryMiB?: number;
   pmpEntries?: number;
-  /** virtio-blk disks; the first takes QEMU's first slot for -device (0x10008000). */
-  disks?: BlockBackend[];
+  /**
+   * virtio-blk disks: `{ backend, slot }` in virtio-mmio slot `slot` (QEMU's bus=virtio-mmio-bus.N),
+   * the others in the highest free slots (the first plain one at 0x10008000, as QEMU's first -device).
+   */
+  disks?: (BlockBackend | VirtioDisk)[];
   /** virtio-mmio version: 1 legacy (QEMU's default), 2 modern. */
   virtioVersion?: 1 | 2;
   /** Stop after this many instructions of machine time (exit status 124). */

@@ -2,8 +2,8 @@ import { createHash } from "node:crypto";
 import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
-import { FileBlockBackend, MemoryBlockBackend, type BlockBackend } from "@matryoshka/devices";
-import type { RunOutcome } from "@matryoshka/machine";
+import { FileBlockBackend, MemoryBlockBackend } from "@matryoshka/devices";
+import type { RunOutcome, VirtioDisk } from "@matryoshka/machine";
 import { runGuest, type InputSource, type LevelReport, type RunOptions, type RunReport } from "./run.js";
 import { buildStack, MAX_DEPTH } from "@matryoshka/vmm";
 
@@ -75,8 +75,13 @@ export function parseDepths(text: string, max: number = MAX_DEPTH): number[] {
   return depths;
 }
 
-/** A disk for every depth: a host file (copied to a temporary file per depth) or bytes (copied in memory). */
-export type DiskImage = string | Uint8Array;
+/**
+ * A disk for every depth: a host file (copied to a temporary file per depth) or bytes (copied in
+ * memory), optionally in a chosen virtio-mmio slot (see `VirtioDisk`).
+ */
+export type DiskImage = string | Uint8Array | { image: string | Uint8Array; slot?: number };
+
+const diskSpec = (disk: DiskImage) => (typeof disk === "string" || disk instanceof Uint8Array ? { image: disk, slot: undefined } : disk);
 
 export interface SweepOptions extends Omit<RunOptions, "depth" | "disks" | "console" | "input"> {
   /** Depths to run at, in order; the first is the reference the others are compared with. */
@@ -288,27 +293,28 @@ export async function sweep(options: SweepOptions): Promise<SweepResult> {
   }
   // The deepest stack must fit the host memory limit: find out before running anything.
   buildStack(Math.max(...depths), { harts: guest.harts, memoryMiB: guest.memoryMiB, pmpEntries: guest.pmpEntries });
-  const scratch = images.some((image) => typeof image === "string") ? mkdtempSync(join(tmpdir(), "matryoshka-sweep-")) : undefined;
+  const scratch = images.some((disk) => typeof diskSpec(disk).image === "string") ? mkdtempSync(join(tmpdir(), "matryoshka-sweep-")) : undefined;
   const results: DepthResult[] = [];
   const runAt = async (depth: number): Promise<{ report: RunReport; bytes: Uint8Array }> => {
     const copies: string[] = [];
-    const disks: BlockBackend[] = [];
+    const disks: VirtioDisk[] = [];
     const output = new OutputBuffer();
     try {
-      for (const [number, image] of images.entries()) {
+      for (const [number, disk] of images.entries()) {
+        const { image, slot } = diskSpec(disk);
         if (typeof image === "string") {
           const copy = join(scratch!, `depth${depth}-disk${number}-${basename(image)}`);
           copyFileSync(image, copy);
           copies.push(copy);
-          disks.push(new FileBlockBackend(copy));
+          disks.push({ backend: new FileBlockBackend(copy), slot });
         } else {
-          disks.push(new MemoryBlockBackend(image.slice()));
+          disks.push({ backend: new MemoryBlockBackend(image.slice()), slot });
         }
       }
       const report = await runGuest({ ...guest, depth, disks, console: output.push, input: bytesInput(input) });
       return { report, bytes: output.contents() };
     } finally {
-      for (const disk of disks) if (disk instanceof FileBlockBackend) disk.close();
+      for (const { backend } of disks) if (backend instanceof FileBlockBackend) backend.close();
       for (const copy of copies) rmSync(copy, { force: true });
     }
   };

@@ -10,28 +10,85 @@ const MTIME = 0xbff8;
 const TWO32 = 0x1_0000_0000;
 
 /**
+ * Where a CLINT keeps its state: per hart msip and mtimecmp (as unsigned 32-bit halves: the
+ * 64-bit value does not fit a double exactly), and the ticks by which guest writes to mtime have
+ * shifted it from its clock. `ClintRegisters` is the one-thread kind; a board whose harts run on
+ * worker threads keeps them in shared words, read and written with Atomics. One accessor per
+ * register, so that with `ClintRegisters` every read is one array access after inlining, as
+ * when these were the CLINT's own fields.
+ */
+export interface ClintStorage {
+  msip(hart: number): number;
+  setMsip(hart: number, value: number): void;
+  mtimecmpLow(hart: number): number;
+  mtimecmpHigh(hart: number): number;
+  setMtimecmpLow(hart: number, value: number): void;
+  setMtimecmpHigh(hart: number, value: number): void;
+  /** Ticks added to the clock's time by guest writes to mtime. */
+  readonly timeOffset: number;
+  shiftTime(ticks: number): void;
+}
+
+/**
+ * The CLINT's state in arrays of its own, for harts that share one thread. QEMU resets
+ * mtimecmp to 0, so MTIP is pending until software sets it.
+ */
+export class ClintRegisters implements ClintStorage {
+  private readonly msips: Uint32Array;
+  private readonly compareLow: Uint32Array;
+  private readonly compareHigh: Uint32Array;
+  timeOffset = 0;
+
+  constructor(harts: number) {
+    this.msips = new Uint32Array(harts);
+    this.compareLow = new Uint32Array(harts);
+    this.compareHigh = new Uint32Array(harts);
+  }
+
+  msip(hart: number): number {
+    return this.msips[hart]!;
+  }
+
+  setMsip(hart: number, value: number): void {
+    this.msips[hart] = value;
+  }
+
+  mtimecmpLow(hart: number): number {
+    return this.compareLow[hart]!;
+  }
+
+  mtimecmpHigh(hart: number): number {
+    return this.compareHigh[hart]!;
+  }
+
+  setMtimecmpLow(hart: number, value: number): void {
+    this.compareLow[hart] = value;
+  }
+
+  setMtimecmpHigh(hart: number, value: number): void {
+    this.compareHigh[hart] = value;
+  }
+
+  shiftTime(ticks: number): void {
+    this.timeOffset += ticks;
+  }
+}
+
+/**
  * The core-local interruptor: per-hart software interrupt (msip) and timer compare (mtimecmp),
  * and the shared mtime. Time comes from a Clock (the board's deterministic instruction clock or
- * wall time); writes to mtime shift it by an offset.
+ * wall time); writes to mtime shift it by an offset. The registers live in `storage`: by default
+ * its own; on worker threads, words the harts' threads share.
  */
 export class Clint implements MmioDevice {
   private readonly harts: InterruptLines[];
   private readonly clock: Clock;
-  private readonly msip: Uint8Array;
-  /**
-   * mtimecmp per hart as 32-bit halves: the full 64-bit value does not fit a double exactly.
-   * QEMU resets it to 0, so MTIP is pending until software sets it.
-   */
-  private readonly compareLow: Uint32Array;
-  private readonly compareHigh: Uint32Array;
-  private timeOffset = 0;
+  private readonly storage: ClintStorage;
 
-  constructor(harts: InterruptLines[], clock: Clock) {
+  constructor(harts: InterruptLines[], clock: Clock, storage: ClintStorage = new ClintRegisters(harts.length)) {
     this.harts = harts;
     this.clock = clock;
-    this.msip = new Uint8Array(harts.length);
-    this.compareLow = new Uint32Array(harts.length);
-    this.compareHigh = new Uint32Array(harts.length);
+    this.storage = storage;
   }
 
   /**
@@ -39,12 +96,12 @@ export class Clint implements MmioDevice {
    * mtime) come back as Infinity rather than a rounded number.
    */
   mtimecmp(h: number): number {
-    const high = this.compareHigh[h]!;
-    return high >= 0x20_0000 ? Number.POSITIVE_INFINITY : high * TWO32 + this.compareLow[h]!;
+    const high = this.storage.mtimecmpHigh(h);
+    return high >= 0x20_0000 ? Number.POSITIVE_INFINITY : high * TWO32 + this.storage.mtimecmpLow(h);
   }
 
   get mtime(): number {
-    return this.clock.now() + this.timeOffset;
+    return this.clock.now() + this.storage.timeOffset;
   }
 
   /** Recomputes MTIP for every hart from mtime and mtimecmp. */
@@ -60,10 +117,10 @@ export class Clint implements MmioDevice {
 
   read(offset: number, size: AccessSize): number | undefined {
     if (size !== 4) return this.readNarrow(offset, size);
-    if (offset >= MSIP_BASE && offset < MSIP_BASE + 4 * this.harts.length) return this.msip[(offset - MSIP_BASE) >> 2]!;
+    if (offset >= MSIP_BASE && offset < MSIP_BASE + 4 * this.harts.length) return this.storage.msip((offset - MSIP_BASE) >> 2);
     if (offset >= MTIMECMP_BASE && offset < MTIMECMP_BASE + 8 * this.harts.length) {
       const hart = (offset - MTIMECMP_BASE) >> 3;
-      return (offset & 4) === 0 ? this.compareLow[hart]! : this.compareHigh[hart]!;
+      return (offset & 4) === 0 ? this.storage.mtimecmpLow(hart) : this.storage.mtimecmpHigh(hart);
     }
     if (offset === MTIME) return this.mtime % TWO32 >>> 0;
     if (offset === MTIME + 4) return Math.floor(this.mtime / TWO32) >>> 0;
@@ -87,14 +144,14 @@ export class Clint implements MmioDevice {
     }
     if (offset >= MSIP_BASE && offset < MSIP_BASE + 4 * this.harts.length) {
       const hart = (offset - MSIP_BASE) >> 2;
-      this.msip[hart] = value & 1;
+      this.storage.setMsip(hart, value & 1);
       this.harts[hart]!.setInterruptLine(LINE.MSIP, (value & 1) !== 0);
       return true;
     }
     if (offset >= MTIMECMP_BASE && offset < MTIMECMP_BASE + 8 * this.harts.length) {
       const hart = (offset - MTIMECMP_BASE) >> 3;
-      if ((offset & 4) === 0) this.compareLow[hart] = value;
-      else this.compareHigh[hart] = value;
+      if ((offset & 4) === 0) this.storage.setMtimecmpLow(hart, value >>> 0);
+      else this.storage.setMtimecmpHigh(hart, value >>> 0);
       this.update();
       return true;
     }
@@ -103,7 +160,7 @@ export class Clint implements MmioDevice {
       const high = Math.floor(current / TWO32);
       const low = current - high * TWO32;
       const next = offset === MTIME ? high * TWO32 + value : value * TWO32 + low;
-      this.timeOffset += next - current;
+      this.storage.shiftTime(next - current);
       this.update();
       return true;
     }

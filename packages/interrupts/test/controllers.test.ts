@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { Clint, LINE, Plic } from "@matryoshka/interrupts";
+import { Clint, ClintRegisters, LINE, Plic } from "@matryoshka/interrupts";
 
 class Lines {
   mip = 0;
@@ -66,6 +66,27 @@ describe("CLINT", () => {
     expect(clint.mtime).toBe(10);
     time.t = 1005;
     expect(clint.read(0xbff8, 4)).toBe(15);
+  });
+
+  it("keeps its registers in the storage it is given, so two views of one storage agree (as harts on threads do)", () => {
+    const storage = new ClintRegisters(2);
+    const time = clock(50);
+    const harts = [new Lines(), new Lines()];
+    // Hart 0's thread sees only its own lines; hart 1's thread, only hart 1's.
+    const view0 = new Clint([harts[0]!, { setInterruptLine() {} }], time, storage);
+    const view1 = new Clint([{ setInterruptLine() {} }, harts[1]!], time, storage);
+    view0.write(0x4008, 4, 80); // hart 1's mtimecmp, written by hart 0
+    view0.write(0xbff8, 4, 60); // mtime := 60, for everyone
+    expect(storage.mtimecmpLow(1)).toBe(80);
+    expect(view1.read(0x4008, 4)).toBe(80);
+    expect(view1.mtime).toBe(60);
+    view1.update();
+    expect(harts[1]!.mip & LINE.MTIP).toBe(0);
+    time.t = 70;
+    view1.update();
+    expect(harts[1]!.mip & LINE.MTIP).toBe(LINE.MTIP);
+    view1.write(0, 4, 1); // an IPI to hart 0
+    expect(view0.read(0, 4)).toBe(1);
   });
 });
 

@@ -1,15 +1,18 @@
 import type { IsaProfile } from "@matryoshka/isa";
 import { Hart, createDefaultEngine, CodeCache, StopReason, type CodeCacheOptions, type Engine } from "@matryoshka/cpu";
 import {
-  EmptyVirtioSlot, GOLDFISH_RTC_SIZE, GoldfishRtc, Htif, HTIF_REGISTER_SIZE, TEST_DEVICE_SIZE, TestDevice,
-  UART_SIZE, Uart16550, VIRTIO_MMIO_SIZE, VirtioBlk, VirtioMmio, type BlockBackend, type FinisherEvent,
+  EmptyVirtioSlot, GoldfishRtc, Htif, HTIF_REGISTER_SIZE, TestDevice, Uart16550, VirtioBlk, VirtioMmio,
+  type BlockBackend, type FinisherEvent,
 } from "@matryoshka/devices";
-import { CLINT_SIZE, Clint, Plic, plicSize } from "@matryoshka/interrupts";
-import { Bus, guestPhysical, observedMemory, Ram, Rom, type GuestMemory } from "@matryoshka/memory";
+import { Clint, Plic } from "@matryoshka/interrupts";
+import { Bus, guestPhysical, observedMemory, Ram, type GuestMemory } from "@matryoshka/memory";
+import { checkFdtPlacement, fdtAddress, imageEnd, initrdAddress, kernelAddress, writeResetVector } from "./boot.js";
 import { InstructionClock } from "./clock.js";
-import { virtDeviceTree } from "./device-tree.js";
+import { boardDeviceTree } from "./device-tree.js";
 import { DEFAULT_MEMORY_MIB, VIRT } from "./layout.js";
 import { LoadError, parseKernel, type KernelImage } from "./loader.js";
+import { DeviceRegistry, type BoardDevice } from "./registry.js";
+import { assignDiskSlots, virtDevices, withUserDevices, type VirtioDisk, type VirtParts } from "./virt-devices.js";
 
 /** What to boot, as QEMU's -kernel, -bios, -append and -initrd take it. */
 export interface BootOptions {
@@ -57,14 +60,24 @@ export interface MachineOptions {
   /** Receives every byte the guest writes to UART0 (and HTIF console writes). */
   console?: (byte: number) => void;
   /**
-   * Disks for virtio-blk. Like QEMU, the first device takes the highest virtio-mmio slot
-   * (0x10008000, IRQ 8), the next the one below, and so on; at most 8.
+   * Disks for virtio-blk, at most 8. A disk given as `{ backend, slot }` takes virtio-mmio slot
+   * `slot` (0..7: 0x10001000 + slot × 0x1000, IRQ 1 + slot), as QEMU's
+   * `bus=virtio-mmio-bus.N`; the others, like QEMU's, take the highest free slot in turn (the
+   * first 0x10008000, IRQ 8, when no slot is chosen). Two disks in one slot, or a slot out of
+   * range, is a RangeError.
    */
-  disks?: BlockBackend[];
+  disks?: (BlockBackend | VirtioDisk)[];
   /** virtio-mmio transport version: 1 (legacy, QEMU 7.2's default for virt) or 2 (modern). */
   virtioVersion?: 1 | 2;
   /** Wall-clock time of the RTC at boot, in ms since the epoch (default: the host's time). */
   rtcEpochMilliseconds?: number;
+  /**
+   * Devices of your own, each mapped, wired to its PLIC source and given its device-tree node
+   * (see `BoardDevice`): after the built-ins, or, with `replace: true`, in place of the built-in of
+   * the same name (`uart0`, `rtc`, `virtio0`..`virtio7`; `virtioSlot` makes the entry for a
+   * virtio device of your own). A hypervisor's VM takes them too (`VmConfig`).
+   */
+  devices?: BoardDevice[];
 }
 
 /** A slice this long in which every instruction trapped means the hart can make no progress. */
@@ -107,11 +120,16 @@ export class VirtMachine {
    * (`runThreaded`) forwards them to its workers, whose decoded code is their own.
    */
   dmaObserver: ((pa: number, length: number) => void) | undefined = undefined;
+  /** The virtio-mmio transports with a device behind them (disks, user devices), by slot. */
   readonly virtio: VirtioMmio[] = [];
+  /** Every device on the board: built-ins and user devices, each with its device-tree node. */
+  readonly devices: DeviceRegistry;
   private htif: Htif | undefined;
   private readonly output: (byte: number) => void;
   private finished: FinisherEvent | { kind: "stopped"; reason: string } | undefined;
   private readonly rom: Uint8Array;
+  /** The built-ins that were made, to keep typed handles on them. */
+  private readonly made: { uart?: Uart16550; rtc?: GoldfishRtc } = {};
 
   constructor(options: MachineOptions = {}) {
     const hartCount = options.harts ?? 1;
@@ -138,49 +156,51 @@ export class VirtMachine {
     this.engine = options.engine ?? createDefaultEngine();
 
     this.rom = new Uint8Array(VIRT.mrom.size);
-    this.bus.addMmio("mrom", VIRT.mrom.base, VIRT.mrom.size, new Rom(this.rom));
-    this.bus.addMmio("test", VIRT.test.base, TEST_DEVICE_SIZE, new TestDevice((event) => this.finish(event)));
     this.clint = new Clint(this.harts, this.clock);
-    this.bus.addMmio("clint", VIRT.clint.base, CLINT_SIZE, this.clint);
     this.plic = new Plic(this.harts);
-    this.bus.addMmio("plic", VIRT.plic.base, Math.max(VIRT.plic.size, plicSize(hartCount)), this.plic);
     const output = options.console ?? (() => {});
     this.output = output;
-    this.uart = new Uart16550(output, (level) => this.plic.setLevel(VIRT.uart0.irq, level));
-    this.bus.addMmio("uart0", VIRT.uart0.base, UART_SIZE, this.uart);
-
-    // The RTC counts wall-clock nanoseconds from its base, advancing with machine time (100 ns a
-    // tick at the 10 MHz timebase), so a run stays deterministic for a given base.
-    const rtcBase = BigInt(Math.round(options.rtcEpochMilliseconds ?? Date.now())) * 1_000_000n;
-    this.rtc = new GoldfishRtc(
-      () => rtcBase + BigInt(this.clock.now()) * 100n,
-      (level) => this.plic.setLevel(VIRT.rtcIrq, level),
-    );
-    this.bus.addMmio("rtc", VIRT.rtc.base, GOLDFISH_RTC_SIZE, this.rtc);
-
     this.dma = observedMemory(this.ram, (pa, length) => {
       this.codeCache.invalidateRange(pa, length);
       this.dmaObserver?.(pa, length);
     });
-    const disks = options.disks ?? [];
-    if (disks.length > VIRT.virtio.count) throw new RangeError(`at most ${VIRT.virtio.count} virtio disks, got ${disks.length}`);
-    for (let slot = 0; slot < VIRT.virtio.count; slot++) {
-      const base = VIRT.virtio.base + slot * VIRT.virtio.size;
-      const irq = VIRT.virtio.firstIrq + slot;
-      const disk = disks[VIRT.virtio.count - 1 - slot];
-      if (disk) {
-        const transport = new VirtioMmio(new VirtioBlk(disk), {
-          memory: this.dma,
-          version: options.virtioVersion ?? 1,
-          irq: (level) => this.plic.setLevel(irq, level),
-        });
-        this.virtio.push(transport);
-        this.bus.addMmio(`virtio${slot}`, base, VIRTIO_MMIO_SIZE, transport);
-      } else {
-        this.bus.addMmio(`virtio${slot}`, base, VIRTIO_MMIO_SIZE, new EmptyVirtioSlot(options.virtioVersion ?? 1));
-      }
-    }
+    const virtioVersion = options.virtioVersion ?? 1;
+    this.devices = new DeviceRegistry(this.bus, this.plic, this.dma, virtioVersion);
+
+    const table = withUserDevices(virtDevices(this.builtins(options, output, virtioVersion)), options.devices ?? []);
+    this.devices.addRom("mrom", VIRT.mrom.base, this.rom);
+    for (const entry of table) this.devices.add(entry);
+    // A built-in that a user device replaced is kept off the bus, so `uart` and `rtc` still name
+    // a device (input sent to a detached UART reaches no guest).
+    this.uart = this.made.uart ?? new Uart16550(output);
+    this.rtc = this.made.rtc ?? new GoldfishRtc(() => 0n);
+    for (const { device } of this.devices.entries) if (device instanceof VirtioMmio) this.virtio.push(device);
     this.clint.update();
+  }
+
+  /** How the built-in devices are made (virt-devices.ts has where they go and their nodes). */
+  private builtins(options: MachineOptions, output: (byte: number) => void, virtioVersion: 1 | 2): VirtParts {
+    const replaced = new Set<number>();
+    for (const device of options.devices ?? []) {
+      const slot = /^virtio(\d)$/.exec(device.name);
+      if (device.replace === true && slot) replaced.add(Number(slot[1]));
+    }
+    const disks = assignDiskSlots(options.disks ?? [], replaced);
+    // The RTC counts wall-clock nanoseconds from its base, advancing with machine time (100 ns a
+    // tick at the 10 MHz timebase), so a run stays deterministic for a given base.
+    const rtcBase = BigInt(Math.round(options.rtcEpochMilliseconds ?? Date.now())) * 1_000_000n;
+    return {
+      clint: () => this.clint,
+      plic: () => this.plic,
+      test: () => new TestDevice((event) => this.finish(event)),
+      uart0: (context) => (this.made.uart = new Uart16550(output, (level) => context.irq(level))),
+      rtc: (context) => (this.made.rtc = new GoldfishRtc(() => rtcBase + BigInt(this.clock.now()) * 100n, (level) => context.irq(level))),
+      virtio: (slot, context) => {
+        const disk = disks.get(slot);
+        if (disk === undefined) return new EmptyVirtioSlot(virtioVersion);
+        return new VirtioMmio(new VirtioBlk(disk), { memory: context.dma, version: virtioVersion, irq: (level) => context.irq(level) });
+      },
+    };
   }
 
   /**
@@ -214,26 +234,13 @@ export class VirtMachine {
   }
 
   /**
-   * Writes QEMU's reset vector into the mask ROM and points every hart at it: each hart starts at
-   * 0x1000 with a0 = its hart id, a1 = the device-tree address, a2 = the fw_dynamic_info block
-   * (for OpenSBI), and jumps to `startAddress` (the start of RAM for `-bios none`).
+   * Writes QEMU's reset vector into the mask ROM (see `resetVectorWords` in boot.ts) and points
+   * every hart at it: each hart starts at 0x1000 with a0 = its hart id, a1 = the device-tree
+   * address, a2 = the fw_dynamic_info block (for OpenSBI), and jumps to `startAddress` (the start
+   * of RAM for `-bios none`).
    */
   setResetVector(startAddress: number, fdtAddress: number, nextStageEntry: number): void {
-    const words = [
-      0x0000_0297, // auipc t0, 0
-      0x0282_8613, // addi  a2, t0, 40      (fw_dynamic_info below)
-      0xf140_2573, // csrr  a0, mhartid
-      0x0202_a583, // lw    a1, 32(t0)      (device tree address)
-      0x0182_a283, // lw    t0, 24(t0)      (start address)
-      0x0002_8067, // jr    t0
-      startAddress >>> 0, 0,
-      fdtAddress >>> 0, 0,
-      // fw_dynamic_info (OpenSBI's fw_dynamic): magic "OSBI", version 2, next stage address,
-      // next stage mode (1 = S), options, boot hart.
-      0x4942_534f, 2, nextStageEntry >>> 0, 1, 0, 0,
-    ];
-    const view = new DataView(this.rom.buffer);
-    words.forEach((word, i) => view.setUint32(4 * i, word, true));
+    writeResetVector(this.rom, startAddress, fdtAddress, nextStageEntry);
     for (const hart of this.harts) hart.reset(VIRT.mrom.base);
     this.codeCache.clear();
   }
@@ -247,14 +254,9 @@ export class VirtMachine {
   boot(options: BootOptions): BootInfo {
     this.asleep.fill(0);
     const ramBase = this.ram.base;
-    let firmwareEnd: number = ramBase;
-    if (options.bios) {
-      const firmware = parseKernel(options.bios, ramBase);
-      this.loadChunks(firmware, "firmware");
-      firmwareEnd = Math.max(...firmware.chunks.map((c) => c.address + c.memSize));
-    }
-    const kernelAddress: number = options.bios ? Math.ceil(firmwareEnd / 0x40_0000) * 0x40_0000 : ramBase;
-    const kernel = parseKernel(options.kernel, kernelAddress);
+    const firmware = options.bios ? parseKernel(options.bios, ramBase) : undefined;
+    if (firmware) this.loadChunks(firmware, "firmware");
+    const kernel = parseKernel(options.kernel, kernelAddress(ramBase, firmware && imageEnd(firmware)));
     this.loadChunks(kernel, "kernel");
     const tohost = kernel.elf?.symbols.get("tohost");
     if (tohost && this.htif === undefined) {
@@ -266,32 +268,25 @@ export class VirtMachine {
     }
     let initrd: { start: number; end: number } | undefined;
     if (options.initrd) {
-      // QEMU: halfway into RAM below 256 MiB, else 128 MiB past the kernel.
-      const start = kernel.entry + (this.ram.size < 256 * 1024 * 1024 ? this.ram.size / 2 : 128 * 1024 * 1024);
+      const start = initrdAddress(kernel.entry, this.ram.size);
       if (!this.ram.write(guestPhysical(start), options.initrd)) {
         throw new LoadError(`initrd of ${options.initrd.length} bytes does not fit in RAM at 0x${start.toString(16)}`);
       }
       initrd = { start, end: start + options.initrd.length };
     }
-    const fdt = virtDeviceTree({
-      harts: this.harts.length,
-      memoryBase: ramBase,
-      memorySize: this.ram.size,
-      bootargs: options.append,
-      initrd,
-    });
+    const fdt = this.deviceTree({ bootargs: options.append, initrd });
+    this.devices.seal("the device tree was written at boot; add devices before boot");
     const fdtAddress = this.fdtAddress(fdt.length);
-    const loaded = [...kernel.chunks, ...(options.bios ? parseKernel(options.bios, ramBase).chunks : [])];
-    for (const chunk of loaded) {
-      if (fdtAddress < chunk.address + chunk.memSize && chunk.address < fdtAddress + fdt.length) {
-        throw new LoadError(
-          `RAM of ${this.ram.size >>> 20} MiB is too small: the device tree at 0x${fdtAddress.toString(16)} would overwrite the image at 0x${chunk.address.toString(16)}`,
-        );
-      }
-    }
+    checkFdtPlacement(fdtAddress, fdt.length, firmware ? [kernel, firmware] : [kernel], this.ram.size);
     if (!this.ram.write(guestPhysical(fdtAddress), fdt)) throw new LoadError(`no memory for the device tree at 0x${fdtAddress.toString(16)}`);
     this.setResetVector(ramBase, fdtAddress, kernel.entry);
     return { kernel, fdtAddress, fdt, startAddress: ramBase, initrd };
+  }
+
+  /** The device tree of this board as it stands: its harts, RAM and registered devices, and /chosen. */
+  deviceTree(chosen: { bootargs?: string; initrd?: { start: number; end: number } } = {}): Uint8Array {
+    const devices = this.devices.entries.map((r) => r.entry);
+    return boardDeviceTree(devices, { harts: this.harts.length, memoryBase: this.ram.base, memorySize: this.ram.size, ...chosen });
   }
 
   private loadChunks(image: KernelImage, what: string): void {
@@ -311,10 +306,9 @@ export class VirtMachine {
     this.codeCache.clear();
   }
 
-  /** Where QEMU 7.2 puts the device tree: the last 2 MiB-aligned slot below min(RAM end, 3 GiB). */
+  /** Where QEMU 7.2 puts a device tree of `fdtSize` bytes in this board's RAM (see boot.ts). */
   fdtAddress(fdtSize: number): number {
-    const top = Math.min(this.ram.base + this.ram.size, 0xc000_0000);
-    return Math.floor((top - fdtSize) / 0x20_0000) * 0x20_0000;
+    return fdtAddress(this.ram.base, this.ram.size, fdtSize);
   }
 
   /** Instructions started by all harts. */
@@ -346,6 +340,14 @@ export class VirtMachine {
   /** Lets a sleeping hart run again at once (firmware starting a stopped hart, for example). */
   wake(hartId: number): void {
     if (hartId < this.asleep.length) this.asleep[hartId] = 0;
+  }
+
+  /**
+   * Console input the guest has yet to read from UART0 (`uart.receive`): while there is some, the
+   * board is not idle. None if a user device replaced UART0.
+   */
+  get pendingConsoleInput(): number {
+    return this.devices.get("uart0") === this.uart ? this.uart.pendingInput : 0;
   }
 
   /** Writes bytes to the board's console, as the UART would (firmware consoles use it). */
@@ -409,7 +411,7 @@ export class VirtMachine {
         // Everyone sleeps: skip time to the earliest timer deadline, if any can wake a hart.
         const next = this.nextTimerDeadline();
         if (next === undefined) {
-          if (this.uart.pendingInput > 0) continue;
+          if (this.pendingConsoleInput > 0) continue;
           return { kind: "idle", reason: "every hart waits for an interrupt and no timer is armed" };
         }
         // A hypervisor sharing a hart among VMs takes a sleeping one off it instead.

@@ -1,6 +1,6 @@
 import type { MemoryDescriptor } from "@matryoshka/memory";
 import type { CodeCache, Engine, Hart } from "@matryoshka/cpu";
-import { LINE } from "@matryoshka/interrupts";
+import { LINE, type ClintStorage } from "@matryoshka/interrupts";
 
 /**
  * Shared state of a threaded run (see threaded.ts): one Int32Array of control words and one
@@ -37,6 +37,7 @@ export const GO = 4;
 /** Per-hart block: words from `hartWord(h, field)`. */
 const HART_BASE = 16;
 const HART_STRIDE = 32;
+// The hart's CLINT registers (see SharedClintStorage).
 export const MSIP = 0;
 export const MTIMECMP_LOW = 1;
 export const MTIMECMP_HIGH = 2;
@@ -100,6 +101,66 @@ export function wakeHart(control: Int32Array, hart: number): void {
  */
 export function soundAsleep(control: Int32Array, hart: number): boolean {
   return Atomics.load(control, hartWord(hart, ASLEEP)) === 1 && Atomics.load(control, hartWord(hart, WAKE)) === Atomics.load(control, hartWord(hart, SLEPT_AT));
+}
+
+/**
+ * The CLINT's registers in the shared words, so that every hart's worker runs the one `Clint`
+ * model over them with no round trip to the main thread. A store to a hart's registers wakes
+ * that hart (an IPI, or a new mtimecmp, can end its WFI wait: priv. 1.12 §3.3.3), and a write to
+ * mtime wakes them all, since every deadline moved.
+ */
+export class SharedClintStorage implements ClintStorage {
+  private readonly control: Int32Array;
+  private readonly times: BigInt64Array;
+  private readonly harts: number;
+
+  constructor(control: Int32Array, times: BigInt64Array, harts: number) {
+    this.control = control;
+    this.times = times;
+    this.harts = harts;
+  }
+
+  msip(hart: number): number {
+    return this.load(hart, MSIP);
+  }
+
+  setMsip(hart: number, value: number): void {
+    this.store(hart, MSIP, value);
+  }
+
+  mtimecmpLow(hart: number): number {
+    return this.load(hart, MTIMECMP_LOW);
+  }
+
+  mtimecmpHigh(hart: number): number {
+    return this.load(hart, MTIMECMP_HIGH);
+  }
+
+  setMtimecmpLow(hart: number, value: number): void {
+    this.store(hart, MTIMECMP_LOW, value);
+  }
+
+  setMtimecmpHigh(hart: number, value: number): void {
+    this.store(hart, MTIMECMP_HIGH, value);
+  }
+
+  private load(hart: number, field: number): number {
+    return Atomics.load(this.control, hartWord(hart, field)) >>> 0;
+  }
+
+  private store(hart: number, field: number, value: number): void {
+    Atomics.store(this.control, hartWord(hart, field), value | 0);
+    wakeHart(this.control, hart);
+  }
+
+  get timeOffset(): number {
+    return Number(Atomics.load(this.times, TIME_OFFSET));
+  }
+
+  shiftTime(ticks: number): void {
+    Atomics.add(this.times, TIME_OFFSET, BigInt(ticks));
+    for (let h = 0; h < this.harts; h++) wakeHart(this.control, h);
+  }
 }
 
 export function ringDoorbell(control: Int32Array): void {

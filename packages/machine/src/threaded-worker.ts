@@ -1,19 +1,19 @@
 /**
  * One hart of a threaded run (see threaded.ts), on its own worker thread: its own `Hart`, TLBs,
  * decoded code and engine, over the machine's RAM (the SharedArrayBuffer itself, not a copy). The
- * CLINT is emulated here from shared words; every other device is proxied to the main thread.
+ * CLINT is the one `Clint` model over shared words; every other device is proxied to the main thread.
  */
 import { parentPort, workerData } from "node:worker_threads";
 import { CodeCache, Hart, StopReason, type Engine } from "@matryoshka/cpu";
 import { engineNamed } from "./engines.js";
-import { CLINT_SIZE, LINE } from "@matryoshka/interrupts";
+import { Clint, CLINT_SIZE, LINE, type InterruptLines } from "@matryoshka/interrupts";
 import { ISA_PROFILES, type IsaProfileName } from "@matryoshka/isa";
 import { Bus, memoryFromDescriptor, Rom, type AccessSize, type MmioDevice } from "@matryoshka/memory";
 import { captureHart, restoreHart } from "./hart-state.js";
 import {
-  ASLEEP, CLOCK, DEADLINE, GO, READY, DMA_GENERATION, DMA_RING_ENTRIES, dmaRingWord, DONE, EXTERNAL, hartWord, MSIP,
-  MTIMECMP_HIGH, MTIMECMP_LOW, OFFSET, OPERATION, Operation, REGION, REQUEST, Request, ringDoorbell, SIZE, SLEPT_AT, soundAsleep, STATUS, STOP, Stop,
-  TIME_OFFSET, VALUE, WAKE, wakeHart, type ThreadEngine, type ThreadEngineModule, type WorkerReport, type WorkerSetup,
+  ASLEEP, CLOCK, DEADLINE, GO, READY, DMA_GENERATION, DMA_RING_ENTRIES, dmaRingWord, DONE, EXTERNAL, hartWord, OFFSET, OPERATION,
+  Operation, REGION, REQUEST, Request, ringDoorbell, SharedClintStorage, SIZE, SLEPT_AT, soundAsleep, STATUS, STOP, Stop, VALUE, WAKE,
+  wakeHart, type ThreadEngine, type ThreadEngineModule, type WorkerReport, type WorkerSetup,
 } from "./threaded-shared.js";
 
 /** A slice this long in which every instruction trapped means the hart can make no progress (as board.ts). */
@@ -23,7 +23,8 @@ const STUCK_THRESHOLD = 1000;
  * notifies it, so this only bounds the cost of a missed case.
  */
 const SLEEP_RECHECK_MS = 50;
-const TWO32 = 0x1_0000_0000;
+/** Another hart's lines: its own thread computes them from the shared words (a store there wakes it). */
+const ELSEWHERE: InterruptLines = { setInterruptLine() {} };
 
 async function createEngine(spec: string | ThreadEngineModule, hartId: number): Promise<ThreadEngine> {
   if (typeof spec !== "string") {
@@ -40,6 +41,8 @@ class HartThread {
   private readonly times: BigInt64Array;
   private readonly self: number;
   readonly hart: Hart;
+  private readonly clint: Clint;
+  private readonly clintStorage: SharedClintStorage;
   private readonly ipt: number;
   private dmaSeen: number;
   /** CLOCK at the start of the running slice and the hart's steps then (-1: between slices). */
@@ -55,7 +58,10 @@ class HartThread {
     const ram = memoryFromDescriptor(setup.ram);
     const bus = new Bus(ram);
     bus.addMmio("mrom", setup.rom.base, setup.rom.bytes.length, new Rom(setup.rom.bytes));
-    bus.addMmio("clint", setup.clintBase, CLINT_SIZE, new SharedClint(this));
+    this.clintStorage = new SharedClintStorage(this.control, this.times, setup.harts);
+    const lines = Array.from({ length: setup.harts }, (_, h): InterruptLines => (h === this.self ? { setInterruptLine: (bit, level) => this.hart.setInterruptLine(bit, level) } : ELSEWHERE));
+    this.clint = new Clint(lines, { now: () => Math.floor(this.clockNow() / this.ipt) }, this.clintStorage);
+    bus.addMmio("clint", setup.clintBase, CLINT_SIZE, this.clint);
     setup.regions.forEach((region, index) => {
       const proxy = new DeviceProxy(this, index);
       if (region.overlay) bus.addOverlay(region.name, region.base, region.size, proxy);
@@ -69,20 +75,12 @@ class HartThread {
       profile: ISA_PROFILES[setup.isaProfile as IsaProfileName],
     });
     restoreHart(this.hart, setup.state);
-    this.hart.readTime = () => this.mtime();
+    this.hart.readTime = () => this.clint.mtime;
     this.dmaSeen = Atomics.load(this.control, DMA_GENERATION);
-  }
-
-  word(hart: number, field: number): number {
-    return hartWord(hart, field);
   }
 
   get controlWords(): Int32Array {
     return this.control;
-  }
-
-  get hartCount(): number {
-    return this.setup.harts;
   }
 
   get hartId(): number {
@@ -100,26 +98,11 @@ class HartThread {
     return Math.max(shared, this.sliceClock + (this.hart.steps - this.sliceSteps));
   }
 
-  mtime(): number {
-    return Math.floor(this.clockNow() / this.ipt) + Number(Atomics.load(this.times, TIME_OFFSET));
-  }
-
-  /** A guest write to mtime: later reads are shifted by `ticks`. */
-  shiftTime(ticks: number): void {
-    Atomics.add(this.times, TIME_OFFSET, BigInt(ticks));
-  }
-
-  mtimecmp(hart: number): number {
-    const high = Atomics.load(this.control, hartWord(hart, MTIMECMP_HIGH)) >>> 0;
-    const low = Atomics.load(this.control, hartWord(hart, MTIMECMP_LOW)) >>> 0;
-    return high >= 0x20_0000 ? Number.POSITIVE_INFINITY : high * TWO32 + low;
-  }
-
   /** The CLOCK value at which mtime reaches this hart's mtimecmp. */
   private timerClock(): number {
-    const compare = this.mtimecmp(this.self);
+    const compare = this.clint.mtimecmp(this.self);
     if (compare === Number.POSITIVE_INFINITY) return compare;
-    return (compare - Number(Atomics.load(this.times, TIME_OFFSET))) * this.ipt;
+    return (compare - this.clintStorage.timeOffset) * this.ipt;
   }
 
   /**
@@ -130,8 +113,8 @@ class HartThread {
   syncLines(): void {
     const hart = this.hart;
     const control = this.control;
-    hart.setInterruptLine(LINE.MSIP, Atomics.load(control, hartWord(this.self, MSIP)) !== 0);
-    hart.setInterruptLine(LINE.MTIP, this.mtime() >= this.mtimecmp(this.self));
+    hart.setInterruptLine(LINE.MSIP, this.clintStorage.msip(this.self) !== 0);
+    hart.setInterruptLine(LINE.MTIP, this.clint.mtime >= this.clint.mtimecmp(this.self));
     const external = Atomics.load(control, hartWord(this.self, EXTERNAL));
     hart.setInterruptLine(LINE.MEIP, (external & LINE.MEIP) !== 0);
     hart.setInterruptLine(LINE.SEIP, (external & LINE.SEIP) !== 0);
@@ -263,75 +246,6 @@ class HartThread {
       }
     }
     Atomics.store(control, hartWord(this.self, ASLEEP), 0);
-  }
-}
-
-/**
- * The CLINT (SiFive layout, as `Clint` in @matryoshka/interrupts) over shared words, so that every
- * hart's worker reads and writes msip and mtimecmp without a round trip to the main thread.
- */
-class SharedClint implements MmioDevice {
-  private readonly thread: HartThread;
-
-  constructor(thread: HartThread) {
-    this.thread = thread;
-  }
-
-  read(offset: number, size: AccessSize): number | undefined {
-    if (size !== 4) {
-      const word = this.read(offset & ~3, 4)!;
-      const shifted = word >>> (8 * (offset & 3));
-      return size === 1 ? shifted & 0xff : shifted & 0xffff;
-    }
-    const thread = this.thread;
-    const harts = thread.hartCount;
-    const control = thread.controlWords;
-    if (offset < 4 * harts) return Atomics.load(control, hartWord(offset >> 2, MSIP)) >>> 0;
-    if (offset >= 0x4000 && offset < 0x4000 + 8 * harts) {
-      const hart = (offset - 0x4000) >> 3;
-      return Atomics.load(control, hartWord(hart, (offset & 4) === 0 ? MTIMECMP_LOW : MTIMECMP_HIGH)) >>> 0;
-    }
-    if (offset === 0xbff8) return thread.mtime() % TWO32 >>> 0;
-    if (offset === 0xbffc) return Math.floor(thread.mtime() / TWO32) >>> 0;
-    return 0;
-  }
-
-  write(offset: number, size: AccessSize, value: number): boolean {
-    if (size !== 4) {
-      const shift = 8 * (offset & 3);
-      const mask = (size === 1 ? 0xff : 0xffff) << shift;
-      const current = this.read(offset & ~3, 4)!;
-      return this.write(offset & ~3, 4, ((current & ~mask) | ((value << shift) & mask)) >>> 0);
-    }
-    const thread = this.thread;
-    const harts = thread.hartCount;
-    const control = thread.controlWords;
-    if (offset < 4 * harts) {
-      // An IPI (priv. 1.12 §3.1.9, ACLINT MSWI): the target's worker may be blocked in WFI.
-      const hart = offset >> 2;
-      Atomics.store(control, hartWord(hart, MSIP), value & 1);
-      if (hart === thread.hartId) thread.syncLines();
-      else wakeHart(control, hart);
-      return true;
-    }
-    if (offset >= 0x4000 && offset < 0x4000 + 8 * harts) {
-      const hart = (offset - 0x4000) >> 3;
-      Atomics.store(control, hartWord(hart, (offset & 4) === 0 ? MTIMECMP_LOW : MTIMECMP_HIGH), value | 0);
-      if (hart === thread.hartId) thread.syncLines();
-      else wakeHart(control, hart);
-      return true;
-    }
-    if (offset === 0xbff8 || offset === 0xbffc) {
-      const current = thread.mtime();
-      const high = Math.floor(current / TWO32);
-      const low = current - high * TWO32;
-      const next = offset === 0xbff8 ? high * TWO32 + value : value * TWO32 + low;
-      thread.shiftTime(next - current);
-      for (let h = 0; h < harts; h++) if (h !== thread.hartId) wakeHart(control, h);
-      thread.syncLines();
-      return true;
-    }
-    return true;
   }
 }
 

@@ -218,7 +218,7 @@ export async function runThreaded(machine: VirtMachine, options: ThreadedRunOpti
       }
       wakes += `${Atomics.load(control, hartWord(h, WAKE))},`;
     }
-    if (machine.uart.pendingInput > 0) {
+    if (machine.pendingConsoleInput > 0) {
       idleSince = undefined;
       return;
     }

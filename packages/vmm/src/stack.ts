@@ -1,8 +1,7 @@
-import type { BlockBackend } from "@matryoshka/devices";
 import type { Engine } from "@matryoshka/cpu";
 import type { IsaProfile } from "@matryoshka/isa";
+import { VirtMachine, type MachineOptions } from "@matryoshka/machine";
 import type { FrameOrder } from "@matryoshka/memory";
-import { VirtMachine } from "@matryoshka/machine";
 import { bareMetal } from "./bare-metal.js";
 import { Hypervisor, vmFootprintBytes } from "./hypervisor.js";
 import type { Platform } from "./platform.js";
@@ -27,7 +26,9 @@ export interface GuestMachineOptions {
   harts?: number;
   memoryMiB?: number;
   pmpEntries?: number;
-  disks?: BlockBackend[];
+  disks?: MachineOptions["disks"];
+  /** The guest's board's own devices (see MachineOptions.devices); the levels beneath get none. */
+  devices?: MachineOptions["devices"];
   virtioVersion?: 1 | 2;
   console?: (byte: number) => void;
   rtcEpochMilliseconds?: number;
