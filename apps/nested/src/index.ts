@@ -1,5 +1,5 @@
 export { runGuest } from "./run.js";
-export { createEngine, ENGINE_NAMES, type EngineName } from "./engines.js";
+export { createEngine, ENGINE_NAMES, type EngineName } from "@matryoshka/engines";
 export type { InputSource, LevelReport, RunOptions, RunReport } from "./run.js";
 export { buildStack, MAX_DEPTH } from "@matryoshka/vmm";
 export type { GuestMachineOptions, Stack, VmBackend } from "@matryoshka/vmm";

@@ -5,7 +5,7 @@
  */
 import { parentPort, workerData } from "node:worker_threads";
 import { CodeCache, Hart, StopReason, type Engine } from "@matryoshka/cpu";
-import { engineNamed } from "./engines.js";
+import { loadEngine, type EngineModule } from "./engines.js";
 import { CLINT_SIZE, LINE } from "@matryoshka/interrupts";
 import { ISA_PROFILES, type IsaProfileName } from "@matryoshka/isa";
 import { Bus, Ram, Rom, type AccessSize, type MmioDevice } from "@matryoshka/memory";
@@ -25,13 +25,13 @@ const STUCK_THRESHOLD = 1000;
 const SLEEP_RECHECK_MS = 50;
 const TWO32 = 0x1_0000_0000;
 
-async function createEngine(spec: string | ThreadEngineModule, hartId: number): Promise<ThreadEngine> {
-  if (typeof spec !== "string") {
+async function createEngine(spec: EngineModule | ThreadEngineModule, hartId: number): Promise<ThreadEngine> {
+  if ("options" in spec) {
     const factory = (await import(spec.module)) as { createThreadEngine?: (options: unknown, hartId: number) => Promise<ThreadEngine> | ThreadEngine };
     if (typeof factory.createThreadEngine !== "function") throw new Error(`${spec.module} has no createThreadEngine`);
     return factory.createThreadEngine(spec.options, hartId);
   }
-  return { engine: await engineNamed(spec) };
+  return { engine: await loadEngine(spec) };
 }
 
 class HartThread {
