@@ -7,7 +7,7 @@ import { checkPopekGoldberg, ISA_PROFILES, type IsaProfileName } from "@matryosh
 import { LoadError } from "@matryoshka/machine";
 import { DepthListError, ENGINE_NAMES, guestStatus, MAX_DEPTH, parseDepths, runGuest, sweep, sweepJson, type EngineName, type InputSource, type VmBackend, type RunReport, type SweepResult } from "@matryoshka/nested";
 import { loadPartitionConfig, PartitionConfigError, runPartitions } from "@matryoshka/partitioner";
-import { qemuAvailability, qemuCommandLine, runOnQemu } from "@matryoshka/testkit";
+import { qemuAvailability, qemuCommandLine, runOnQemu } from "@matryoshka/qemu-oracle";
 import { streamInput } from "./input.js";
 import { partitionJson, partitionSummary, partitionTable } from "./partition-view.js";
 import { differenceReport, progressReporter, summaryLine, sweepTable } from "./sweep-view.js";
