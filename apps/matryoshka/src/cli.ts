@@ -7,7 +7,7 @@ import { checkPopekGoldberg, ISA_PROFILES, type IsaProfileName } from "@matryosh
 import { LoadError } from "@matryoshka/machine";
 import { ENGINE_NAMES, type EngineName } from "@matryoshka/engines";
 import { DepthListError, guestStatus, MAX_DEPTH, parseDepths, runGuest, sweep, sweepJson, type InputSource, type VmBackend, type RunReport, type SweepResult } from "@matryoshka/runner";
-import { loadPartitionConfig, PartitionConfigError, runPartitions } from "@matryoshka/partitioner";
+import { loadPartitionConfig, PartitionConfigError, runPartitions } from "@matryoshka/partition";
 import { qemuAvailability, qemuCommandLine, runOnQemu } from "@matryoshka/qemu-oracle";
 import { streamInput } from "./input.js";
 import { partitionJson, partitionSummary, partitionTable } from "./partition-view.js";
