@@ -9,7 +9,7 @@ import { parseElf } from "@matryoshka/machine";
 import { SbiFirmware } from "@matryoshka/paravirt";
 import { guestPath } from "@matryoshka/testkit";
 import { buildStack, type VmBackend } from "@matryoshka/vmm";
-import { Translator } from "@matryoshka/bt";
+import { createEngine } from "@matryoshka/engines";
 import { guestPhysical } from "@matryoshka/memory";
 
 export const OPERATIONS = [
@@ -51,7 +51,7 @@ export function measureBackend(configuration: BackendConfiguration): PhaseMeasur
   const phaseSymbol = parseElf(kernel).symbols.get("ops_phase");
   if (phaseSymbol === undefined) throw new Error(`${configuration.guest} has no ops_phase symbol`);
   const stack = buildStack(configuration.depth, {
-    engine: new Translator(),
+    engine: createEngine("bt"),
     backend: configuration.backend,
     paravirtualFirmware: () => new SbiFirmware({ directPaging: configuration.directPaging ?? true }),
   });

@@ -7,7 +7,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { guestPath, guestVariants } from "@matryoshka/testkit";
 import { FileBlockBackend } from "@matryoshka/devices";
-import { runGuest, type EngineName, type InputSource, type LevelReport, type RunReport } from "@matryoshka/nested";
+import type { EngineName } from "@matryoshka/engines";
+import { runGuest, type InputSource, type LevelReport, type RunReport } from "@matryoshka/runner";
 
 /** A guest and how to run it. */
 export interface Workload {

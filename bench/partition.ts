@@ -6,7 +6,7 @@
 // medians, all in this process.
 import { loadavg } from "node:os";
 import { guestPath } from "@matryoshka/testkit";
-import { runPartitions, validatePartitionConfig, type PartitionReport } from "@matryoshka/partitioner";
+import { runPartitions, validatePartitionConfig, type PartitionReport } from "@matryoshka/partition";
 
 export interface PartitionBench {
   /** Guest instructions each measured run executes. */

@@ -4,8 +4,7 @@
 // VM's two vCPUs under trap-and-emulate (`runVmThreaded`). The threaded time starts once both
 // workers are ready (their start-up, loading modules, is reported apart).
 import { readFileSync } from "node:fs";
-import { Translator } from "@matryoshka/bt";
-import { Interpreter, type Engine } from "@matryoshka/cpu";
+import { createEngine, ENGINE_NAMES } from "@matryoshka/engines";
 import { parseElf, runThreaded, type ThreadedRunReport } from "@matryoshka/machine";
 import { guestPath } from "@matryoshka/testkit";
 import { buildStack, runVmThreaded } from "@matryoshka/vmm";
@@ -29,16 +28,15 @@ export async function benchSmp(repeats = 3): Promise<SmpRow[]> {
   const kernel = new Uint8Array(readFileSync(guestPath("smp-compute")));
   const rounds = parseElf(kernel).symbols.get("rounds");
   if (rounds === undefined) throw new Error("smp-compute has no rounds symbol");
-  const engines: [string, () => Engine][] = [["interpreter", () => new Interpreter()], ["bt", () => new Translator()]];
   const rows: SmpRow[] = [];
   for (const depth of [0, 1]) {
-    for (const [name, create] of engines) {
+    for (const name of ENGINE_NAMES) {
       const one: number[] = [];
       const two: number[] = [];
       const startup: number[] = [];
       let instructions = 0;
       const boot = (console: (byte: number) => void) => {
-        const stack = buildStack(depth, { harts: 2, engine: create(), console });
+        const stack = buildStack(depth, { harts: 2, engine: createEngine(name), console });
         (stack.vms[0] ?? stack.guest).boot({ kernel });
         // Four times the tests' work: long enough that the workers' start (a fresh JIT in each,
         // and for the translator its blocks) is small beside it.

@@ -1,9 +1,9 @@
 import { defineConfig } from "tsup";
 
 export default defineConfig({
-  entry: ["src/index.ts"],
-  format: ["esm", "cjs"],
-  dts: true,
+  // A program, not a library: only the executable is built.
+  entry: { main: "src/main.ts" },
+  format: ["esm"],
   clean: true,
   sourcemap: true,
   target: "node20",

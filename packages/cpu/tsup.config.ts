@@ -1,10 +1,13 @@
 import { defineConfig } from "tsup";
 
 export default defineConfig({
-  entry: ["src/index.ts"],
+  // engine-module is its own entry: a worker thread imports it by file (Interpreter.module).
+  entry: ["src/index.ts", "src/engine-module.ts"],
   format: ["esm", "cjs"],
   dts: true,
   clean: true,
   sourcemap: true,
   target: "node20",
+  // import.meta.url locates engine-module (module-url.ts); the CommonJS build needs it shimmed.
+  shims: true,
 });

@@ -7,4 +7,6 @@ export default defineConfig({
   clean: true,
   sourcemap: true,
   target: "node20",
+  // import.meta.url finds the repository root (guests.ts); the CommonJS build needs it shimmed.
+  shims: true,
 });

@@ -1,1 +1,3 @@
-export { ExitStatus, UsageError, buildProgram, main } from "./cli.js";
+export { ExitStatus, UsageError } from "./exit-status.js";
+export { buildProgram, main } from "./program.js";
+export type { Io } from "./io.js";

@@ -1,5 +1,5 @@
 import type { Readable } from "node:stream";
-import type { InputSource } from "@matryoshka/nested";
+import type { InputSource } from "@matryoshka/runner";
 
 /**
  * Console input from a host stream (normally stdin). Bytes are buffered as they arrive; the run

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // The executable front door: `pnpm matryoshka <command>` from the repository root.
-import { main } from "./cli.js";
+import { main } from "./program.js";
 
 main(process.argv.slice(2)).then(
   (status) => {

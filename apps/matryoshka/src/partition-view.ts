@@ -1,5 +1,5 @@
 import Table from "cli-table3";
-import type { PartitionReport, VmReport } from "@matryoshka/partitioner";
+import type { PartitionReport, VmReport } from "@matryoshka/partition";
 
 const number = (value: number) => Math.round(value).toLocaleString("en-US");
 const mips = (instructionsPerSecond: number) => (instructionsPerSecond / 1e6).toFixed(1);

@@ -1,8 +1,8 @@
 // Presentation of `matryoshka sweep`: progress on stderr, the table and summary on stdout, and the
-// report of differing depths. The sweep itself (running, comparing) is @matryoshka/nested's.
+// report of differing depths. The sweep itself (running, comparing) is @matryoshka/runner's.
 import cliProgress from "cli-progress";
 import Table from "cli-table3";
-import { describeOutcome, type DepthResult, type SweepProgress, type SweepResult } from "@matryoshka/nested";
+import { describeOutcome, type DepthResult, type SweepProgress, type SweepResult } from "@matryoshka/runner";
 
 const count = (value: number) => value.toLocaleString("en-US");
 const times = (value: number) => `${value.toFixed(2)}×`;

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import type { PartitionReport } from "@matryoshka/partitioner";
+import type { PartitionReport } from "@matryoshka/partition";
 import { guestPath, repoRoot } from "@matryoshka/testkit";
 
 const scratch = mkdtempSync(join(tmpdir(), "matryoshka-partition-cli-"));

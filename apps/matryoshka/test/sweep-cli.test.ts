@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { guestPath, repoRoot } from "@matryoshka/testkit";
-import type { DepthResult, RunReport, SweepJson, SweepResult } from "@matryoshka/nested";
+import type { DepthResult, RunReport, SweepJson, SweepResult } from "@matryoshka/runner";
 import { differenceReport, escapeLine, formatDepths, summaryLine, sweepTable } from "../src/sweep-view.js";
 
 const scratch = mkdtempSync(join(tmpdir(), "matryoshka-sweep-cli-"));

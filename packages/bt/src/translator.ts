@@ -41,6 +41,8 @@ export interface TranslatorStats {
  */
 export class Translator implements Engine {
   readonly name = "bt";
+  // engine-module beside this file: the source when running from sources, else the built entry.
+  readonly module = new URL(`./engine-module.${import.meta.url.endsWith(".ts") ? "ts" : "js"}`, import.meta.url).href;
   private readonly interpreter = new Interpreter();
   private readonly caches = new WeakMap<CodeCache, TranslationCache>();
   private stop: StopReason | -1 = -1;

@@ -5,10 +5,62 @@
  * and the board read and set them directly); this module is the only one that maps addresses to
  * them.
  */
-import { CSR, isUserCounter, Op, userSstatusAccessTraps } from "@matryoshka/isa";
-import { SATP_MODE_SV32 } from "@matryoshka/mmu";
+import { CSR, isUserCounter, Op, userSstatusAccessTraps, type IsaProfile } from "@matryoshka/isa";
+import { SATP_MODE_SV32, type Pmp } from "@matryoshka/mmu";
 import { Cause, COUNTEREN, MIP, MPP_SHIFT, MSTATUS, Priv } from "./constants.js";
-import type { Hart } from "./hart.js";
+
+/**
+ * What the CSR file reads and writes of a hart: the CSR values (fields of `Hart`, which engines
+ * and hypervisors use directly), its counters, and the few things a CSR write sets off. `Hart`
+ * implements it; naming it here keeps this module from importing hart.ts back.
+ */
+export interface CsrHart {
+  readonly hartId: number;
+  readonly x: Int32Array;
+  readonly pmp: Pmp;
+  readonly profile: IsaProfile;
+  readonly compressed: boolean;
+  priv: number;
+  mstatus: number;
+  medeleg: number;
+  mideleg: number;
+  mie: number;
+  mipSoftware: number;
+  readonly mip: number;
+  mtvec: number;
+  mepc: number;
+  mcause: number;
+  mtval: number;
+  mscratch: number;
+  stvec: number;
+  sepc: number;
+  scause: number;
+  stval: number;
+  sscratch: number;
+  satp: number;
+  mcounteren: number;
+  scounteren: number;
+  menvcfg: number;
+  senvcfg: number;
+  mcountinhibit: number;
+  readonly mhpmevent: Int32Array;
+  readonly mhpmcounter: Float64Array;
+  steps: number;
+  trapped: number;
+  cycleOffset: number;
+  instretOffset: number;
+  frozenCycle: number | undefined;
+  frozenInstret: number | undefined;
+  readonly mcycle: number;
+  readonly minstret: number;
+  readonly epcMask: number;
+  needsResync: boolean;
+  readTime: () => number;
+  flushTlbs(): void;
+  flushTranslatedTlbs(): void;
+  illegalInstruction(): void;
+}
+
 
 /** The misa bit of an extension, by its letter (§3.1.1). */
 const extension = (letter: string): number => 1 << (letter.charCodeAt(0) - 65);
@@ -111,7 +163,7 @@ const COUNTER_FAMILY = 0xf60;
  * Executes a Zicsr instruction. `source` is the rs1 register number (or the uimm for the I
  * forms). Returns false if it trapped.
  */
-export function csrInstruction(hart: Hart, op: number, rd: number, source: number, csr: number): boolean {
+export function csrInstruction(hart: CsrHart, op: number, rd: number, source: number, csr: number): boolean {
   const immediate = op === Op.CSRRWI || op === Op.CSRRSI || op === Op.CSRRCI;
   const isWrite = op === Op.CSRRW || op === Op.CSRRWI;
   const writes = isWrite || source !== 0;
@@ -148,7 +200,7 @@ export function csrInstruction(hart: Hart, op: number, rd: number, source: numbe
 }
 
 /** Counter enables (§3.1.11, §4.1.5) and TVM for satp (§3.1.6.5). */
-function csrAccessAllowed(hart: Hart, csr: number): boolean {
+function csrAccessAllowed(hart: CsrHart, csr: number): boolean {
   if (isUserCounter(csr)) {
     const bit = 1 << (csr & 0x1f);
     if (hart.priv < Priv.M && (hart.mcounteren & bit) === 0) return false;
@@ -158,7 +210,7 @@ function csrAccessAllowed(hart: Hart, csr: number): boolean {
   return true;
 }
 
-function counterValue(hart: Hart, index: number): number {
+function counterValue(hart: CsrHart, index: number): number {
   if (index === 0) return hart.mcycle;
   if (index === 1) return hart.readTime();
   if (index === 2) return hart.minstret;
@@ -170,7 +222,7 @@ function counterValue(hart: Hart, index: number): number {
  * replaces the count the writing instruction itself would add (§3.1.11: "the value written
  * takes effect after the writing instruction"); QEMU 7.2 instead counts that instruction too.
  */
-function setCounter(hart: Hart, index: number, value: number): void {
+function setCounter(hart: CsrHart, index: number, value: number): void {
   if (index === 0) {
     if (hart.frozenCycle !== undefined) hart.frozenCycle = value;
     else hart.cycleOffset = value - hart.steps - 1;
@@ -183,7 +235,7 @@ function setCounter(hart: Hart, index: number, value: number): void {
 }
 
 /** Reads a CSR; undefined if it does not exist. No side effects. */
-export function readCsr(hart: Hart, csr: number): number | undefined {
+export function readCsr(hart: CsrHart, csr: number): number | undefined {
   switch (csr) {
     case CSR_SSTATUS: return (hart.mstatus & SSTATUS_VISIBLE) >>> 0;
     case CSR_SIE: return hart.mie & hart.mideleg & S_LEVEL_INTERRUPTS;
@@ -245,7 +297,7 @@ export function readCsr(hart: Hart, csr: number): number | undefined {
 }
 
 /** Writes a CSR known to exist and be writable; applies its WARL rules. */
-export function writeCsr(hart: Hart, csr: number, value: number): void {
+export function writeCsr(hart: CsrHart, csr: number, value: number): void {
   switch (csr) {
     case CSR_SSTATUS:
       writeMstatus(hart, (hart.mstatus & ~SSTATUS_WRITABLE) | (value & SSTATUS_WRITABLE));
@@ -313,7 +365,7 @@ export function writeCsr(hart: Hart, csr: number, value: number): void {
   }
 }
 
-function writeMstatus(hart: Hart, value: number): void {
+function writeMstatus(hart: CsrHart, value: number): void {
   let next = (hart.mstatus & ~MSTATUS_WRITABLE) | (value & MSTATUS_WRITABLE);
   // MPP is WARL over implemented modes (§3.1.6.1): 2 is not one, so keep the old MPP. QEMU 7.2
   // stores 2 as written; the specification wins.
@@ -332,7 +384,7 @@ function writeMstatus(hart: Hart, value: number): void {
   hart.mstatus = next;
 }
 
-function writeCountInhibit(hart: Hart, value: number): void {
+function writeCountInhibit(hart: CsrHart, value: number): void {
   // Freeze or resume mcycle/minstret by folding the elapsed count into their offsets.
   const changed = value ^ hart.mcountinhibit;
   if (changed & COUNTEREN.CY) {

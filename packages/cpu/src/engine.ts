@@ -7,5 +7,12 @@ import type { Hart, StopReason } from "./hart.js";
  */
 export interface Engine {
   readonly name: string;
+  /**
+   * The URL of a module that builds an engine like this one (its defaults) with its export
+   * `createEngine(): Engine`. A worker thread cannot be handed an engine object, so this is how
+   * `runThreaded` gives each worker the board's engine without knowing engine packages. Engines
+   * without one (a hypervisor's vCPU engine) run on threads only through their own modules.
+   */
+  readonly module?: string;
   run(hart: Hart, budget: number): StopReason;
 }

@@ -71,7 +71,7 @@ const TWO32 = 0x1_0000_0000;
  * architectural state and implements everything off the fast path: CSRs, traps, interrupts,
  * translation misses and MMIO. Engines (the interpreter here, the translator in `bt`) run it.
  */
-export class Hart {
+export class Hart implements csrFile.CsrHart {
   readonly hartId: number;
   readonly bus: Bus;
   readonly pmp: Pmp;

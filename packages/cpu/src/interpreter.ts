@@ -100,6 +100,8 @@ const CAUSE_INSTRUCTION_MISALIGNED = Cause.InstructionMisaligned;
  */
 export class Interpreter implements Engine {
   readonly name = "interpreter";
+  // engine-module beside this file: the source when running from sources, else the built entry.
+  readonly module = new URL(`./engine-module.${import.meta.url.endsWith(".ts") ? "ts" : "js"}`, import.meta.url).href;
   private stop: StopReason | -1 = -1;
 
   run(hart: Hart, budget: number): StopReason {

@@ -3,7 +3,7 @@ export { InstructionClock } from "./clock.js";
 export { VirtMachine } from "./board.js";
 export type { BootInfo, BootOptions, MachineOptions, RunOutcome } from "./board.js";
 export { runThreaded, steadyWorkerJit } from "./threaded.js";
-export { engineNamed, THREAD_ENGINE_NAMES } from "./engines.js";
+export { engineModule, type EngineModule } from "./engines.js";
 export { siblingModule, startWorker } from "./worker.js";
 export type { ThreadedRunOptions, ThreadedRunReport } from "./threaded.js";
 export type { ThreadEngine, ThreadEngineModule } from "./threaded-shared.js";

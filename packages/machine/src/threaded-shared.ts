@@ -1,6 +1,7 @@
 import type { MemoryDescriptor } from "@matryoshka/memory";
 import type { CodeCache, Engine, Hart } from "@matryoshka/cpu";
 import { LINE, type ClintStorage } from "@matryoshka/interrupts";
+import type { EngineModule } from "./engines.js";
 
 /**
  * Shared state of a threaded run (see threaded.ts): one Int32Array of control words and one
@@ -205,8 +206,8 @@ export interface WorkerSetup {
   clintBase: number;
   /** Every other device, by index into this list, proxied to the main thread. */
   regions: { name: string; base: number; size: number; overlay: boolean }[];
-  /** An engine by name ("interpreter", "bt"), or built by a module (see ThreadEngineModule). */
-  engine: string | ThreadEngineModule;
+  /** The engine to build: like the board's (see EngineModule), or a module's own (see ThreadEngineModule). */
+  engine: EngineModule | ThreadEngineModule;
   quantum: number;
   instructionsPerTick: number;
   /** Machine time (CLOCK) at which the run stops with "limit"; Infinity for none. */

@@ -5,7 +5,7 @@
  */
 import { parentPort, workerData } from "node:worker_threads";
 import { CodeCache, Hart, StopReason, type Engine } from "@matryoshka/cpu";
-import { engineNamed } from "./engines.js";
+import { loadEngine, type EngineModule } from "./engines.js";
 import { Clint, CLINT_SIZE, LINE, type InterruptLines } from "@matryoshka/interrupts";
 import { ISA_PROFILES, type IsaProfileName } from "@matryoshka/isa";
 import { Bus, memoryFromDescriptor, Rom, type AccessSize, type MmioDevice } from "@matryoshka/memory";
@@ -26,13 +26,13 @@ const SLEEP_RECHECK_MS = 50;
 /** Another hart's lines: its own thread computes them from the shared words (a store there wakes it). */
 const ELSEWHERE: InterruptLines = { setInterruptLine() {} };
 
-async function createEngine(spec: string | ThreadEngineModule, hartId: number): Promise<ThreadEngine> {
-  if (typeof spec !== "string") {
+async function createEngine(spec: EngineModule | ThreadEngineModule, hartId: number): Promise<ThreadEngine> {
+  if ("options" in spec) {
     const factory = (await import(spec.module)) as { createThreadEngine?: (options: unknown, hartId: number) => Promise<ThreadEngine> | ThreadEngine };
     if (typeof factory.createThreadEngine !== "function") throw new Error(`${spec.module} has no createThreadEngine`);
     return factory.createThreadEngine(spec.options, hartId);
   }
-  return { engine: await engineNamed(spec) };
+  return { engine: await loadEngine(spec) };
 }
 
 class HartThread {

@@ -1,6 +1,7 @@
 import { setFlagsFromString } from "node:v8";
 import { describeMemory, Rom } from "@matryoshka/memory";
 import type { VirtMachine, RunOutcome } from "./board.js";
+import { engineModule, type EngineModule } from "./engines.js";
 import { captureHart, restoreHart } from "./hart-state.js";
 import { VIRT } from "./layout.js";
 import { siblingModule, startWorker } from "./worker.js";
@@ -14,11 +15,11 @@ export interface ThreadedRunOptions {
   /** Stop after this much machine time, in instructions (as `VirtMachine.run`'s argument). */
   maxInstructions?: number;
   /**
-   * Engine each worker builds: "interpreter" or "bt" (default: the name of the machine's engine,
-   * so a board on the translator runs its workers on the translator), or one a module builds
-   * (`ThreadEngineModule`: how a hypervisor runs its vCPUs on workers).
+   * Engine each worker builds (default: one like the machine's, from its `Engine.module`, so a
+   * board on the translator runs its workers on the translator), or one a module builds with
+   * options (`ThreadEngineModule`: how a hypervisor runs its vCPUs on workers).
    */
-  engine?: string | ThreadEngineModule;
+  engine?: EngineModule | ThreadEngineModule;
   /**
    * Called between stretches of servicing devices (about every 20 ms), with the event loop free:
    * e.g. to feed console input with `machine.uart.receive`.
@@ -80,6 +81,8 @@ export async function runThreaded(machine: VirtMachine, options: ThreadedRunOpti
   // A machine that already finished stays finished (run(0) reports how without running anything).
   const already = machine.run(0);
   if (already.kind !== "limit") return { outcome: already, wallMilliseconds: 0, proxiedAccesses: 0, engine: machine.engine.name, engineReports: [] };
+  // Before anything changes: an engine the workers cannot rebuild is refused with the board untouched.
+  const engine = options.engine ?? engineModule(machine.engine);
   const harts = machine.harts;
   const control = new Int32Array(new SharedArrayBuffer(CONTROL_WORDS * 4));
   const times = new BigInt64Array(new SharedArrayBuffer(TIME_WORDS * 8));
@@ -116,7 +119,6 @@ export async function runThreaded(machine: VirtMachine, options: ThreadedRunOpti
 
   const ramDescriptor = describeMemory(machine.ram);
   const limit = startClock + (options.maxInstructions ?? Number.POSITIVE_INFINITY);
-  const engine = options.engine ?? machine.engine.name;
   const workerModule = siblingModule(import.meta.url, "threaded-worker");
   const reports: (WorkerReport | undefined)[] = harts.map(() => undefined);
   const failures: string[] = [];
@@ -284,7 +286,7 @@ export async function runThreaded(machine: VirtMachine, options: ThreadedRunOpti
     default: throw new Error(failures.join("\n") || "a threaded run stopped for no reason");
   }
   const engineReports = reports.map((report) => report?.engine);
-  return { outcome, wallMilliseconds, proxiedAccesses, engine: typeof engine === "string" ? engine : engine.name, engineReports };
+  return { outcome, wallMilliseconds, proxiedAccesses, engine: engine.name, engineReports };
 }
 
 let jitSteadied = false;

@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
+import { createDefaultEngine, type Engine } from "@matryoshka/cpu";
 import { MemoryBlockBackend } from "@matryoshka/devices";
 import { encode, Op } from "@matryoshka/isa";
 import { guestPath, guestVariants, type GuestVariant } from "@matryoshka/testkit";
@@ -87,6 +88,16 @@ describe("threaded mode: each hart on its own worker thread", () => {
     expect(report.outcome).toEqual({ kind: "pass" });
     expect(report.proxiedAccesses).toBe(0);
     expect(machine.harts.map((hart) => hart.steps)).toEqual(steps);
+  });
+
+  it("refuses a board whose engine names no module to rebuild it on the workers, and leaves the board as it was", async () => {
+    const inner = createDefaultEngine();
+    const engine: Engine = { name: "wrapped", run: (hart, budget) => inner.run(hart, budget) };
+    const machine = new VirtMachine({ harts: 2, engine });
+    machine.boot({ kernel: new Uint8Array(readFileSync(guestPath("smp-compute"))) });
+    await expect(runThreaded(machine)).rejects.toThrow("the wrapped engine cannot run on worker threads: it names no module that builds it (Engine.module)");
+    expect(machine.dmaObserver).toBeUndefined();
+    expect(machine.run()).toEqual({ kind: "pass" });
   });
 
   it("stops at the instruction limit with the harts' progress handed back", async () => {

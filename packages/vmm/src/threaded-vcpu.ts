@@ -10,7 +10,8 @@
  * sfence.vma orders only the executing hart's accesses).
  */
 import { CodeCache, Hart } from "@matryoshka/cpu";
-import { engineNamed, type ThreadEngine } from "@matryoshka/machine";
+import { createEngine } from "@matryoshka/engines";
+import type { ThreadEngine } from "@matryoshka/machine";
 import { Bus, memoryFromDescriptor, type FrameTable, type MemoryDescriptor, type PagedMemory } from "@matryoshka/memory";
 import { FramePool, ShadowPageTables, type ShadowStats } from "@matryoshka/mmu";
 import { bareMetalHart } from "./bare-metal.js";
@@ -43,7 +44,7 @@ export async function createThreadEngine(options: VcpuThreadOptions, hartId: num
   const hostRam = guest.platform;
   const hostCode = new CodeCache(hostRam.base, hostRam.size);
   const hardware = new Hart(new Bus(hostRam), { hartId, pmpEntries: options.hostPmpEntries, codeCache: hostCode });
-  const platformHart = bareMetalHart(hardware, await engineNamed(options.hostEngine));
+  const platformHart = bareMetalHart(hardware, createEngine(options.hostEngine));
   const share = options.shadowFrames.slice(hartId * options.framesPerVcpu, (hartId + 1) * options.framesPerVcpu);
   const pool = new FramePool(hostRam, share, options.framesPerVcpu);
   const shadow = new ShadowPageTables(hostRam, pool, (va) => platformHart.flushTlb(va));

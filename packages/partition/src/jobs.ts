@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { MemoryBlockBackend } from "@matryoshka/devices";
 import { VirtMachine, type RunOutcome } from "@matryoshka/machine";
-import { createEngine, type EngineName } from "@matryoshka/nested";
+import { createEngine, type EngineName } from "@matryoshka/engines";
 import { CreditScheduler, RoundRobin, StrideScheduler, type Scheduler } from "@matryoshka/scheduler";
 import { bareMetal, Hypervisor, runScheduled, runVmThreaded, vmFootprintBytes, type VM } from "@matryoshka/vmm";
 import type { PlannedVm, SchedulerName } from "./config.js";

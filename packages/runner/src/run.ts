@@ -6,7 +6,7 @@ import { ISA_PROFILES, type IsaProfileName } from "@matryoshka/isa";
 import { copyGuestMemory, type FrameOrder } from "@matryoshka/memory";
 import { SbiFirmware } from "@matryoshka/paravirt";
 import { buildStack, runVmThreaded, type Stack, type VmBackend } from "@matryoshka/vmm";
-import { createEngine, type EngineName } from "./engines.js";
+import { createEngine, type EngineName } from "@matryoshka/engines";
 
 /** Everything `matryoshka run` needs, already read from disk. */
 export interface RunOptions {

@@ -1,5 +1,5 @@
 import { availableParallelism } from "node:os";
-import { ENGINE_NAMES, type EngineName } from "@matryoshka/nested";
+import { ENGINE_NAMES, type EngineName } from "@matryoshka/engines";
 import { PartitionConfigError, type PartitionPlan, type PlannedVm, type SchedulerName } from "./config.js";
 import { INSTRUCTIONS_PER_MS, type Job, type JobResult, type OutcomeData, type VmRunResult, type VmSpec } from "./jobs.js";
 import { promisedShares } from "./shares.js";

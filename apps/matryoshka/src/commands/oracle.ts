@@ -1,0 +1,31 @@
+import type { Command } from "commander";
+import { qemuAvailability, qemuCommandLine, runOnQemu } from "@matryoshka/qemu-oracle";
+import { positiveInteger, requireFile } from "../arguments.js";
+import { ExitStatus, UsageError } from "../exit-status.js";
+import type { Io, SetStatus } from "../io.js";
+
+/** `matryoshka oracle <elf>`: the guest on QEMU, the reference; exits as `run` does. */
+export function addOracleCommand(program: Command, io: Io, setStatus: SetStatus): void {
+  program
+    .command("oracle")
+    .description("run a guest ELF on QEMU's riscv32 virt machine (the reference our machine is tested against)")
+    .argument("<elf>", "guest ELF file")
+    .option("--timeout <ms>", "wall-clock limit in milliseconds", positiveInteger, 20_000)
+    .option("--smp <harts>", "number of harts", positiveInteger)
+    .option("--print-command", "print the QEMU command line on stderr first")
+    .action(async (elf: string, options: { timeout: number; smp?: number; printCommand?: boolean }) => {
+      requireFile(elf, "guest ELF");
+      const qemu = qemuAvailability();
+      if (!qemu.available) throw new UsageError(qemu.reason);
+      const extraArgs = options.smp ? ["-smp", String(options.smp)] : [];
+      if (options.printCommand) io.stderr(`${qemuCommandLine(elf, { extraArgs }).join(" ")}\n`);
+      const result = await runOnQemu(elf, { timeoutMs: options.timeout, extraArgs });
+      io.stdout(result.output);
+      if (result.timedOut) {
+        io.stderr(`matryoshka: time limit of ${options.timeout} ms ran out\n`);
+        setStatus(ExitStatus.limit);
+      } else {
+        setStatus(result.status ?? ExitStatus.abnormal);
+      }
+    });
+}

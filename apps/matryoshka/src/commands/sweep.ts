@@ -1,0 +1,76 @@
+import { writeFileSync } from "node:fs";
+import { InvalidArgumentError, Option, type Command } from "commander";
+import { DepthListError, MAX_DEPTH, parseDepths, sweep, sweepJson, type SweepResult } from "@matryoshka/runner";
+import { readInput, requireWritablePath } from "../arguments.js";
+import { ExitStatus, UsageError, usageErrorFromRun } from "../exit-status.js";
+import { addGuestOptions, guestBoard, readGuestFiles, type GuestFlags } from "../guest-options.js";
+import type { Io, SetStatus } from "../io.js";
+import { differenceReport, progressReporter, summaryLine, sweepTable } from "../sweep-view.js";
+
+/** The `--depths` list, as commander parses it. */
+function depthList(value: string): number[] {
+  try {
+    return parseDepths(value, MAX_DEPTH);
+  } catch (error) {
+    if (error instanceof DepthListError) throw new InvalidArgumentError(error.message);
+    throw error;
+  }
+}
+
+/** `matryoshka sweep <kernel>`: the guest at many depths; exits with whether every depth agrees. */
+export function addSweepCommand(program: Command, io: Io, setStatus: SetStatus): void {
+  const command = program
+    .command("sweep")
+    .description("run a guest at many nesting depths and check that its console output and status are the same at every depth")
+    .argument("<kernel>", "ELF file, Linux RISC-V Image, or raw binary")
+    .addOption(
+      new Option("--depths <list>", `depths, ascending, 0..${MAX_DEPTH}: a range A..B, a comma list (0,1,2,5,30) or one number`)
+        .argParser(depthList)
+        .default(parseDepths("0..30"), "0..30"),
+    );
+  addGuestOptions(command, "each depth runs on a fresh copy")
+    .option("--input <file>", "console input for the guest, the same bytes at every depth (stdin is not read)")
+    .option("--json <file>", "also write the results, per depth and per level, as JSON")
+    .option("--show-output", "print the first depth's console output before the table")
+    .option("--no-warmup", "time the first depth cold (by default it runs once untimed first, so slowdowns are not skewed by start-up)")
+    .action(async (kernelPath: string, options: GuestFlags & { depths: number[]; input?: string; json?: string; showOutput?: boolean; warmup: boolean }) => {
+      const { kernel, bios, initrd } = readGuestFiles(kernelPath, options);
+      const input = options.input === undefined ? undefined : readInput(options.input, "input file");
+      if (options.json !== undefined) requireWritablePath(options.json, "--json file");
+      const progress = progressReporter(io.progress, io.stderr);
+      let result: SweepResult;
+      try {
+        result = await sweep({
+          kernel, bios, initrd, ...guestBoard(options), depths: options.depths,
+          // Each depth gets fresh temporary copies of the disks, removed afterwards.
+          disks: options.disk.map(({ path, slot }) => ({ image: path, slot })),
+          input,
+          warmup: options.warmup,
+          onProgress: progress.update,
+        });
+      } catch (error) {
+        throw usageErrorFromRun(error);
+      } finally {
+        progress.stop();
+      }
+      if (options.showOutput) {
+        const output = result.depths[0]!.output;
+        if (io.write) io.write(output);
+        else io.stdout(Buffer.from(output).toString("latin1"));
+        if (output.length > 0 && output[output.length - 1] !== 0x0a) io.stdout("\n");
+      }
+      io.stdout(`${sweepTable(result, { color: io.stdoutIsTTY === true })}\n${summaryLine(result)}\n`);
+      if (options.json !== undefined) {
+        try {
+          writeFileSync(options.json, `${JSON.stringify(sweepJson(result, kernelPath), null, 2)}\n`);
+        } catch (error) {
+          throw new UsageError(`cannot write --json file: ${error instanceof Error ? error.message : String(error)}`);
+        }
+      }
+      if (result.identical) setStatus(ExitStatus.pass);
+      else {
+        io.stderr(differenceReport(result));
+        setStatus(ExitStatus.depthsDiffer);
+      }
+    });
+}

@@ -1,0 +1,42 @@
+import { LoadError } from "@matryoshka/machine";
+
+/**
+ * Exit statuses of `matryoshka` commands. Users script against them: keep them stable.
+ * - 0: the guest passed (test device 0x5555 or HTIF pass)
+ * - n: the guest failed with code n (test device `(n << 16) | 0x3333`, HTIF)
+ * - 124: the instruction or time limit ran out (as `timeout(1)` does)
+ * - 2: bad input (missing file, malformed ELF, out-of-range option); one line on stderr
+ * - 3: the guest stopped the machine abnormally
+ *
+ * `matryoshka sweep` runs a guest at many depths and exits with whether they agree, not with the
+ * guest's own status (that is in its table and JSON, mapped as above):
+ * - 0: at every depth the console output (byte for byte) and the guest's status equal the first depth's
+ * - 1: some depth differs; stderr names the depths, the first differing line of output and/or
+ *   the expected and actual status
+ * - 2: bad input, as above (also a malformed or out-of-range --depths list, an unwritable --json file)
+ *
+ * `matryoshka partition` runs several VMs at once and exits with whether any guest failed:
+ * - 0: no guest failed (those that finished passed; those still running when time was up count as fine)
+ * - 1: some guest failed (test-device failure, or its board stopped abnormally)
+ * - 2: the config does not fit or cannot be read (the message names the field), or bad options
+ *
+ * `matryoshka popek-goldberg` exits 0 when theorem 1 holds on the profile, 1 when it does not.
+ */
+export const ExitStatus = {
+  pass: 0,
+  depthsDiffer: 1,
+  badInput: 2,
+  abnormal: 3,
+  limit: 124,
+} as const;
+
+/** A failure the user caused: printed as one line, exit status 2. */
+export class UsageError extends Error {}
+
+/** What running a guest throws because of the user's input becomes a UsageError; anything else is a bug. */
+export function usageErrorFromRun(error: unknown): unknown {
+  if (error instanceof LoadError) return new UsageError(error.message);
+  // Only building the stack throws RangeError (a stack too deep for the memory limit).
+  if (error instanceof RangeError) return new UsageError(error.message);
+  return error;
+}

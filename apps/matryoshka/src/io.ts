@@ -1,0 +1,57 @@
+import type { InputSource } from "@matryoshka/runner";
+import { streamInput } from "./input.js";
+
+/** Where the commands write and read: the process's streams, or a test's buffers. */
+export interface Io {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+  /** Raw bytes for stdout (guest output shown by sweep); falls back to `stdout` as Latin-1. */
+  write?: (bytes: Uint8Array) => void;
+  /** Where sweep draws its progress bar when it is a terminal; otherwise one line per depth goes to `stderr`. */
+  progress?: NodeJS.WritableStream & { isTTY?: boolean };
+  /** True when stdout is a terminal (tables in colour). */
+  stdoutIsTTY?: boolean;
+  /** Raw console bytes from the guest. */
+  console?: (byte: number) => void;
+  /** Console input for the guest; none means the guest sees no input. */
+  input?: () => InputSource & { close(): void };
+}
+
+/** What a command's action reports back: the status the process exits with. */
+export type SetStatus = (status: number) => void;
+
+/** Guest console bytes go to stdout in chunks, not one write per byte. */
+function bufferedConsole(): (byte: number) => void {
+  const buffer = Buffer.alloc(4096);
+  let length = 0;
+  const flush = () => {
+    if (length > 0) process.stdout.write(Buffer.from(buffer.subarray(0, length)));
+    length = 0;
+  };
+  process.on("exit", flush);
+  let scheduled = false;
+  return (byte) => {
+    buffer[length++] = byte;
+    if (length === buffer.length || byte === 0x0a) flush();
+    else if (!scheduled) {
+      scheduled = true;
+      setImmediate(() => {
+        scheduled = false;
+        flush();
+      });
+    }
+  };
+}
+
+/** The process's own streams. Built on first use: it hooks process exit to flush the console. */
+export function processIo(): Io {
+  return {
+    stdout: (text) => process.stdout.write(text),
+    stderr: (text) => process.stderr.write(text),
+    write: (bytes) => process.stdout.write(bytes),
+    progress: process.stderr,
+    stdoutIsTTY: process.stdout.isTTY === true,
+    console: bufferedConsole(),
+    input: () => streamInput(process.stdin),
+  };
+}

@@ -1,0 +1,83 @@
+// Presentation of `matryoshka run --stats`: the run's counts, then a table of hypervisor levels.
+import Table from "cli-table3";
+import type { RunReport } from "@matryoshka/runner";
+
+/** Names of exception and interrupt causes (privileged spec 1.12, table 3.6). */
+const EXCEPTION_NAMES: Record<number, string> = {
+  0: "instruction address misaligned", 1: "instruction access fault", 2: "illegal instruction",
+  3: "breakpoint", 4: "load address misaligned", 5: "load access fault", 6: "store/AMO address misaligned",
+  7: "store/AMO access fault", 8: "ecall from U", 9: "ecall from S", 11: "ecall from M",
+  12: "instruction page fault", 13: "load page fault", 15: "store/AMO page fault", 22: "virtual instruction",
+};
+const INTERRUPT_NAMES: Record<number, string> = {
+  1: "supervisor software", 3: "machine software", 5: "supervisor timer", 7: "machine timer",
+  9: "supervisor external", 11: "machine external",
+};
+
+/** What `run --stats` prints on stderr: the run, traps by cause, then per level what each hypervisor did. */
+export function statsTable(report: RunReport): string {
+  const table = new Table({ head: ["statistic", "value"] });
+  table.push(["engine", report.engine]);
+  table.push(["instructions", report.instructions.toLocaleString("en-US")]);
+  table.push(["wall time (ms)", report.wallMilliseconds.toFixed(1)]);
+  if (report.resets > 0) table.push(["resets (rebooted)", report.resets.toLocaleString("en-US")]);
+  table.push(["MIPS", (report.instructions / Math.max(report.wallMilliseconds, 0.001) / 1000).toFixed(1)]);
+  for (const [cause, count] of [...report.exceptions].sort((a, b) => a[0] - b[0])) {
+    table.push([`exception ${cause}: ${EXCEPTION_NAMES[cause] ?? "reserved"}`, count.toLocaleString("en-US")]);
+  }
+  for (const [cause, count] of [...report.interrupts].sort((a, b) => a[0] - b[0])) {
+    table.push([`interrupt ${cause}: ${INTERRUPT_NAMES[cause] ?? "platform"}`, count.toLocaleString("en-US")]);
+  }
+  let text = table.toString();
+  if (report.levels.length > 0) text += `\n${levelsTable(report)}`;
+  return text;
+}
+
+/** Short names of exit causes for the per-level table's columns. */
+const EXIT_COLUMN_NAMES: Record<number, string> = {
+  0: "misaligned fetch", 1: "fetch fault", 2: "illegal", 3: "ebreak", 4: "misaligned load", 5: "load fault",
+  6: "misaligned store", 7: "store fault", 8: "ecall U", 9: "ecall S", 11: "ecall M",
+  12: "fetch PF", 13: "load PF", 15: "store PF", 22: "bt call",
+};
+
+const SHORT_INTERRUPT_NAMES: Record<number, string> = { 1: "S soft", 3: "M soft", 5: "S timer", 7: "M timer", 9: "S ext", 11: "M ext" };
+
+/**
+ * Per hypervisor level, one row each (level 1 runs on the hardware, the last is the guest's own):
+ * exits by cause, budget exits, instructions emulated, exits reflected to the level above, shadow
+ * paging and injected interrupts. Rows, not columns, so that 30 levels stay readable.
+ */
+function levelsTable(report: RunReport): string {
+  const levels = report.levels;
+  const causes = new Set<number>();
+  for (const level of levels) level.exits.byCause.forEach((count, cause) => count && causes.add(cause));
+  const exitCauses = [...causes].sort((a, b) => a - b);
+  const injected = new Set<number>();
+  for (const level of levels) for (const cause of level.injectedInterrupts.keys()) injected.add(cause);
+  const injectedCauses = [...injected].sort((a, b) => a - b);
+  const table = new Table({
+    head: [
+      "level",
+      ...exitCauses.map((cause) => `exit: ${EXIT_COLUMN_NAMES[cause] ?? `cause ${cause}`}`),
+      "exit: budget", "emulated", "SBI calls", "reflected", "shadow fills", "flushes page/all", "roots",
+      ...injectedCauses.map((cause) => `injected ${SHORT_INTERRUPT_NAMES[cause] ?? `irq ${cause}`}`),
+    ],
+    style: { compact: true },
+  });
+  const number = (value: number) => value.toLocaleString("en-US");
+  for (const level of levels) {
+    table.push([
+      `L${level.level}`,
+      ...exitCauses.map((cause) => number(level.exits.byCause[cause]!)),
+      number(level.exits.budget),
+      number(level.exits.emulated),
+      number(level.exits.hypercalls),
+      number(level.exits.reflected),
+      number(level.shadow.fills),
+      `${number(level.shadow.pageFlushes)}/${number(level.shadow.fullFlushes)}`,
+      number(level.shadow.rootsCreated),
+      ...injectedCauses.map((cause) => number(level.injectedInterrupts.get(cause) ?? 0)),
+    ]);
+  }
+  return table.toString();
+}

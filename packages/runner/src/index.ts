@@ -1,0 +1,7 @@
+export { runGuest } from "./run.js";
+export type { InputSource, LevelReport, RunOptions, RunReport } from "./run.js";
+export { describeOutcome, GuestStatus, guestStatus } from "./status.js";
+export { compareRuns, DepthListError, parseDepths, summarizeLevel, sweep, sweepJson } from "./sweep.js";
+export type { DepthResult, Difference, DiskImage, LevelSummary, SweepJson, SweepOptions, SweepProgress, SweepResult } from "./sweep.js";
+export { buildStack, MAX_DEPTH } from "@matryoshka/vmm";
+export type { GuestMachineOptions, Stack, VmBackend } from "@matryoshka/vmm";
