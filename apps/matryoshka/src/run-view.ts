@@ -28,9 +28,19 @@ export function statsTable(report: RunReport): string {
   for (const [cause, count] of [...report.interrupts].sort((a, b) => a[0] - b[0])) {
     table.push([`interrupt ${cause}: ${INTERRUPT_NAMES[cause] ?? "platform"}`, count.toLocaleString("en-US")]);
   }
+  // The hardware's engine, if it counts (the translator: blocks translated and dropped).
+  const engine = report.metrics.hardware.engine;
+  if (engine !== undefined) {
+    for (const [name, value] of Object.entries(engine)) if (typeof value === "number") table.push([`${report.engine}: ${words(name)}`, value.toLocaleString("en-US")]);
+  }
   let text = table.toString();
   if (report.levels.length > 0) text += `\n${levelsTable(report)}`;
   return text;
+}
+
+/** "blocksTranslated" → "blocks translated". */
+function words(name: string): string {
+  return name.replace(/[A-Z]/g, (letter) => ` ${letter.toLowerCase()}`);
 }
 
 /** Short names of exit causes for the per-level table's columns. */
@@ -39,6 +49,11 @@ const EXIT_COLUMN_NAMES: Record<number, string> = {
   6: "misaligned store", 7: "store fault", 8: "ecall U", 9: "ecall S", 11: "ecall M",
   12: "fetch PF", 13: "load PF", 15: "store PF", 22: "bt call",
 };
+
+/** A numeric counter of a metrics snapshot (0 when absent). */
+function counter(value: unknown): number {
+  return typeof value === "number" ? value : 0;
+}
 
 const SHORT_INTERRUPT_NAMES: Record<number, string> = { 1: "S soft", 3: "M soft", 5: "S timer", 7: "M timer", 9: "S ext", 11: "M ext" };
 
@@ -59,7 +74,7 @@ function levelsTable(report: RunReport): string {
     head: [
       "level",
       ...exitCauses.map((cause) => `exit: ${EXIT_COLUMN_NAMES[cause] ?? `cause ${cause}`}`),
-      "exit: budget", "emulated", "SBI calls", "reflected", "shadow fills", "flushes page/all", "roots",
+      "exit: budget", "emulated", "SBI calls", "reflected", "shadow fills", "flushes page/all", "roots", "pages resident/shared",
       ...injectedCauses.map((cause) => `injected ${SHORT_INTERRUPT_NAMES[cause] ?? `irq ${cause}`}`),
     ],
     style: { compact: true },
@@ -76,6 +91,7 @@ function levelsTable(report: RunReport): string {
       number(level.shadow.fills),
       `${number(level.shadow.pageFlushes)}/${number(level.shadow.fullFlushes)}`,
       number(level.shadow.rootsCreated),
+      `${number(counter(level.metrics.memory?.resident))}/${number(counter(level.metrics.memory?.shared))}`,
       ...injectedCauses.map((cause) => number(level.injectedInterrupts.get(cause) ?? 0)),
     ]);
   }

@@ -1,18 +1,17 @@
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { guestPath, qemuAvailability, repoRoot } from "@matryoshka/testkit";
+import { guestPath, qemuAvailability, repoRoot, runFrontDoor } from "@matryoshka/testkit";
 
 // Run the front door exactly as users do, through pnpm from the repository root.
 function matryoshka(...args: string[]) {
-  return matryoshkaWithInput(undefined, ...args);
+  return runFrontDoor(args);
 }
 
 function matryoshkaWithInput(input: string | undefined, ...args: string[]) {
-  const result = spawnSync("pnpm", ["matryoshka", ...args], { cwd: repoRoot, encoding: "utf8", input });
-  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+  return runFrontDoor(args, { input });
 }
 
 /** As matryoshkaWithInput, without blocking the test worker (long runs starve vitest's RPC otherwise). */
@@ -33,47 +32,47 @@ const qemu = qemuAvailability();
 if (!qemu.available) console.log(`[skip] matryoshka oracle command: ${qemu.reason}`);
 
 describe("pnpm matryoshka", () => {
-  it("reports a missing guest file in one line with status 2", () => {
-    const { status, stdout, stderr } = matryoshka("oracle", join(repoRoot, "no-such-guest.elf"));
+  it("reports a missing guest file in one line with status 2", async () => {
+    const { status, stdout, stderr } = await matryoshka("oracle", join(repoRoot, "no-such-guest.elf"));
     expect(status).toBe(2);
     expect(stdout).toBe("");
     expect(stderr.trim().split("\n")).toHaveLength(1);
     expect(stderr).toContain("not found");
   });
 
-  it("rejects an out-of-range option with status 2", () => {
-    const { status, stderr } = matryoshka("oracle", guestPath("hello"), "--timeout", "-5");
+  it("rejects an out-of-range option with status 2", async () => {
+    const { status, stderr } = await matryoshka("oracle", guestPath("hello"), "--timeout", "-5");
     expect(status).toBe(2);
     expect(stderr).toContain("--timeout");
   });
 
-  it("rejects an unknown command with status 2", () => {
-    expect(matryoshka("frobnicate").status).toBe(2);
+  it("rejects an unknown command with status 2", async () => {
+    expect((await matryoshka("frobnicate")).status).toBe(2);
   });
 
-  it("runs a guest on our board with only its console on stdout, and status 0 for a pass", () => {
-    const { status, stdout, stderr } = matryoshka("run", guestPath("hello"));
+  it("runs a guest on our board with only its console on stdout, and status 0 for a pass", async () => {
+    const { status, stdout, stderr } = await matryoshka("run", guestPath("hello"));
     expect(stdout).toBe("Hello from matryoshka guest on hart 0!\n");
     expect(stderr).toBe("");
     expect(status).toBe(0);
   });
 
-  it("exits with the guest's failure code", () => {
-    const { status, stdout } = matryoshka("run", guestPath("fail"));
+  it("exits with the guest's failure code", async () => {
+    const { status, stdout } = await matryoshka("run", guestPath("fail"));
     expect(stdout).toBe("failing on purpose with code 42\n");
     expect(status).toBe(42);
   });
 
-  it("exits with 124 when --max-insns runs out", () => {
-    const { status, stderr } = matryoshka("run", guestPath("crc32"), "--max-insns", "100000");
+  it("exits with 124 when --max-insns runs out", async () => {
+    const { status, stderr } = await matryoshka("run", guestPath("crc32"), "--max-insns", "100000");
     expect(status).toBe(124);
     expect(stderr).toContain("instruction limit");
   });
 
-  it("exits with 3 and a reason when the guest wrecks the machine", () => {
+  it("exits with 3 and a reason when the guest wrecks the machine", async () => {
     // A C source file is a valid raw kernel to QEMU too: it executes garbage and ends in a loop
     // of faults at an unmapped trap vector.
-    const { status, stderr } = matryoshka("run", join(repoRoot, "guests/hello/hello.c"));
+    const { status, stderr } = await matryoshka("run", join(repoRoot, "guests/hello/hello.c"));
     expect(status).toBe(3);
     expect(stderr).toMatch(/trapped 1000\+ times in a row/);
   });
@@ -85,33 +84,33 @@ describe("pnpm matryoshka", () => {
     [["--max-insns", "-1"], "--max-insns"],
     [["--bios", "/no/such/firmware"], "firmware not found"],
     [["--mem", "1"], "too small"],
-  ])("rejects %j with status 2 and one line", (options, message) => {
-    const { status, stderr } = matryoshka("run", guestPath("hello"), ...options);
+  ])("rejects %j with status 2 and one line", async (options, message) => {
+    const { status, stderr } = await matryoshka("run", guestPath("hello"), ...options);
     expect(status).toBe(2);
     expect(stderr.trim().split("\n")).toHaveLength(1);
     expect(stderr).toContain(message);
   });
 
-  it("rejects a malformed ELF, and a directory given as a file, with status 2 and one line", () => {
+  it("rejects a malformed ELF, and a directory given as a file, with status 2 and one line", async () => {
     const dir = mkdtempSync(join(tmpdir(), "matryoshka-cli-"));
     const truncated = join(dir, "truncated.elf");
     writeFileSync(truncated, readFileSync(guestPath("hello")).subarray(0, 40));
-    const elf = matryoshka("run", truncated);
+    const elf = await matryoshka("run", truncated);
     expect(elf.status).toBe(2);
     expect(elf.stderr.trim().split("\n")).toHaveLength(1);
     expect(elf.stderr).toContain("not an ELF file");
-    const directory = matryoshka("run", guestPath("hello"), "--initrd", dir);
+    const directory = await matryoshka("run", guestPath("hello"), "--initrd", dir);
     expect(directory.status).toBe(2);
     expect(directory.stderr).toContain("not a file");
     rmSync(dir, { recursive: true });
   });
 
-  it("boots the test kernel with a virtio disk and console input from stdin", () => {
+  it("boots the test kernel with a virtio disk and console input from stdin", async () => {
     const dir = mkdtempSync(join(tmpdir(), "matryoshka-disk-"));
     const disk = join(dir, "disk.img");
     const original = readFileSync(join(repoRoot, "guests/kernel/disk.img"));
     writeFileSync(disk, original);
-    const { status, stdout } = matryoshkaWithInput("hello\n", "run", guestPath("kernel"), "--disk", disk, "--virtio-version", "2");
+    const { status, stdout } = await matryoshkaWithInput("hello\n", "run", guestPath("kernel"), "--disk", disk, "--virtio-version", "2");
     expect(stdout).toContain("disk: fox.txt: 86 bytes");
     expect(stdout).toContain("version 2 (modern)");
     expect(stdout).toContain("input: hello\n");
@@ -154,40 +153,40 @@ describe("pnpm matryoshka", () => {
     }
   });
 
-  it("runs the two-hart kernel's harts on worker threads (--threads), at depth 0 and its vCPUs at depth 1, with the deterministic output", () => {
+  it("runs the two-hart kernel's harts on worker threads (--threads), at depth 0 and its vCPUs at depth 1, with the deterministic output", async () => {
     const dir = mkdtempSync(join(tmpdir(), "matryoshka-disk-"));
     const disk = join(dir, "disk.img");
     writeFileSync(disk, readFileSync(join(repoRoot, "guests/kernel/disk.img")));
     const args = ["run", guestPath("kernel-smp"), "--harts", "2", "--disk", disk, "--virtio-version", "2"];
-    const reference = matryoshkaWithInput("hello\n", ...args);
+    const reference = await matryoshkaWithInput("hello\n", ...args);
     expect(reference.status).toBe(0);
     expect(reference.stdout).toContain("smp: lr/sc spinlock: 2 harts x 50000 increments = 100000: ok\n");
     for (const depth of ["0", "1"]) {
-      const threaded = matryoshkaWithInput("hello\n", ...args, "--depth", depth, "--threads");
+      const threaded = await matryoshkaWithInput("hello\n", ...args, "--depth", depth, "--threads");
       expect({ depth, status: threaded.status, stdout: threaded.stdout }).toEqual({ depth, status: 0, stdout: reference.stdout });
     }
     rmSync(dir, { recursive: true });
-    const deeper = matryoshka("run", guestPath("hello"), "--depth", "2", "--threads");
+    const deeper = await matryoshka("run", guestPath("hello"), "--depth", "2", "--threads");
     expect(deeper.status).toBe(2);
     expect(deeper.stderr).toContain("--threads runs harts on worker threads at depth 0, or a VM's vCPUs at depth 1");
   });
 
-  it("prints statistics on stderr with --stats, the same on every run", () => {
-    const first = matryoshka("run", guestPath("hello"), "--stats");
-    const second = matryoshka("run", guestPath("hello"), "--stats");
+  it("prints statistics on stderr with --stats, the same on every run", async () => {
+    const first = await matryoshka("run", guestPath("hello"), "--stats");
+    const second = await matryoshka("run", guestPath("hello"), "--stats");
     expect(first.stdout).toBe("Hello from matryoshka guest on hart 0!\n");
     const instructions = (text: string) => /instructions\D+([\d,]+)/.exec(text)?.[1];
     expect(instructions(first.stderr)).toBeDefined();
     expect(instructions(first.stderr)).toBe(instructions(second.stderr));
   });
 
-  it("runs a guest the same on both engines (--engine), at depth 0 and nested, and names the engine in --stats", () => {
+  it("runs a guest the same on both engines (--engine), at depth 0 and nested, and names the engine in --stats", async () => {
     const instructions = (text: string) => /instructions\D+([\d,]+)/.exec(text)?.[1];
     // eslint-disable-next-line no-control-regex -- the table's colour codes
     const engineOf = (text: string) => /engine\W+(\w+)/.exec(text.replace(/\x1b\[\d+m/g, ""))?.[1];
     for (const depth of ["0", "2"]) {
-      const interpreted = matryoshka("run", guestPath("crc32"), "--depth", depth, "--stats", "--engine", "interpreter");
-      const translated = matryoshka("run", guestPath("crc32"), "--depth", depth, "--stats", "--engine", "bt");
+      const interpreted = await matryoshka("run", guestPath("crc32"), "--depth", depth, "--stats", "--engine", "interpreter");
+      const translated = await matryoshka("run", guestPath("crc32"), "--depth", depth, "--stats", "--engine", "bt");
       expect(translated.status).toBe(0);
       expect(translated.stdout).toBe(interpreted.stdout);
       expect(translated.stdout).toContain("crc32 check: cbf43926 ok");
@@ -196,34 +195,34 @@ describe("pnpm matryoshka", () => {
     }
   });
 
-  it("runs a VM with the bt backend (which brings the translating engine), and refuses it over the interpreter", () => {
-    const translated = matryoshka("run", guestPath("hello"), "--depth", "2", "--backend", "bt", "--isa-profile", "pushf-popf");
+  it("runs a VM with the bt backend (which brings the translating engine), and refuses it over the interpreter", async () => {
+    const translated = await matryoshka("run", guestPath("hello"), "--depth", "2", "--backend", "bt", "--isa-profile", "pushf-popf");
     expect(translated.stdout).toBe("Hello from matryoshka guest on hart 0!\n");
     expect(translated.status).toBe(0);
-    const refused = matryoshka("run", guestPath("hello"), "--depth", "1", "--backend", "bt", "--engine", "interpreter");
+    const refused = await matryoshka("run", guestPath("hello"), "--depth", "1", "--backend", "bt", "--engine", "interpreter");
     expect(refused.status).toBe(2);
     expect(refused.stderr).toContain("translating engine");
     expect(refused.stderr.trim().split("\n")).toHaveLength(1);
   });
 
-  it("checks Popek and Goldberg's theorems on an ISA profile: status 0 if classically virtualizable, 1 if not", () => {
-    const standard = matryoshka("popek-goldberg");
+  it("checks Popek and Goldberg's theorems on an ISA profile: status 0 if classically virtualizable, 1 if not", async () => {
+    const standard = await matryoshka("popek-goldberg");
     expect(standard.status).toBe(0);
     expect(standard.stdout).not.toContain("csrr sstatus");
-    const leaky = matryoshka("popek-goldberg", "--isa-profile", "pushf-popf");
+    const leaky = await matryoshka("popek-goldberg", "--isa-profile", "pushf-popf");
     expect(leaky.status).toBe(1);
     expect(leaky.stdout).toContain("csrr sstatus");
-    expect(matryoshka("popek-goldberg", "--isa-profile", "x86").status).toBe(2);
+    expect((await matryoshka("popek-goldberg", "--isa-profile", "x86")).status).toBe(2);
   });
 
-  it("rejects an unknown engine with status 2, naming the choices", () => {
-    const { status, stderr } = matryoshka("run", guestPath("hello"), "--engine", "jit");
+  it("rejects an unknown engine with status 2, naming the choices", async () => {
+    const { status, stderr } = await matryoshka("run", guestPath("hello"), "--engine", "jit");
     expect(status).toBe(2);
     expect(stderr).toContain("interpreter, bt");
   });
 
-  it.skipIf(!qemu.available)("runs hello on QEMU with only the guest's console on stdout", () => {
-    const { status, stdout } = matryoshka("oracle", guestPath("hello"));
+  it.skipIf(!qemu.available)("runs hello on QEMU with only the guest's console on stdout", async () => {
+    const { status, stdout } = await matryoshka("oracle", guestPath("hello"));
     expect(stdout).toBe("Hello from matryoshka guest on hart 0!\n");
     expect(status).toBe(0);
   });

@@ -1,10 +1,9 @@
-import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import type { PartitionReport } from "@matryoshka/partition";
-import { guestPath, repoRoot } from "@matryoshka/testkit";
+import { guestPath, runFrontDoor } from "@matryoshka/testkit";
 
 const scratch = mkdtempSync(join(tmpdir(), "matryoshka-partition-cli-"));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -12,16 +11,15 @@ afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 // Run the front door exactly as users do, through pnpm from the repository root (the child
 // inherits MATRYOSHKA_ENGINE, so the bt test project runs the partitions on the translator).
 function matryoshka(...args: string[]) {
-  const result = spawnSync("pnpm", ["matryoshka", ...args], { cwd: repoRoot, encoding: "utf8" });
-  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+  return runFrontDoor(args);
 }
 
 const EXAMPLE = "apps/partitioner/examples/two-partitions.json";
 
 describe("pnpm matryoshka partition", () => {
-  it("runs the committed example: a table per VM, a JSON report, status 0", () => {
+  it("runs the committed example: a table per VM, a JSON report, status 0", async () => {
     const json = join(scratch, "report.json");
-    const { status, stdout, stderr } = matryoshka("partition", EXAMPLE, "--json", json);
+    const { status, stdout, stderr } = await matryoshka("partition", EXAMPLE, "--json", json);
     expect(stderr).toContain("partition: running 4 VMs on 3 threads");
     expect(status).toBe(0);
     for (const column of ["VM", "placement", "vCPUs", "guest", "instructions", "hart-ms received / promised", "MIPS", "vs alone"]) expect(stdout).toContain(column);
@@ -46,31 +44,31 @@ describe("pnpm matryoshka partition", () => {
     for (const vm of [light!, heavy!]) expect(Math.abs(vm.receivedVsPromised - 1)).toBeLessThan(0.05);
   });
 
-  it("exits with 1 when a guest fails, and names the failure code", () => {
+  it("exits with 1 when a guest fails, and names the failure code", async () => {
     const config = join(scratch, "fail.json");
     writeFileSync(config, JSON.stringify({ machine: { harts: 2 }, duration: 5, vms: [{ name: "f", guest: guestPath("fail"), harts: [0], memoryMiB: 16 }, { name: "h", guest: guestPath("hello"), harts: [1], memoryMiB: 16 }] }));
-    const { status, stdout } = matryoshka("partition", config, "--show-output");
+    const { status, stdout } = await matryoshka("partition", config, "--show-output");
     expect(stdout).toMatch(/│ f\s+│ partition: hart 0\s+│ 1\s+│ FAIL code 42 at /);
     expect(stdout).toContain("--- f ---\nfailing on purpose with code 42\n");
     expect(status).toBe(1);
   });
 
-  it("exits with 2 and names the field when the config does not fit", () => {
+  it("exits with 2 and names the field when the config does not fit", async () => {
     const config = join(scratch, "overlap.json");
     writeFileSync(config, JSON.stringify({ machine: { harts: 2 }, duration: 5, vms: [{ name: "a", guest: guestPath("hello"), harts: [0, 1] }, { name: "b", guest: guestPath("hello"), harts: [1] }] }));
-    const { status, stdout, stderr } = matryoshka("partition", config);
+    const { status, stdout, stderr } = await matryoshka("partition", config);
     expect(status).toBe(2);
     expect(stdout).toBe("");
     expect(stderr).toBe(`matryoshka: ${config}: vms[1].harts: hart 1 is already given to "a"\n`);
   });
 
-  it("exits with 2 for a config file that is missing or not JSON", () => {
-    const missing = matryoshka("partition", join(scratch, "nope.json"));
+  it("exits with 2 for a config file that is missing or not JSON", async () => {
+    const missing = await matryoshka("partition", join(scratch, "nope.json"));
     expect(missing.status).toBe(2);
     expect(missing.stderr).toContain("config file not found");
     const config = join(scratch, "broken.json");
     writeFileSync(config, "{ machine: 2 }");
-    const broken = matryoshka("partition", config);
+    const broken = await matryoshka("partition", config);
     expect(broken.status).toBe(2);
     expect(broken.stderr).toMatch(/^matryoshka: .*broken\.json: not valid JSON: /);
   });

@@ -1,10 +1,9 @@
-import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { guestPath, repoRoot } from "@matryoshka/testkit";
+import { guestPath, repoRoot, runFrontDoor } from "@matryoshka/testkit";
 import type { DepthResult, RunReport, SweepJson, SweepResult } from "@matryoshka/runner";
 import { differenceReport, escapeLine, formatDepths, summaryLine, sweepTable } from "../src/sweep-view.js";
 
@@ -13,17 +12,16 @@ afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 // Run the front door exactly as users do, through pnpm from the repository root.
 function matryoshka(args: string[], env: NodeJS.ProcessEnv = process.env) {
-  const result = spawnSync("pnpm", ["matryoshka", ...args], { cwd: repoRoot, encoding: "utf8", env });
-  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+  return runFrontDoor(args, { env });
 }
 
 const HELLO = "Hello from matryoshka guest on hart 0!\n";
 const sha256 = (text: string) => createHash("sha256").update(text, "latin1").digest("hex");
 
 describe("pnpm matryoshka sweep", () => {
-  it("runs hello at depths 0,1,2: a table on stdout, progress lines on stderr, JSON, status 0", () => {
+  it("runs hello at depths 0,1,2: a table on stdout, progress lines on stderr, JSON, status 0", async () => {
     const json = join(scratch, "hello.json");
-    const { status, stdout, stderr } = matryoshka(["sweep", "guests/hello/hello.elf", "--depths", "0,1,2", "--json", json]);
+    const { status, stdout, stderr } = await matryoshka(["sweep", "guests/hello/hello.elf", "--depths", "0,1,2", "--json", json]);
     expect(stderr.trim().split("\n")).toEqual([
       expect.stringMatching(/^matryoshka sweep: 1\/3 depth 0: pass \(status 0\), [\d.]+ ms, 1\.00×, reference$/),
       expect.stringMatching(/^matryoshka sweep: 2\/3 depth 1: pass \(status 0\), .* same$/),
@@ -63,14 +61,14 @@ describe("pnpm matryoshka sweep", () => {
     expect(report.depths[2]!.levels[1]!.exitsHandled).toBeGreaterThan(0);
   });
 
-  it("prints the first depth's output before the table with --show-output", () => {
-    const { status, stdout } = matryoshka(["sweep", guestPath("hello"), "--depths", "1", "--show-output"]);
+  it("prints the first depth's output before the table with --show-output", async () => {
+    const { status, stdout } = await matryoshka(["sweep", guestPath("hello"), "--depths", "1", "--show-output"]);
     expect(status).toBe(0);
     expect(stdout.startsWith(`${HELLO}┌`)).toBe(true);
     expect(stdout).toContain("identical at all 1 depth (1)");
   });
 
-  it("sweeps the test kernel with its disk (a fresh copy per depth, removed afterwards) and console input from a file", () => {
+  it("sweeps the test kernel with its disk (a fresh copy per depth, removed afterwards) and console input from a file", async () => {
     const disk = join(scratch, "disk.img");
     copyFileSync(join(repoRoot, "guests/kernel/disk.img"), disk);
     const input = join(scratch, "input.txt");
@@ -78,7 +76,7 @@ describe("pnpm matryoshka sweep", () => {
     const temporary = join(scratch, "tmp");
     mkdirSync(temporary);
     const json = join(scratch, "kernel.json");
-    const { status, stdout, stderr } = matryoshka(
+    const { status, stdout, stderr } = await matryoshka(
       ["sweep", guestPath("kernel"), "--disk", disk, "--input", input, "--virtio-version", "2", "--depths", "0,1", "--show-output", "--json", json],
       { ...process.env, TMPDIR: temporary },
     );
@@ -94,12 +92,12 @@ describe("pnpm matryoshka sweep", () => {
     expect(readFileSync(disk).equals(readFileSync(join(repoRoot, "guests/kernel/disk.img")))).toBe(true);
   });
 
-  it("sweeps with a disk in a chosen slot (--disk FILE,slot=N): the same slot at every depth", () => {
+  it("sweeps with a disk in a chosen slot (--disk FILE,slot=N): the same slot at every depth", async () => {
     const disk = join(scratch, "slot-disk.img");
     copyFileSync(join(repoRoot, "guests/kernel/disk.img"), disk);
     const input = join(scratch, "slot-input.txt");
     writeFileSync(input, "hello\n");
-    const { status, stdout } = matryoshka(["sweep", guestPath("kernel"), "--disk", `${disk},slot=2`, "--input", input, "--depths", "0,1", "--show-output"]);
+    const { status, stdout } = await matryoshka(["sweep", guestPath("kernel"), "--disk", `${disk},slot=2`, "--input", input, "--depths", "0,1", "--show-output"]);
     expect(status).toBe(0);
     expect(stdout).toContain("block device in slot 2 at 0x10003000 (irq 3)");
     expect(stdout).toContain("identical at all 2 depths");
@@ -115,23 +113,23 @@ describe("pnpm matryoshka sweep", () => {
     [["--disk", "/no/such/disk.img"], "disk image not found"],
     [["--json", "/no/such/directory/out.json"], "no such directory"],
     [["--mem", "2047", "--depths", "0,1"], "host memory"],
-  ])("rejects %j with status 2 and one line on stderr", (options, message) => {
-    const { status, stdout, stderr } = matryoshka(["sweep", guestPath("hello"), ...options]);
+  ])("rejects %j with status 2 and one line on stderr", async (options, message) => {
+    const { status, stdout, stderr } = await matryoshka(["sweep", guestPath("hello"), ...options]);
     expect(status).toBe(2);
     expect(stdout).toBe("");
     expect(stderr.trim().split("\n")).toHaveLength(1);
     expect(stderr).toContain(message);
   });
 
-  it("rejects a missing kernel and a malformed ELF with status 2 and one line", () => {
-    const missing = matryoshka(["sweep", join(repoRoot, "no-such-guest.elf"), "--depths", "0,1"]);
+  it("rejects a missing kernel and a malformed ELF with status 2 and one line", async () => {
+    const missing = await matryoshka(["sweep", join(repoRoot, "no-such-guest.elf"), "--depths", "0,1"]);
     expect(missing.status).toBe(2);
     expect(missing.stdout).toBe("");
     expect(missing.stderr.trim().split("\n")).toHaveLength(1);
     expect(missing.stderr).toContain("not found");
     const truncated = join(scratch, "truncated.elf");
     writeFileSync(truncated, readFileSync(guestPath("hello")).subarray(0, 40));
-    const malformed = matryoshka(["sweep", truncated, "--depths", "0,1"]);
+    const malformed = await matryoshka(["sweep", truncated, "--depths", "0,1"]);
     expect(malformed.status).toBe(2);
     expect(malformed.stdout).toBe("");
     expect(malformed.stderr.trim().split("\n")).toHaveLength(1);
@@ -171,7 +169,7 @@ describe("sweep views", () => {
     differing: [2, 5],
   };
 
-  it("names the differing depths, the first differing line escaped, and the statuses", () => {
+  it("names the differing depths, the first differing line escaped, and the statuses", async () => {
     expect(differenceReport(differing).split("\n")).toEqual([
       "matryoshka: depths 2, 5 differ from depth 0",
       '  depth 2: output differs at line 2: expected "b\\n", got "B\\t\\xe9\\n"',
@@ -181,7 +179,7 @@ describe("sweep views", () => {
     ]);
   });
 
-  it("cuts long differing lines to a window around the first differing column", () => {
+  it("cuts long differing lines to a window around the first differing column", async () => {
     const long = "x".repeat(500);
     const result: SweepResult = {
       ...differing,
@@ -195,7 +193,7 @@ describe("sweep views", () => {
     expect(line.length).toBeLessThan(400);
   });
 
-  it("marks differing depths in the table and the summary", () => {
+  it("marks differing depths in the table and the summary", async () => {
     const table = sweepTable(differing, { color: false });
     const rows = table.split("\n").filter((line) => /^│\s+\d+ │/.test(line));
     expect(rows.map((row) => row.split("│").at(-2)!.trim())).toEqual(["reference", "same", "DIFFERS", "DIFFERS"]);
@@ -204,7 +202,7 @@ describe("sweep views", () => {
     expect(summaryLine(differing)).toBe("2 of 4 depths (0..2,5) differ from depth 0: 2,5 (details on stderr)");
   });
 
-  it("escapes guest bytes and writes depth lists as ranges", () => {
+  it("escapes guest bytes and writes depth lists as ranges", async () => {
     expect(escapeLine('say "hi"\\\r\n\u0000\u007f')).toBe('"say \\"hi\\"\\\\\\r\\n\\x00\\x7f"');
     expect(escapeLine(undefined)).toBe("(end of output)");
     expect(formatDepths([0, 1, 2, 3, 5, 7, 8, 30])).toBe("0..3,5,7,8,30");

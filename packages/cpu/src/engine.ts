@@ -14,5 +14,7 @@ export interface Engine {
    * without one (a hypervisor's vCPU engine) run on threads only through their own modules.
    */
   readonly module?: string;
+  /** Its counters (blocks translated, …), kept in place for `@matryoshka/metrics`; none for the interpreter. */
+  readonly stats?: object;
   run(hart: Hart, budget: number): StopReason;
 }

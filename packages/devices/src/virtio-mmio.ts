@@ -94,6 +94,8 @@ export interface VirtioDevice {
   readonly queueSizeMax: number;
   /** Device-specific feature bits; the transport adds its own (VERSION_1, INDIRECT_DESC). */
   readonly features: bigint;
+  /** Its counters (requests, bytes, errors), kept in place for `@matryoshka/metrics`, if it keeps any. */
+  readonly stats?: object;
   /** The current device configuration space, read by the driver at offset 0x100. */
   readConfig(): Uint8Array;
   /** A driver write of `size` bytes at `offset` in the configuration space; ignore what is read-only. */

@@ -7,6 +7,7 @@ import {
 import { Clint, Plic } from "@matryoshka/interrupts";
 import { Bus, guestPhysical, observedMemory, Ram, type GuestMemory } from "@matryoshka/memory";
 import { checkFdtPlacement, fdtAddress, imageEnd, initrdAddress, kernelAddress, writeResetVector } from "./boot.js";
+import { Metrics } from "@matryoshka/metrics";
 import { InstructionClock } from "./clock.js";
 import { boardDeviceTree } from "./device-tree.js";
 import { DEFAULT_MEMORY_MIB, VIRT } from "./layout.js";
@@ -122,6 +123,8 @@ export class VirtMachine {
   dmaObserver: ((pa: number, length: number) => void) | undefined = undefined;
   /** The virtio-mmio transports with a device behind them (disks, user devices), by slot. */
   readonly virtio: VirtioMmio[] = [];
+  /** Every counter of the board and of what runs on it (`@matryoshka/metrics`): harts, engine, devices; a VM adds its own. */
+  readonly metrics = new Metrics();
   /** Every device on the board: built-ins and user devices, each with its device-tree node. */
   readonly devices: DeviceRegistry;
   private htif: Htif | undefined;
@@ -175,7 +178,30 @@ export class VirtMachine {
     this.uart = this.made.uart ?? new Uart16550(output);
     this.rtc = this.made.rtc ?? new GoldfishRtc(() => 0n);
     for (const { device } of this.devices.entries) if (device instanceof VirtioMmio) this.virtio.push(device);
+    this.registerMetrics();
     this.clint.update();
+  }
+
+  /**
+   * What the board counts, for `@matryoshka/metrics`: its harts (instructions, traps taken by
+   * cause), its engine's counters, and each virtio device's (by its slot's name).
+   */
+  private registerMetrics(): void {
+    const metrics = this.metrics;
+    metrics.add("harts", () => {
+      const exceptions = new Float64Array(32);
+      const interrupts = new Float64Array(32);
+      for (const hart of this.harts) {
+        hart.exceptionCounts.forEach((count, cause) => (exceptions[cause]! += count));
+        hart.interruptCounts.forEach((count, cause) => (interrupts[cause]! += count));
+      }
+      return { instructions: this.instructions, exceptions, interrupts };
+    });
+    const engine = this.engine;
+    if (engine.stats !== undefined) metrics.add("engine", () => engine.stats!);
+    for (const { entry, device } of this.devices.entries) {
+      if (device instanceof VirtioMmio && device.device.stats !== undefined) metrics.add(entry.name, device.device.stats);
+    }
   }
 
   /** How the built-in devices are made (virt-devices.ts has where they go and their nodes). */

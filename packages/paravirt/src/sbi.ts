@@ -1,7 +1,7 @@
 import { Priv, type Hart } from "@matryoshka/cpu";
 import type { BootInfo } from "@matryoshka/machine";
 import { guestPhysical } from "@matryoshka/memory";
-import { Cause } from "@matryoshka/isa";
+import { Cause, COUNTEREN, CSR, MIP, MSTATUS } from "@matryoshka/isa";
 import { ExitOutcome, type BackendVm, type VcpuExit, type VirtualizationBackend } from "@matryoshka/vmm";
 import { DirectPaging } from "./direct-paging.js";
 import { SbiError } from "./errors.js";
@@ -94,10 +94,10 @@ export const SRST_REASON_FAILURE_CODE = 0xf000_0000;
 /** HSM hart states (SBI spec, HSM extension). */
 export const HartState = { STARTED: 0, STOPPED: 1, START_PENDING: 2, STOP_PENDING: 3, SUSPENDED: 4 } as const;
 
-const MIP_SSIP = 1 << 1;
-const MIP_MSIP = 1 << 3;
-const MIP_STIP = 1 << 5;
-const MIP_MTIP = 1 << 7;
+const MIP_SSIP = MIP.SSIP;
+const MIP_MSIP = MIP.MSIP;
+const MIP_STIP = MIP.STIP;
+const MIP_MTIP = MIP.MTIP;
 const CLINT_BASE = 0x0200_0000;
 const TEST_DEVICE = 0x0010_0000;
 /**
@@ -106,9 +106,12 @@ const TEST_DEVICE = 0x0010_0000;
  * illegal instruction, breakpoint, ecall from U, page faults; ecall from S stays with the
  * firmware), S-level interrupts, and S's access to cycle, time and instret.
  */
-const MEDELEG = 0xb1ff;
-const MIDELEG = 0x222;
-const MCOUNTEREN = 7;
+const MEDELEG =
+  (1 << Cause.InstructionMisaligned) | (1 << Cause.InstructionAccessFault) | (1 << Cause.IllegalInstruction) | (1 << Cause.Breakpoint) |
+  (1 << Cause.LoadMisaligned) | (1 << Cause.LoadAccessFault) | (1 << Cause.StoreMisaligned) | (1 << Cause.StoreAccessFault) |
+  (1 << Cause.EcallFromU) | (1 << Cause.InstructionPageFault) | (1 << Cause.LoadPageFault) | (1 << Cause.StorePageFault);
+const MIDELEG = MIP.SSIP | MIP.STIP | MIP.SEIP;
+const MCOUNTEREN = COUNTEREN.CY | COUNTEREN.TM | COUNTEREN.IR;
 
 export interface SbiFirmwareOptions {
   /**
@@ -160,6 +163,7 @@ export class SbiFirmware implements VirtualizationBackend {
 
   attach(vm: BackendVm): void {
     this.vm = vm;
+    vm.board.metrics.add("sbi", this.stats);
     this.harts = vm.board.harts;
     this.state = new Int32Array(this.harts.length).fill(HartState.STOPPED);
     this.resumeAddress = new Float64Array(this.harts.length).fill(-1);
@@ -195,13 +199,13 @@ export class SbiFirmware implements VirtualizationBackend {
     for (const [id, hart] of this.harts.entries()) {
       // What firmware programs once per hart: PMP open to S and U, delegation, counters, timer off.
       if (hart.pmp.count > 0) {
-        hart.writeCsr(0x3b0, 0xffff_ffff); // pmpaddr0: NAPOT over everything
-        hart.writeCsr(0x3a0, 0x1f); // pmpcfg0: R W X
+        hart.writeCsr(CSR.pmpaddr0, 0xffff_ffff); // NAPOT over everything
+        hart.writeCsr(CSR.pmpcfg0, 0x1f); // entry 0 NAPOT, R W X
       }
-      hart.writeCsr(0x302, MEDELEG);
-      hart.writeCsr(0x303, MIDELEG);
-      hart.writeCsr(0x306, MCOUNTEREN);
-      hart.writeCsr(0x304, MIP_MSIP); // mie: IPIs; MTIE only while a timer is armed
+      hart.writeCsr(CSR.medeleg, MEDELEG);
+      hart.writeCsr(CSR.mideleg, MIDELEG);
+      hart.writeCsr(CSR.mcounteren, MCOUNTEREN);
+      hart.writeCsr(CSR.mie, MIP_MSIP); // IPIs; MTIE only while a timer is armed
       this.setTimecmp(id, 0xffff_ffff, 0xffff_ffff);
       this.state[id] = HartState.STOPPED;
     }
@@ -282,9 +286,9 @@ export class SbiFirmware implements VirtualizationBackend {
           case 1: value = SBI_IMPLEMENTATION_ID; break;
           case 2: value = SBI_IMPLEMENTATION_VERSION; break;
           case 3: value = this.probe(a0) ? 1 : 0; break;
-          case 4: value = vhart.readCsr(0xf11) ?? 0; break; // mvendorid
-          case 5: value = vhart.readCsr(0xf12) ?? 0; break; // marchid
-          case 6: value = vhart.readCsr(0xf13) ?? 0; break; // mimpid
+          case 4: value = vhart.readCsr(CSR.mvendorid) ?? 0; break;
+          case 5: value = vhart.readCsr(CSR.marchid) ?? 0; break;
+          case 6: value = vhart.readCsr(CSR.mimpid) ?? 0; break;
           default: error = SbiError.NOT_SUPPORTED;
         }
         break;
@@ -489,7 +493,7 @@ export class SbiFirmware implements VirtualizationBackend {
     hart.x[11] = opaque | 0;
     this.paging?.resetVcpu(hart);
     hart.satp = 0;
-    hart.mstatus &= ~(1 << 1); // sstatus.SIE = 0
+    hart.mstatus &= ~MSTATUS.SIE;
     hart.flushTlbs();
     hart.needsResync = true;
     this.state[id] = HartState.STARTED;

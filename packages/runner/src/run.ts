@@ -4,6 +4,7 @@ import type { ShadowStats } from "@matryoshka/mmu";
 import type { ExitStats } from "@matryoshka/vmm";
 import { ISA_PROFILES, type IsaProfileName } from "@matryoshka/isa";
 import { copyGuestMemory, type FrameOrder } from "@matryoshka/memory";
+import type { CounterValue, MetricsSnapshot } from "@matryoshka/metrics";
 import { SbiFirmware } from "@matryoshka/paravirt";
 import { buildStack, runVmThreaded, type Stack, type VmBackend } from "@matryoshka/vmm";
 import { createEngine, type EngineName } from "@matryoshka/engines";
@@ -67,6 +68,12 @@ export interface InputSource {
 /** What one hypervisor level did (level k runs VM k on the platform of level k-1). */
 export interface LevelReport {
   level: number;
+  /**
+   * Everything the level counted, as `@matryoshka/metrics` reads it from the VM's board: "exits",
+   * "shadow", "memory", "harts" (its virtual harts: instructions, traps and injected interrupts),
+   * its virtio devices, and "sbi" for a paravirtual VM. The fields below are views of it.
+   */
+  metrics: MetricsSnapshot;
   exits: ExitStats;
   shadow: ShadowStats;
   /** Virtual interrupts the level's guest took, by cause. */
@@ -91,6 +98,11 @@ export interface RunReport {
   exceptions: Map<number, number>;
   interrupts: Map<number, number>;
   wallMilliseconds: number;
+  /**
+   * Every counter of the run (`@matryoshka/metrics`): the hardware's board (its harts and engine)
+   * and each level's VM, since the last reset. `--stats` and the JSON outputs read this.
+   */
+  metrics: { hardware: MetricsSnapshot; levels: MetricsSnapshot[] };
 }
 
 /** Instructions between checks for console input and between event-loop turns. */
@@ -170,30 +182,42 @@ export async function runGuest(options: RunOptions): Promise<RunReport> {
     }
     break;
   }
-  const machine = stack.guest;
-  const exceptions = new Map<number, number>();
-  const interrupts = new Map<number, number>();
-  for (const hart of machine.harts) {
-    hart.exceptionCounts.forEach((count, cause) => count && exceptions.set(cause, (exceptions.get(cause) ?? 0) + count));
-    hart.interruptCounts.forEach((count, cause) => count && interrupts.set(cause, (interrupts.get(cause) ?? 0) + count));
-  }
-  const levels = stack.vms.map((vm): LevelReport => {
-    const stats = vm.stats;
-    const injectedInterrupts = new Map<number, number>();
-    stats.injectedInterrupts.forEach((count, cause) => count && injectedInterrupts.set(cause, count));
-    return { level: vm.level, exits: stats.exits, shadow: stats.shadow, injectedInterrupts };
-  });
+  const hardware = stack.host.metrics.snapshot();
+  const levelMetrics = stack.vms.map((vm) => vm.board.metrics.snapshot());
+  // The guest's own board counted what the guest took: the hardware at depth 0, its VM's otherwise.
+  const guestHarts = (levelMetrics.at(-1) ?? hardware).harts!;
+  const levels = stack.vms.map((vm, index): LevelReport => levelReport(vm.level, levelMetrics[index]!));
   return {
     outcome,
     depth,
     engine: stack.host.engine.name,
     levels,
-    instructions: earlierInstructions + machine.instructions,
+    instructions: earlierInstructions + (guestHarts.instructions as number),
     resets,
-    exceptions,
-    interrupts,
+    exceptions: byCause(guestHarts.exceptions),
+    interrupts: byCause(guestHarts.interrupts),
     wallMilliseconds: performance.now() - started,
+    metrics: { hardware, levels: levelMetrics },
   };
+}
+
+/** A level's report, read from its metrics. */
+function levelReport(level: number, metrics: MetricsSnapshot): LevelReport {
+  const exits = metrics.exits as unknown as Omit<ExitStats, "byCause"> & { byCause: number[] };
+  return {
+    level,
+    metrics,
+    exits: { ...exits, byCause: Float64Array.from(exits.byCause) },
+    shadow: metrics.shadow as unknown as ShadowStats,
+    injectedInterrupts: byCause(metrics.harts!.interrupts),
+  };
+}
+
+/** The non-zero counts of a by-cause counter. */
+function byCause(counts: CounterValue | undefined): Map<number, number> {
+  const map = new Map<number, number>();
+  if (Array.isArray(counts)) counts.forEach((count, cause) => count && map.set(cause, count));
+  return map;
 }
 
 /** One threaded run (see RunOptions.threads) until the guest stops, idles or reaches `limit`, taking console input as it comes. */

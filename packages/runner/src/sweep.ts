@@ -155,6 +155,8 @@ export interface SweepJson {
     identical: boolean;
     difference?: Difference;
     levels: LevelSummary[];
+    /** Every counter of the run, as `@matryoshka/metrics` read it (see RunReport.metrics). */
+    metrics: RunReport["metrics"];
   }[];
   identical: boolean;
 }
@@ -341,6 +343,7 @@ export function sweepJson(result: SweepResult, guest: string): SweepJson {
       identical: depth.identical,
       ...(depth.difference ? { difference: depth.difference } : {}),
       levels: depth.levels,
+      metrics: depth.report.metrics,
     })),
     identical: result.identical,
   };

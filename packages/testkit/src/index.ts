@@ -2,3 +2,4 @@
 // finding it here beside the guests.
 export * from "@matryoshka/qemu-oracle";
 export * from "./guests.js";
+export * from "./front-door.js";

@@ -13,7 +13,7 @@ const SCOPE = "@matryoshka/";
 
 /** The layers, bottom up; a package may use its own layer and those below (see MAY_USE). */
 export const LAYERS = {
-  hardware: ["isa", "memory", "mmu", "cpu", "bt", "engines", "interrupts", "devices", "machine"],
+  hardware: ["metrics", "isa", "memory", "mmu", "cpu", "bt", "engines", "interrupts", "devices", "machine"],
   hypervisor: ["vmm", "paravirt", "scheduler"],
   runner: ["runner", "partition"],
   /** Test and reference tooling: the QEMU oracle, and the private test kit (tests only). */

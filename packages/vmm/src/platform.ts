@@ -1,3 +1,4 @@
+import { Cause } from "@matryoshka/isa";
 import type { GuestMemory } from "@matryoshka/memory";
 
 /** Why `PlatformHart.enter` returned. */
@@ -46,7 +47,7 @@ export interface PlatformHart {
 
 /** Exit causes whose `exitInstruction` holds the instruction: illegal instruction, ecall from U, virtual instruction. */
 export function carriesInstruction(cause: number): boolean {
-  return cause === 2 || cause === 8 || cause === 22;
+  return cause === Cause.IllegalInstruction || cause === Cause.EcallFromU || cause === Cause.VirtualInstruction;
 }
 
 /** What a hypervisor runs on: bare metal (`bareMetal`) or a VM of a hypervisor below (`VM`). */

@@ -1,7 +1,7 @@
 import { Interpreter, MPP_SHIFT, MSTATUS, Priv, StopReason, type Engine, type Hart } from "@matryoshka/cpu";
 import { Cause } from "@matryoshka/isa";
 import type { FrameTable } from "@matryoshka/memory";
-import { Access, Fill, ShadowPageTables, type ShadowContext } from "@matryoshka/mmu";
+import { Access, Fill, SATP_MODE_SV32, ShadowPageTables, type ShadowContext } from "@matryoshka/mmu";
 import { ExitOutcome, type VcpuExit, type VirtualizationBackend } from "./backend.js";
 import { ExitKind, type PlatformHart } from "./platform.js";
 
@@ -297,7 +297,7 @@ function loadContext(vhart: Hart, context: ShadowContext): boolean {
     context.satp = 0;
     context.sum = false;
     context.mxr = false;
-  } else if ((vhart.satp & 0x8000_0000) === 0) {
+  } else if ((vhart.satp & SATP_MODE_SV32) === 0) {
     context.translated = false;
     context.priv = priv;
     context.satp = 0;

@@ -125,6 +125,10 @@ export class VM implements Platform, BackendVm {
     for (const vhart of this.board.harts) {
       vhart.onSfenceVma = (va, asid) => (va === undefined ? shadow.invalidateAll(asid) : shadow.invalidatePage(va, asid));
     }
+    // What this level of hypervisor counts for its VM, beside what the VM's board counts itself.
+    this.board.metrics.add("exits", this.engine.exits);
+    this.board.metrics.add("shadow", shadow.stats);
+    this.board.metrics.add("memory", memory.stats);
     // As a platform, the VM's harts run the contexts of a hypervisor above through this VM's engine.
     this.harts = this.board.harts.map((vhart) => new ContextHart(vhart, (hart, budget) => this.engine.run(hart, budget), false));
     backend.attach(this);

@@ -1,0 +1,2 @@
+export { Metrics, readCounters } from "./metrics.js";
+export type { CounterSource, CounterValue, Counters, MetricsSnapshot } from "./metrics.js";
