@@ -74,7 +74,7 @@ function levelsTable(report: RunReport): string {
     head: [
       "level",
       ...exitCauses.map((cause) => `exit: ${EXIT_COLUMN_NAMES[cause] ?? `cause ${cause}`}`),
-      "exit: budget", "emulated", "SBI calls", "reflected", "shadow fills", "flushes page/all", "roots", "pages resident/shared",
+      "exit: budget", "emulated", "SBI calls", "reflected", "shadow fills", "flushes page/all", "roots", "pages resident/shared", "balloon held/target",
       ...injectedCauses.map((cause) => `injected ${SHORT_INTERRUPT_NAMES[cause] ?? `irq ${cause}`}`),
     ],
     style: { compact: true },
@@ -92,6 +92,7 @@ function levelsTable(report: RunReport): string {
       `${number(level.shadow.pageFlushes)}/${number(level.shadow.fullFlushes)}`,
       number(level.shadow.rootsCreated),
       `${number(counter(level.metrics.memory?.resident))}/${number(counter(level.metrics.memory?.shared))}`,
+      level.metrics.balloon === undefined ? "-" : `${number(counter(level.metrics.balloon.heldPages))}/${number(counter(level.metrics.balloon.targetPages))}`,
       ...injectedCauses.map((cause) => number(level.injectedInterrupts.get(cause) ?? 0)),
     ]);
   }

@@ -15,13 +15,18 @@ export function addRunCommand(program: Command, io: Io, setStatus: SetStatus): v
     .argument("<kernel>", "ELF file, Linux RISC-V Image, or raw binary")
     .option("--depth <n>", `levels of hypervisor beneath the guest, 0..${MAX_DEPTH} (0: bare board)`, integerIn(0, MAX_DEPTH), 0);
   addGuestOptions(run)
+    .option(
+      "--balloon <MiB>",
+      "give the guest's VM a virtio-balloon device (QEMU's -device virtio-balloon-device) asking the guest to give this much memory back (needs --depth 1 or more)",
+      integerIn(0, 2047),
+    )
     .option("--stats", "print instructions, traps by cause and time on stderr at the end")
     .option(
       "--threads",
       "run the harts in parallel, each on its own worker thread (depth 0), or the VM's vCPUs (depth 1, trap-and-emulate); " +
         "output stays the same, the interleaving of harts no longer deterministic",
     )
-    .action(async (kernelPath: string, options: GuestFlags & { depth: number; stats?: boolean; threads?: boolean }) => {
+    .action(async (kernelPath: string, options: GuestFlags & { depth: number; balloon?: number; stats?: boolean; threads?: boolean }) => {
       const { kernel, bios, initrd } = readGuestFiles(kernelPath, options);
       const disks = options.disk.map(({ path, slot }) => ({ backend: new FileBlockBackend(path), slot }));
       const input = io.input?.();
@@ -30,6 +35,7 @@ export function addRunCommand(program: Command, io: Io, setStatus: SetStatus): v
         report = await runGuest({
           kernel, bios, initrd, ...guestBoard(options), depth: options.depth,
           threads: options.threads,
+          balloonMiB: options.balloon,
           disks,
           console: io.console ?? ((byte) => io.stdout(String.fromCharCode(byte))),
           input,
