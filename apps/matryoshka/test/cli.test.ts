@@ -153,6 +153,22 @@ describe("pnpm matryoshka", () => {
     }
   });
 
+  it("gives the guest's VM a balloon with --balloon MiB: the test kernel inflates to it and back, and --stats shows it per level; depth 0 is status 2", async () => {
+    const { status, stdout, stderr } = await matryoshkaWithInput("", "run", guestPath("kernel"), "--disk", join(repoRoot, "guests/kernel/disk.img"), "--depth", "2", "--balloon", "2", "--stats");
+    expect(status).toBe(0);
+    expect(stdout).toContain("virtio-balloon: slot 6, version 1; the host asks for 512 pages");
+    expect(stdout).toContain("virtio-balloon: inflated to 512 pages, actual 512\n");
+    expect(stdout).toContain("virtio-balloon: deflated back to 0 pages\n");
+    const stats = stderr.replace(/\x1b\[[0-9;]*m/g, "");
+    expect(stats).toContain("balloon held/target");
+    // Level 1's VM has no balloon; the guest's VM (level 2) was asked for 512 pages and holds none at the end.
+    expect(stats).toMatch(/L1 [^\n]*│ -\s+│/);
+    expect(stats).toMatch(/L2 [^\n]*│ 0\/512\s+│/);
+    const bare = await matryoshka("run", guestPath("hello"), "--balloon", "2");
+    expect(bare.status).toBe(2);
+    expect(bare.stderr.trim().split("\n")).toEqual(["matryoshka: --balloon needs --depth 1 or more: the balloon gives memory back to a hypervisor"]);
+  });
+
   it("runs the two-hart kernel's harts on worker threads (--threads), at depth 0 and its vCPUs at depth 1, with the deterministic output", async () => {
     const dir = mkdtempSync(join(tmpdir(), "matryoshka-disk-"));
     const disk = join(dir, "disk.img");
