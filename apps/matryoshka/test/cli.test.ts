@@ -1,6 +1,7 @@
 import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { stripVTControlCharacters } from "node:util";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { guestPath, qemuAvailability, repoRoot, runFrontDoor } from "@matryoshka/testkit";
@@ -159,7 +160,7 @@ describe("pnpm matryoshka", () => {
     expect(stdout).toContain("virtio-balloon: slot 6, version 1; the host asks for 512 pages");
     expect(stdout).toContain("virtio-balloon: inflated to 512 pages, actual 512\n");
     expect(stdout).toContain("virtio-balloon: deflated back to 0 pages\n");
-    const stats = stderr.replace(/\x1b\[[0-9;]*m/g, "");
+    const stats = stripVTControlCharacters(stderr);
     expect(stats).toContain("balloon held/target");
     // Level 1's VM has no balloon; the guest's VM (level 2) was asked for 512 pages and holds none at the end.
     expect(stats).toMatch(/L1 [^\n]*│ -\s+│/);
