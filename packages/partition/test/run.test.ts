@@ -139,7 +139,7 @@ describe("partitioner outcomes and baselines", () => {
 });
 
 describe("a shared pool smaller than its VMs (machine.memoryMiB, memory)", () => {
-  it("runs three memhog VMs of 32 MiB in 8 MiB, ballooning, sharing and swapping to a file, each printing what it prints alone", async () => {
+  it("runs three memhog VMs and the test kernel, 32 MiB each, in 8 MiB, ballooning, sharing and swapping to a file, each printing what it prints alone", async () => {
     const swap = join(scratch, "pool.swap");
     const hog = guestPath("memhog");
     const plan = validatePartitionConfig(
@@ -153,12 +153,21 @@ describe("a shared pool smaller than its VMs (machine.memoryMiB, memory)", () =>
           { name: "h1", guest: hog, share: {}, memoryMiB: 32 },
           { name: "h2", guest: hog, share: {}, memoryMiB: 32, memoryShares: 2000 },
           { name: "h3", guest: hog, share: {}, memoryMiB: 32, minMiB: 2 },
+          { name: "os", guest: guestPath("kernel"), share: {}, memoryMiB: 32, disk: join(repoRoot, "guests/kernel/disk.img"), input: "hello\n" },
         ],
       },
       scratch,
     );
     expect(plan.poolMemoryMiB).toBe(8);
     const report = await runPartitions(plan);
+    // The test kernel, alone in a partition of its own, prints what it prints in the pool (where it
+    // also has a balloon, whose driver adds its own lines).
+    const solo = await runPartitions(validatePartitionConfig({ machine: { harts: 1 }, duration: 2000, vms: [{ name: "os", guest: guestPath("kernel"), harts: [0], memoryMiB: 32, disk: join(repoRoot, "guests/kernel/disk.img"), input: "hello\n" }] }, scratch));
+    const os = byName(report, "os");
+    expect(os.state).toBe("pass");
+    expect(byName(solo, "os").state).toBe("pass");
+    expect(os.output).toMatch(/^virtio-balloon: inflated to \d+ pages/m);
+    expect(os.output.replace(/^virtio-balloon: .*\n/gm, "")).toBe(byName(solo, "os").output);
     // Alone, on a board of its own with all the memory it asks for:
     let alone = "";
     const machine = new VirtMachine({ memoryMiB: 32, console: (byte) => (alone += String.fromCharCode(byte)) });
