@@ -379,10 +379,14 @@ export class VirtioMmio implements MmioDevice, VirtioTransport {
     }
   }
 
-  /** Modern feature negotiation: nothing beyond what was offered, and VERSION_1 accepted (§6.1). */
+  /**
+   * Modern feature negotiation: nothing beyond what was offered. §6.1 lets a device refuse a driver
+   * that does not accept VERSION_1, but QEMU 7.2 does not (it validates features only once VERSION_1
+   * is negotiated), and drivers rely on that: upstream xv6's never acknowledges VERSION_1 on the
+   * modern transport. So neither do we; the queues work the same either way.
+   */
   private acceptableFeatures(): boolean {
-    if ((this.driverFeatures & ~this.offeredFeatures) !== 0n) return false;
-    return (this.driverFeatures & featureBit(VIRTIO_F_VERSION_1)) !== 0n;
+    return (this.driverFeatures & ~this.offeredFeatures) === 0n;
   }
 
   private refreshRingFeatures(): void {
