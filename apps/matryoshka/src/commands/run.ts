@@ -46,7 +46,7 @@ export function addRunCommand(program: Command, io: Io, setStatus: SetStatus): v
         input?.close();
         for (const disk of disks) disk.backend.close();
       }
-      if (options.stats) io.stderr(`${statsTable(report)}\n`);
+      if (options.stats) io.stderr(`${statsTable(report, { color: io.stderrColour === true })}\n`);
       const outcome = report.outcome;
       if (outcome.kind === "limit") io.stderr(`matryoshka: instruction limit of ${options.maxInsns} reached\n`);
       else if (outcome.kind !== "pass" && outcome.kind !== "fail") {
