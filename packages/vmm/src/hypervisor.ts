@@ -1,5 +1,4 @@
 import { FrameAllocator, type FrameOrder, type PlatformPhysicalAddress } from "@matryoshka/memory";
-import type { MemoryManager } from "./memory-manager.js";
 import type { Platform } from "./platform.js";
 import { VM, type VmConfig } from "./vm.js";
 
@@ -23,6 +22,14 @@ export interface HypervisorOptions {
   frameOrder?: FrameOrder;
 }
 
+/**
+ * What the hypervisor tells the memory manager that manages its VMs (`MemoryManager`, which sets
+ * itself here): a VM is going away.
+ */
+export interface VmMemoryManager {
+  forget(vm: VM): void;
+}
+
 /** How the hypervisor's memory is used, in 4 KiB frames. */
 export interface HypervisorMemoryStats {
   totalFrames: number;
@@ -42,7 +49,7 @@ export class Hypervisor {
   readonly vms: VM[] = [];
   readonly frames: FrameAllocator;
   /** Its memory manager, if one manages its VMs (overcommit, ballooning, sharing, swapping). */
-  memoryManager: MemoryManager | undefined = undefined;
+  memoryManager: VmMemoryManager | undefined = undefined;
 
   constructor(platform: Platform, options: HypervisorOptions = {}) {
     this.platform = platform;

@@ -9,7 +9,7 @@ export type { ExitStats } from "./vcpu.js";
 export { VM } from "./vm.js";
 export type { VmConfig, VmPlacement, VmStats } from "./vm.js";
 export { DEFAULT_SHADOW_FRAMES, Hypervisor, vmFootprintBytes } from "./hypervisor.js";
-export type { HypervisorMemoryStats, HypervisorOptions } from "./hypervisor.js";
+export type { HypervisorMemoryStats, HypervisorOptions, VmMemoryManager } from "./hypervisor.js";
 export { buildStack, MAX_DEPTH } from "./stack.js";
 export type { GuestMachineOptions, Stack } from "./stack.js";
 export { runScheduled } from "./scheduled.js";
