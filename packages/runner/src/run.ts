@@ -55,6 +55,34 @@ export interface RunOptions {
    * check it, for every bundled guest).
    */
   frameOrder?: FrameOrder;
+  /**
+   * Pause at this much machine time (instructions, as `maxInstructions` counts them): the run
+   * returns with `paused` set, its stack intact, for a snapshot to save. Ignored at or past the limit.
+   */
+  pauseAt?: number;
+  /**
+   * Continue a saved run instead of booting: called with a freshly built stack (not booted) to put
+   * the saved state back, it returns the run's counters as they were (`PausedRun.counters`). The
+   * boot images in `kernel`, `bios`, `initrd` and `append` still serve a later reset.
+   */
+  resume?: (stack: Stack) => RunCounters;
+}
+
+/** What the run loop counts beside the machines: time and instructions of boots before a reset. */
+export interface RunCounters {
+  /** Machine time (instructions) of the boots before the last reset. */
+  earlierTime: number;
+  /** Instructions of the boots before the last reset. */
+  earlierInstructions: number;
+  resets: number;
+}
+
+/** A run stopped at `RunOptions.pauseAt`: the stack as it stands, and the loop's own counters. */
+export interface PausedRun {
+  stack: Stack;
+  counters: RunCounters;
+  /** Machine time (instructions) at which it paused, counting earlier boots. */
+  machineTime: number;
 }
 
 /** Host input for the guest's UART, e.g. from process.stdin. */
@@ -103,6 +131,8 @@ export interface RunReport {
    * and each level's VM, since the last reset. `--stats` and the JSON outputs read this.
    */
   metrics: { hardware: MetricsSnapshot; levels: MetricsSnapshot[] };
+  /** Set when the run stopped at `RunOptions.pauseAt` (the outcome then says "limit"). */
+  paused?: PausedRun;
 }
 
 /** Instructions between checks for console input and between event-loop turns. */
@@ -137,15 +167,18 @@ export async function runGuest(options: RunOptions): Promise<RunReport> {
   // A VM's boot also tells the levels beneath that its RAM changed.
   const boot = (stack: Stack) => (stack.vms.at(-1) ?? stack.guest).boot({ kernel: options.kernel, bios: options.bios, append: options.append, initrd: options.initrd });
   let stack = build();
-  boot(stack);
-  const started = performance.now();
-  const limit = options.maxInstructions ?? Number.POSITIVE_INFINITY;
-  let inputOpen = options.input !== undefined;
-  let outcome: RunOutcome;
   // Machine time and instructions of the boots before a reset.
   let earlierTime = 0;
   let earlierInstructions = 0;
   let resets = 0;
+  if (options.resume) ({ earlierTime, earlierInstructions, resets } = options.resume(stack));
+  else boot(stack);
+  const started = performance.now();
+  const limit = options.maxInstructions ?? Number.POSITIVE_INFINITY;
+  const pauseAt = options.pauseAt !== undefined && options.pauseAt < limit ? options.pauseAt : undefined;
+  let paused: PausedRun | undefined;
+  let inputOpen = options.input !== undefined;
+  let outcome: RunOutcome;
   for (;;) {
     const machine = stack.guest;
     const pending = options.input?.drain();
@@ -155,9 +188,23 @@ export async function runGuest(options: RunOptions): Promise<RunReport> {
       outcome = { kind: "limit" };
       break;
     }
-    outcome = options.threads === true ? await runOnThreads(stack, left, options.input) : machine.run(Math.min(SLICE, left));
+    if (pauseAt !== undefined && earlierTime + machine.clock.elapsed >= pauseAt) {
+      // Console input that reached the host by now belongs to the saved run: one turn of the
+      // event loop lets it arrive, and it waits in the UART's FIFO, which the snapshot holds.
+      if (options.input) {
+        await new Promise((resolve) => setImmediate(resolve));
+        const late = options.input.drain();
+        if (late) machine.uart.receive(late);
+      }
+      outcome = { kind: "limit" };
+      paused = { stack, counters: { earlierTime, earlierInstructions, resets }, machineTime: earlierTime + machine.clock.elapsed };
+      break;
+    }
+    const untilPause = pauseAt === undefined ? left : Math.min(left, pauseAt - earlierTime - machine.clock.elapsed);
+    outcome = options.threads === true ? await runOnThreads(stack, untilPause, options.input) : machine.run(Math.min(SLICE, untilPause));
     if (outcome.kind === "limit") {
       if (earlierTime + machine.clock.elapsed >= limit) break;
+      if (pauseAt !== undefined && earlierTime + machine.clock.elapsed >= pauseAt) continue;
       if (options.input) await new Promise((resolve) => setImmediate(resolve));
       continue;
     }
@@ -198,6 +245,7 @@ export async function runGuest(options: RunOptions): Promise<RunReport> {
     interrupts: byCause(guestHarts.interrupts),
     wallMilliseconds: performance.now() - started,
     metrics: { hardware, levels: levelMetrics },
+    paused,
   };
 }
 
