@@ -108,3 +108,38 @@ describe("snapshot and restore continue the same run (depth 0)", () => {
     });
   }
 });
+
+describe("snapshot and restore continue the same run under hypervisors", () => {
+  const backends = [
+    { engine: "interpreter", backend: "trap-and-emulate" },
+    { engine: "bt", backend: "trap-and-emulate" },
+    { engine: "bt", backend: "bt" },
+  ] as const;
+  for (const { engine, backend } of backends) {
+    for (const depth of [1, 2]) {
+      it(`the test kernel at depth ${depth}, ${engine} engine, ${backend} backend: transcript, instructions and traps agree`, async () => {
+        const c: Case = { guest: "kernel", depth, engine, backend, disk: true, input: "hello\n" };
+        const whole = await uninterrupted(c, kernel);
+        expect(whole.output).toContain("kernel: all tests passed\n");
+        const resumed = await interrupted(c, kernel, Math.floor(whole.report.instructions / 2));
+        expect(resumed.output).toBe(whole.output);
+        expect(resumed.report.outcome).toEqual({ kind: "pass" });
+        expect(resumed.report.instructions).toBe(whole.report.instructions);
+        expect(resumed.report.exceptions).toEqual(whole.report.exceptions);
+        expect(resumed.report.interrupts).toEqual(whole.report.interrupts);
+        expect(resumed.report.levels).toHaveLength(depth);
+      });
+    }
+    for (const depth of [5, 30]) {
+      it(`hello at depth ${depth}, ${engine} engine, ${backend} backend`, async () => {
+        const c: Case = { guest: "hello", depth, engine, backend };
+        const whole = await uninterrupted(c, hello);
+        for (const at of [100, 300]) {
+          const resumed = await interrupted(c, hello, at);
+          expect(resumed.output).toBe(whole.output);
+          expect(resumed.report.instructions).toBe(whole.report.instructions);
+        }
+      });
+    }
+  }
+});
