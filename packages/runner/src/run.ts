@@ -66,6 +66,14 @@ export interface RunOptions {
    * boot images in `kernel`, `bios`, `initrd` and `append` still serve a later reset.
    */
   resume?: (stack: Stack) => RunCounters;
+  /**
+   * Called between slices (of `sliceInstructions`, default 2,000,000) with the run as it stands:
+   * resolving true ends the run there, as `pauseAt` does (the report's `paused` holds it), false
+   * goes on. Live migration copies the guest's memory here while it keeps running.
+   */
+  afterSlice?: (run: PausedRun) => boolean | Promise<boolean>;
+  /** Instructions of machine time between checks for input and `afterSlice` calls (default 2,000,000). */
+  sliceInstructions?: number;
 }
 
 /** What the run loop counts beside the machines: time and instructions of boots before a reset. */
@@ -175,6 +183,7 @@ export async function runGuest(options: RunOptions): Promise<RunReport> {
   else boot(stack);
   const started = performance.now();
   const limit = options.maxInstructions ?? Number.POSITIVE_INFINITY;
+  const slice = options.sliceInstructions ?? SLICE;
   const pauseAt = options.pauseAt !== undefined && options.pauseAt < limit ? options.pauseAt : undefined;
   let paused: PausedRun | undefined;
   let inputOpen = options.input !== undefined;
@@ -200,8 +209,16 @@ export async function runGuest(options: RunOptions): Promise<RunReport> {
       paused = { stack, counters: { earlierTime, earlierInstructions, resets }, machineTime: earlierTime + machine.clock.elapsed };
       break;
     }
+    if (options.afterSlice) {
+      const run: PausedRun = { stack, counters: { earlierTime, earlierInstructions, resets }, machineTime: earlierTime + machine.clock.elapsed };
+      if (await options.afterSlice(run)) {
+        outcome = { kind: "limit" };
+        paused = run;
+        break;
+      }
+    }
     const untilPause = pauseAt === undefined ? left : Math.min(left, pauseAt - earlierTime - machine.clock.elapsed);
-    outcome = options.threads === true ? await runOnThreads(stack, untilPause, options.input) : machine.run(Math.min(SLICE, untilPause));
+    outcome = options.threads === true ? await runOnThreads(stack, untilPause, options.input) : machine.run(Math.min(slice, untilPause));
     if (outcome.kind === "limit") {
       if (earlierTime + machine.clock.elapsed >= limit) break;
       if (pauseAt !== undefined && earlierTime + machine.clock.elapsed >= pauseAt) continue;

@@ -35,6 +35,11 @@ export interface SnapshotConfig {
   counters: RunCounters;
   /** Machine time (instructions) at which the snapshot was taken, counting earlier boots. */
   machineTime: number;
+  /**
+   * The lowest level whose state a restore puts back (default 0, all of them): a migration of VM K
+   * (`--migrate-level K`) moves levels K and up, and the destination's levels beneath start afresh.
+   */
+  fromLevel?: number;
 }
 
 /** One level's state ("MACH"): its board (level 0 the hardware, k VM k's), and what its hypervisor counted. */
@@ -95,10 +100,11 @@ export function captureLevels(stack: Stack): LevelState[] {
 }
 
 /** Puts per-level state back into a freshly built stack of the same shape. */
-export function restoreLevels(stack: Stack, levels: readonly LevelState[]): void {
+export function restoreLevels(stack: Stack, levels: readonly LevelState[], fromLevel = 0): void {
   const all = boards(stack);
   if (levels.length !== all.length) throw new SnapshotError(`the snapshot has ${levels.length} levels, the stack built for it ${all.length}`);
   all.forEach((board, level) => {
+    if (level < fromLevel) return;
     const saved = levels[level]!;
     board.restoreState(saved.machine);
     const vm = level === 0 ? undefined : stack.vms[level - 1];
@@ -152,6 +158,11 @@ export function bootSections(options: Pick<SaveRunOptions, "kernel" | "bios" | "
   return sections;
 }
 
+/** Every section of a snapshot but the RAM's, which is given (a migration sends its pages in rounds instead). */
+export function stateSections(paused: PausedRun, options: SaveRunOptions, config: SnapshotConfig, ram: Uint8Array): Section[] {
+  return [jsonSection("CONF", config), jsonSection("MACH", { levels: captureLevels(paused.stack) }), { tag: "RAM ", data: ram }, ...bootSections(options)];
+}
+
 /** What `saveRun` wrote, for its one line of report. */
 export interface SavedRun {
   bytes: Uint8Array;
@@ -169,14 +180,8 @@ export interface SavedRun {
  */
 export function saveRun(paused: PausedRun, options: SaveRunOptions): SavedRun {
   const config = snapshotConfig(paused, options);
-  const levels = captureLevels(paused.stack);
   const ram = encodeRam(paused.stack.guest.ram);
-  const bytes = encodeSnapshot([
-    jsonSection("CONF", config),
-    jsonSection("MACH", { levels }),
-    { tag: "RAM ", data: ram.data },
-    ...bootSections(options),
-  ]);
+  const bytes = encodeSnapshot(stateSections(paused, options, config, ram.data));
   return { bytes, pages: ram.stored, config };
 }
 
@@ -191,7 +196,7 @@ export interface LoadedRun {
 }
 
 /** Checks the configuration section's fields, so a corrupt but well-checksummed file still fails with one clear line. */
-function checkConfig(config: SnapshotConfig): SnapshotConfig {
+export function checkSnapshotConfig(config: SnapshotConfig): SnapshotConfig {
   const integer = (value: unknown, name: string, min: number, max: number) => {
     if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) throw new SnapshotError(`corrupt: configuration field ${name} is ${String(value)}`);
   };
@@ -203,6 +208,7 @@ function checkConfig(config: SnapshotConfig): SnapshotConfig {
   integer(config.machineTime, "machineTime", 0, Number.MAX_SAFE_INTEGER);
   if (config.virtioVersion !== 1 && config.virtioVersion !== 2) throw new SnapshotError(`corrupt: configuration field virtioVersion is ${String(config.virtioVersion)}`);
   if (!["trap-and-emulate", "bt", "pv"].includes(config.backend)) throw new SnapshotError(`corrupt: unknown backend ${String(config.backend)}`);
+  if (config.fromLevel !== undefined) integer(config.fromLevel, "fromLevel", 0, config.depth);
   if (!Array.isArray(config.disks) || typeof config.counters !== "object" || config.counters === null) throw new SnapshotError("corrupt: the configuration lacks its disks or counters");
   return config;
 }
@@ -213,7 +219,7 @@ function checkConfig(config: SnapshotConfig): SnapshotConfig {
  */
 export function loadRun(bytes: Uint8Array): LoadedRun {
   const sections = decodeSnapshot(bytes);
-  const config = checkConfig(readJsonSection<SnapshotConfig>(sections, "CONF"));
+  const config = checkSnapshotConfig(readJsonSection<SnapshotConfig>(sections, "CONF"));
   const { levels } = readJsonSection<{ levels: LevelState[] }>(sections, "MACH");
   if (!Array.isArray(levels)) throw new SnapshotError("corrupt: the machine section has no levels");
   const ram = requireSection(sections, "RAM ");
@@ -234,7 +240,7 @@ export function loadRun(bytes: Uint8Array): LoadedRun {
     restore(stack: Stack): RunCounters {
       if (stack.vms.length !== config.depth) throw new SnapshotError(`the snapshot is of depth ${config.depth}, the stack built for it ${stack.vms.length}`);
       try {
-        restoreLevels(stack, levels);
+        restoreLevels(stack, levels, config.fromLevel ?? 0);
       } catch (error) {
         if (error instanceof SnapshotError) throw error;
         throw new SnapshotError(`corrupt: the machine state does not fit the machine it describes (${error instanceof Error ? error.message : String(error)})`);

@@ -1,11 +1,12 @@
 import { readFileSync, writeFileSync } from "node:fs";
+import { createServer, type AddressInfo, type Socket } from "node:net";
 import type { Command } from "commander";
 import { FileBlockBackend } from "@matryoshka/devices";
 import type { EngineName } from "@matryoshka/engines";
 import { ENGINE_NAMES } from "@matryoshka/engines";
 import type { IsaProfileName } from "@matryoshka/isa";
 import { guestStatus, MAX_DEPTH, runGuest, type RunOptions, type RunReport } from "@matryoshka/runner";
-import { loadRun, saveRun, SnapshotError, type LoadedRun } from "@matryoshka/snapshot";
+import { loadRun, MigrationError, MigrationSource, parseTcpAddress, receiveMigration, saveRun, SnapshotError, type LoadedRun } from "@matryoshka/snapshot";
 import { integerIn, requireFile, requireWritablePath } from "../arguments.js";
 import { UsageError, usageErrorFromRun } from "../exit-status.js";
 import { addGuestOptions, guestBoard, readGuestFiles, type DiskFlag, type GuestFlags } from "../guest-options.js";
@@ -19,6 +20,12 @@ type RunFlags = GuestFlags & {
   snapshot?: string;
   snapshotAt?: number;
   restore?: string;
+  incoming?: string;
+  maxHostMem?: number;
+  migrateTo?: string;
+  migrateAt?: number;
+  migrateLevel?: number;
+  migrateDisks?: boolean;
 };
 
 /** Options of `run` that describe the machine: a restore takes them from the snapshot instead. */
@@ -41,26 +48,54 @@ export function addRunCommand(program: Command, io: Io, setStatus: SetStatus): v
     .option("--snapshot <file>", "with --snapshot-at: save the whole machine (every level) to this file and exit 0")
     .option("--snapshot-at <n>", "machine time (instructions, as --max-insns counts them) at which --snapshot saves", integerIn(0, Number.MAX_SAFE_INTEGER))
     .option("--restore <file>", "continue the run a --snapshot file holds (the machine options come from it; --engine may differ)")
+    .option("--incoming <tcp:HOST:PORT>", "wait for a live migration there (port 0: any free port, printed on stderr), then run the guest it brings")
+    .option("--max-host-mem <MiB>", "with --incoming: refuse a VM whose stack would need more host memory than this", integerIn(1, 2047))
+    .option("--migrate-to <tcp:HOST:PORT>", "with --migrate-at: live-migrate the VM to a destination started with --incoming, then exit 0")
+    .option("--migrate-at <n>", "machine time (instructions) at which pre-copy starts", integerIn(0, Number.MAX_SAFE_INTEGER))
+    .option("--migrate-level <k>", "the level whose VM moves, with everything nested inside it (default 1)", integerIn(1, MAX_DEPTH))
+    .option("--migrate-disks", "copy the disk images too (default: shared storage, checked by content hash)")
     .action(async (kernelPath: string | undefined, options: RunFlags, command: Command) => {
       const explicit = (name: string) => command.getOptionValueSource(name) === "cli";
-      if (options.restore !== undefined) {
-        if (kernelPath !== undefined) throw new UsageError("--restore continues the snapshot's own kernel: give no kernel");
+      const arriving = options.restore !== undefined ? "--restore" : options.incoming !== undefined ? "--incoming" : undefined;
+      if (options.restore !== undefined && options.incoming !== undefined) throw new UsageError("--restore and --incoming do not go together");
+      if (arriving !== undefined) {
+        if (kernelPath !== undefined) throw new UsageError(`${arriving} continues the guest it brings: give no kernel`);
         const given = MACHINE_FLAGS.filter(explicit);
-        if (given.length > 0 || options.disk.length > 0) {
-          throw new UsageError(`--restore takes the machine from the snapshot: drop ${[...given.map(flagName), ...(options.disk.length > 0 ? ["--disk"] : [])].join(", ")}`);
+        if (given.length > 0 || (options.disk.length > 0 && options.incoming === undefined)) {
+          throw new UsageError(`${arriving} takes the machine from what it brings: drop ${[...given.map(flagName), ...(options.disk.length > 0 ? ["--disk"] : [])].join(", ")}`);
         }
-        if (options.snapshot !== undefined || options.snapshotAt !== undefined) throw new UsageError("--restore and --snapshot do not go together (yet): restore, then snapshot the new run");
+        if (options.snapshot !== undefined || options.migrateTo !== undefined) throw new UsageError(`${arriving} does not go with --snapshot or --migrate-to (yet): continue the guest, then save or move the new run`);
+        if (options.threads === true) throw new UsageError(`${arriving} runs deterministically: drop --threads`);
       } else if (kernelPath === undefined) {
-        throw new UsageError("missing the kernel to run (or --restore FILE)");
+        throw new UsageError("missing the kernel to run (or --restore FILE, or --incoming tcp:HOST:PORT)");
+      }
+      if (options.maxHostMem !== undefined && options.incoming === undefined) throw new UsageError("--max-host-mem is for --incoming");
+      if ((options.migrateTo === undefined) !== (options.migrateAt === undefined)) throw new UsageError("--migrate-to tcp:HOST:PORT and --migrate-at N go together");
+      if (options.migrateTo === undefined && (options.migrateLevel !== undefined || options.migrateDisks === true)) throw new UsageError("--migrate-level and --migrate-disks need --migrate-to");
+      const target = options.migrateTo === undefined ? undefined : tcpAddress(options.migrateTo);
+      if (target !== undefined) {
+        if (options.depth < 1) throw new UsageError("live migration moves a VM: run the guest with --depth 1 or more");
+        if ((options.migrateLevel ?? 1) > options.depth) throw new UsageError(`--migrate-level ${options.migrateLevel} is deeper than --depth ${options.depth}`);
+        if (options.threads === true || options.snapshot !== undefined) throw new UsageError("--migrate-to does not go with --threads or --snapshot");
       }
       if ((options.snapshot === undefined) !== (options.snapshotAt === undefined)) throw new UsageError("--snapshot FILE and --snapshot-at N go together");
       if (options.snapshot !== undefined && options.threads === true) throw new UsageError("--snapshot needs the deterministic run: drop --threads");
       if (options.snapshot !== undefined) requireWritablePath(options.snapshot, "snapshot file");
       if (options.restore !== undefined && options.threads === true) throw new UsageError("--restore runs deterministically: drop --threads");
 
-      const loaded = options.restore === undefined ? undefined : readSnapshot(options.restore);
+      const loaded = options.restore !== undefined ? readSnapshot(options.restore) : options.incoming !== undefined ? await incoming(options, io) : undefined;
       const setup = loaded === undefined ? freshRun(kernelPath!, options) : restoredRun(loaded, options, explicit("engine"));
       const disks = setup.diskFlags.map(({ path, slot }) => ({ backend: new FileBlockBackend(path), slot }));
+      const source = target === undefined ? undefined : new MigrationSource({
+        ...setup.options,
+        ...target,
+        engine: setup.options.engine ?? "interpreter",
+        at: options.migrateAt!,
+        level: options.migrateLevel,
+        copyDisks: options.migrateDisks === true,
+        disks: setup.diskFlags,
+        log: (line) => io.stderr(`matryoshka: ${line}\n`),
+      });
       const input = io.input?.();
       let report: RunReport;
       try {
@@ -72,6 +107,9 @@ export function addRunCommand(program: Command, io: Io, setStatus: SetStatus): v
           input,
           pauseAt: options.snapshotAt,
           resume: loaded === undefined ? undefined : (stack) => loaded.restore(stack),
+          afterSlice: source?.afterSlice,
+          // Pre-copy rounds go between slices: shorter ones, so that each round has less to send.
+          sliceInstructions: source === undefined ? undefined : MIGRATION_SLICE,
         });
       } catch (error) {
         if (error instanceof SnapshotError) throw new UsageError(`${options.restore}: ${error.message}`);
@@ -79,6 +117,18 @@ export function addRunCommand(program: Command, io: Io, setStatus: SetStatus): v
       } finally {
         input?.close();
         for (const disk of disks) disk.backend.close();
+      }
+      if (report.paused !== undefined && source?.report !== undefined) {
+        const moved = source.report;
+        const speed = report.instructions / Math.max(report.wallMilliseconds, 0.001);
+        io.stderr(
+          `matryoshka: migrated level ${options.migrateLevel ?? 1} to ${options.migrateTo} at ${moved.stoppedAt} instructions of machine time: ` +
+            `${moved.rounds} rounds, ${moved.pagesSent} pages sent, downtime ${moved.downtimeMilliseconds.toFixed(1)} ms ` +
+            `(about ${Math.round(moved.downtimeMilliseconds * speed)} guest instructions at this run's speed; machine time stood still), total ${moved.totalMilliseconds.toFixed(1)} ms\n`,
+        );
+        if (options.stats) io.stderr(`${statsTable(report)}\n`);
+        setStatus(0);
+        return;
       }
       if (report.paused !== undefined) {
         let saved;
@@ -108,6 +158,39 @@ export function addRunCommand(program: Command, io: Io, setStatus: SetStatus): v
       }
       setStatus(guestStatus(outcome));
     });
+}
+
+/** Instructions between pre-copy rounds. */
+const MIGRATION_SLICE = 200_000;
+
+function tcpAddress(text: string): { host: string; port: number } {
+  try {
+    return parseTcpAddress(text);
+  } catch (error) {
+    throw new UsageError(error instanceof Error ? error.message : String(error));
+  }
+}
+
+/** `--incoming`: waits for one migration, says where on stderr, and returns what it brought. */
+async function incoming(options: RunFlags, io: Io): Promise<LoadedRun> {
+  const { host, port } = tcpAddress(options.incoming!);
+  for (const disk of options.disk) requireWritablePath(disk.path, "disk image");
+  const server = createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", (error) => reject(new UsageError(`cannot listen on ${host}:${port}: ${error.message}`)));
+    server.listen(port, host, () => resolve());
+  });
+  const address = server.address() as AddressInfo;
+  io.stderr(`matryoshka: waiting for an incoming migration on tcp:${host}:${address.port}\n`);
+  const socket = await new Promise<Socket>((resolve) => server.once("connection", resolve));
+  server.close();
+  try {
+    return await receiveMigration(socket, { maxHostMemoryMiB: options.maxHostMem, diskPaths: options.disk.map((disk) => disk.path) });
+  } catch (error) {
+    socket.destroy();
+    if (error instanceof MigrationError || error instanceof SnapshotError || error instanceof RangeError) throw new UsageError(`incoming migration: ${error.message}`);
+    throw error;
+  }
 }
 
 /** "virtioVersion" → "--virtio-version". */
