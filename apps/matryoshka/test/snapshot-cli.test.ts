@@ -1,3 +1,4 @@
+import { spawn } from "node:child_process";
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -78,5 +79,57 @@ describe("pnpm matryoshka run --snapshot / --restore", () => {
       expect(result.status, args.join(" ")).toBe(2);
       expect(result.stderr.trim().split("\n")).toHaveLength(1);
     }
+  });
+});
+
+/** `pnpm matryoshka run --incoming tcp:127.0.0.1:0 …` in the background: its port once it listens, and how it ends. */
+function destination(...extra: string[]) {
+  const child = spawn("pnpm", ["matryoshka", "run", "--incoming", "tcp:127.0.0.1:0", ...extra], { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString("latin1")));
+  const port = new Promise<string>((resolve, reject) => {
+    child.stderr.on("data", (chunk: Buffer) => {
+      stderr += chunk.toString();
+      const match = /tcp:127\.0\.0\.1:(\d+)/.exec(stderr);
+      if (match) resolve(match[1]!);
+    });
+    child.on("close", () => reject(new Error(`the destination ended before listening: ${stderr}`)));
+  });
+  const done = new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => child.on("close", (status) => resolve({ status, stdout, stderr })));
+  return { port, done };
+}
+
+describe("pnpm matryoshka run --incoming / --migrate-to", () => {
+  it("moves the test kernel at depth 1 to another process, which continues its transcript; the source reports rounds, pages and downtime", async () => {
+    const disk = join(dir, "migrate.img");
+    copyFileSync(join(repoRoot, "guests/kernel/disk.img"), disk);
+    const args = ["run", guestPath("kernel"), "--disk", disk, "--virtio-version", "2", "--depth", "1"];
+    const whole = await runFrontDoor(args, { input: "hello\n" });
+    expect(whole.status).toBe(0);
+    copyFileSync(join(repoRoot, "guests/kernel/disk.img"), disk);
+    const target = destination();
+    const port = await target.port;
+    const source = await runFrontDoor([...args, "--migrate-to", `tcp:127.0.0.1:${port}`, "--migrate-at", "6000000"], { input: "hello\n" });
+    const arrived = await target.done;
+    expect(source.status).toBe(0);
+    expect(source.stderr).toMatch(/migrated level 1 to tcp:127\.0\.0\.1:\d+ at \d+ instructions of machine time: \d+ rounds, \d+ pages sent, downtime [\d.]+ ms .* total [\d.]+ ms/);
+    expect(arrived.status).toBe(0);
+    expect(source.stdout + arrived.stdout).toBe(whole.stdout);
+  });
+
+  it("a destination too small refuses (status 2, one line) and the source runs its guest to the end", async () => {
+    const args = ["run", guestPath("kernel"), "--depth", "1"];
+    const whole = await runFrontDoor(args);
+    const target = destination("--max-host-mem", "64");
+    const port = await target.port;
+    const source = await runFrontDoor([...args, "--migrate-to", `tcp:127.0.0.1:${port}`, "--migrate-at", "1000"]);
+    const refused = await target.done;
+    expect(refused.status).toBe(2);
+    expect(refused.stderr.trim().split("\n")).toHaveLength(2); // the waiting line, then the refusal
+    expect(refused.stderr).toMatch(/refused the incoming VM/);
+    expect(source.stderr).toMatch(/the destination refused: .* the guest keeps running here/);
+    expect(source.status).toBe(whole.status);
+    expect(source.stdout).toBe(whole.stdout);
   });
 });
