@@ -47,6 +47,13 @@ export interface LevelState {
   machine: MachineState;
   exits?: Record<string, number | number[]>;
   shadow?: Record<string, number>;
+  /** The VM's backend's own state (`VirtualizationBackend.saveState`): the pv firmware's; absent for stateless backends. */
+  backend?: unknown;
+  /**
+   * The VM's frame table, [page index, platform frame, flags] per resident page, when its guest
+   * knows machine frames (pv with direct paging): a restore must put every page at the same frame.
+   */
+  frames?: [number, number, number][];
 }
 
 /** What `saveRun` needs beside the paused run: the configuration and boot images it was started with. */
@@ -83,19 +90,70 @@ function boards(stack: Stack): VirtMachine[] {
  * not saved: they are caches a restored stack rebuilds. Throws a RangeError for what cannot be saved.
  */
 export function captureLevels(stack: Stack): LevelState[] {
-  const guestVm = stack.vms.at(-1);
-  if (guestVm !== undefined && guestVm.backend.name === "pv") {
-    throw new RangeError("snapshots of a paravirtual (pv) VM are not supported: its firmware's direct-paging state is not saved yet");
-  }
   return boards(stack).map((board, level): LevelState => {
     const vm: VM | undefined = level === 0 ? undefined : stack.vms[level - 1];
     if (vm === undefined) return { machine: board.saveState() };
     const exits = vm.engine.exits;
-    return {
+    const saved: LevelState = {
       machine: board.saveState(),
       exits: { ...exits, byCause: Array.from(exits.byCause) },
       shadow: { ...vm.shadow.stats },
     };
+    if (vm.backend.saveState !== undefined) saved.backend = vm.backend.saveState();
+    if (vm.backend.name === "pv") saved.frames = frameTable(vm);
+    return saved;
+  });
+}
+
+/** Bit of `PagedMemoryState.flags`: the page shares its frame copy-on-write. */
+const SHARED_FLAG = 1;
+/** Bit of `PagedMemoryState.flags`: the page is pinned to its frame (direct paging). */
+const PINNED_FLAG = 2;
+
+function frameTable(vm: VM): [number, number, number][] {
+  const { table, flags } = vm.memory.state;
+  const out: [number, number, number][] = [];
+  for (let index = 0; index < table.length; index++) if (table[index]! >= 0) out.push([index, table[index]!, flags[index]!]);
+  return out;
+}
+
+/**
+ * Gives a fresh VM's pages the frames they had (see `LevelState.frames`): every frame of its
+ * hypervisor is taken, the saved ones are entered in the VM's table and the rest given back, then
+ * pinned pages are pinned again. Contents come afterwards, through the memory as usual.
+ */
+function restoreFrameTable(vm: VM, frames: readonly [number, number, number][]): void {
+  const memory = vm.memory;
+  const source = vm.placement.frames;
+  const held: number[] = [];
+  for (let frame = source.allocateFrame(); frame >= 0; frame = source.allocateFrame()) held.push(frame);
+  const wanted = new Map<number, number>();
+  const { table, flags } = memory.state;
+  for (const [index, frame, flag] of frames) {
+    if (!Number.isInteger(index) || index < 0 || index >= table.length || table[index] !== -1) throw new SnapshotError(`corrupt: frame table entry for page ${index}`);
+    table[index] = frame;
+    flags[index] = flag & SHARED_FLAG;
+    wanted.set(frame, (wanted.get(frame) ?? 0) + 1);
+  }
+  for (const frame of held) {
+    const uses = wanted.get(frame) ?? 0;
+    if (uses === 0) source.releaseFrame(frame);
+    for (let i = 1; i < uses; i++) source.retainFrame(frame);
+    wanted.delete(frame);
+  }
+  if (wanted.size > 0) throw new SnapshotError(`the VM's pages were at ${wanted.size} frame(s) the rebuilt hypervisor does not have free`);
+  memory.stats.resident = frames.length;
+  memory.stats.shared = frames.filter(([, , flag]) => (flag & SHARED_FLAG) !== 0).length;
+  for (const [index, , flag] of frames) if ((flag & PINNED_FLAG) !== 0) memory.pin(memory.base / 4096 + index);
+}
+
+/** The backends' state, once the memory holds its pages again. */
+export function restoreBackends(stack: Stack, levels: readonly LevelState[], fromLevel = 0): void {
+  stack.vms.forEach((vm, index) => {
+    const saved = levels[index + 1];
+    if (index + 1 < fromLevel || saved?.backend === undefined) return;
+    if (vm.backend.restoreState === undefined) throw new SnapshotError(`the ${vm.backend.name} backend of level ${index + 1} cannot take saved state`);
+    vm.backend.restoreState(saved.backend);
   });
 }
 
@@ -120,6 +178,7 @@ export function restoreLevels(stack: Stack, levels: readonly LevelState[], fromL
       const shadow = vm.shadow.stats as unknown as Record<string, number>;
       for (const [key, value] of Object.entries(saved.shadow)) if (typeof value === "number" && key in shadow) shadow[key] = value;
     }
+    if (saved.frames) restoreFrameTable(vm, saved.frames);
   });
 }
 
@@ -241,11 +300,12 @@ export function loadRun(bytes: Uint8Array): LoadedRun {
       if (stack.vms.length !== config.depth) throw new SnapshotError(`the snapshot is of depth ${config.depth}, the stack built for it ${stack.vms.length}`);
       try {
         restoreLevels(stack, levels, config.fromLevel ?? 0);
+        decodeRam(ram, stack.guest.ram);
+        restoreBackends(stack, levels, config.fromLevel ?? 0);
       } catch (error) {
         if (error instanceof SnapshotError) throw error;
         throw new SnapshotError(`corrupt: the machine state does not fit the machine it describes (${error instanceof Error ? error.message : String(error)})`);
       }
-      decodeRam(ram, stack.guest.ram);
       return { ...config.counters };
     },
   };

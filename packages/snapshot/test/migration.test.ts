@@ -11,7 +11,7 @@ import { guestPath, repoRoot } from "@matryoshka/testkit";
 import { MessageReader, MigrationError, MigrationSource, receiveMigration, type IncomingOptions, type LoadedRun } from "../src/index.js";
 import { inputOf } from "./helpers.js";
 
-const kernel = new Uint8Array(readFileSync(guestPath("kernel")));
+const kernels = { kernel: new Uint8Array(readFileSync(guestPath("kernel"))), pv: new Uint8Array(readFileSync(guestPath("kernel-pv"))) };
 const dir = mkdtempSync(join(tmpdir(), "matryoshka-migration-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -36,7 +36,7 @@ interface Setup {
 }
 
 function options(s: Setup) {
-  return { kernel, depth: s.depth, engine: s.engine, backend: s.backend, virtioVersion: 2 as const };
+  return { kernel: s.backend === "pv" ? kernels.pv : kernels.kernel, depth: s.depth, engine: s.engine, backend: s.backend, virtioVersion: 2 as const };
 }
 
 /** The test kernel uninterrupted, with its disk and console input. */
@@ -108,6 +108,8 @@ describe("live migration", () => {
     { depth: 1, engine: "interpreter" },
     { depth: 2, engine: "bt", backend: "bt", level: 2 },
     { depth: 2, engine: "bt", backend: "trap-and-emulate" },
+    { depth: 1, engine: "interpreter", backend: "pv" },
+    { depth: 2, engine: "bt", backend: "pv", level: 2 },
   ];
   for (const s of setups) {
     it(`moves the test kernel at depth ${s.depth} (${s.engine} engine, ${s.backend ?? "trap-and-emulate"} backend, level ${s.level ?? 1}) and it continues the same run`, async () => {

@@ -8,6 +8,7 @@ import { guestPath, interrupted, uninterrupted, type Case } from "./helpers.js";
 
 const hello = new Uint8Array(readFileSync(guestPath("hello")));
 const kernel = new Uint8Array(readFileSync(guestPath("kernel")));
+const kernelPv = new Uint8Array(readFileSync(guestPath("kernel-pv")));
 
 describe("the snapshot container", () => {
   const file = encodeSnapshot([jsonSection("CONF", { a: 1 }), { tag: "RAW ", data: Uint8Array.of(1, 2, 3), compress: false }]);
@@ -141,5 +142,23 @@ describe("snapshot and restore continue the same run under hypervisors", () => {
         }
       });
     }
+  }
+});
+
+describe("snapshot and restore of a paravirtual guest (pv backend, direct paging)", () => {
+  for (const [engine, depth] of [["interpreter", 1], ["bt", 2], ["bt", 5]] as const) {
+    it(`kernel-pv at depth ${depth}, ${engine} engine: its page tables hold machine frames, and it continues the same run`, async () => {
+      const c: Case = { guest: "kernel-pv", depth, engine, backend: "pv", disk: true, input: "hello\n" };
+      const whole = await uninterrupted(c, kernelPv);
+      expect(whole.output).toContain("kernel: all tests passed\n");
+      for (const at of [3_000_000, 9_000_000]) {
+        const resumed = await interrupted(c, kernelPv, at);
+        expect(resumed.output).toBe(whole.output);
+        expect(resumed.report.outcome).toEqual({ kind: "pass" });
+        expect(resumed.report.instructions).toBe(whole.report.instructions);
+        expect(resumed.report.exceptions).toEqual(whole.report.exceptions);
+        expect(resumed.report.interrupts).toEqual(whole.report.interrupts);
+      }
+    });
   }
 });
