@@ -58,6 +58,8 @@ export interface RunOptions {
   /**
    * Pause at this much machine time (instructions, as `maxInstructions` counts them): the run
    * returns with `paused` set, its stack intact, for a snapshot to save. Ignored at or past the limit.
+   * A guest of several harts pauses at the first slice boundary at or after it instead (see run.ts),
+   * so that the rest of its run interleaves its harts as an uninterrupted run does.
    */
   pauseAt?: number;
   /**
@@ -67,7 +69,8 @@ export interface RunOptions {
    */
   resume?: (stack: Stack) => RunCounters;
   /**
-   * Called between slices (of `sliceInstructions`, default 2,000,000) with the run as it stands:
+   * Called between slices (of `sliceInstructions`, default 2,000,000; shorter slices change how a
+   * guest of several harts interleaves them) with the run as it stands:
    * resolving true ends the run there, as `pauseAt` does (the report's `paused` holds it), false
    * goes on. Live migration copies the guest's memory here while it keeps running.
    */
@@ -217,7 +220,10 @@ export async function runGuest(options: RunOptions): Promise<RunReport> {
         break;
       }
     }
-    const untilPause = pauseAt === undefined ? left : Math.min(left, pauseAt - earlierTime - machine.clock.elapsed);
+    // One hart pauses at `pauseAt` exactly. Several interleave in rounds of a quantum each, which a
+    // slice that ends early cuts short: pausing there would change the interleaving of the rest of
+    // the run, so they pause at the first boundary of the run's own slices at or after `pauseAt`.
+    const untilPause = pauseAt === undefined || machine.harts.length > 1 ? left : Math.min(left, pauseAt - earlierTime - machine.clock.elapsed);
     outcome = options.threads === true ? await runOnThreads(stack, untilPause, options.input) : machine.run(Math.min(slice, untilPause));
     if (outcome.kind === "limit") {
       if (earlierTime + machine.clock.elapsed >= limit) break;

@@ -34,6 +34,7 @@ export interface Case {
   /** Copy guests/kernel/disk.img to a temporary file and attach it (virtio-mmio version 2). */
   disk?: boolean;
   input?: string;
+  harts?: number;
 }
 
 export interface Transcript {
@@ -61,6 +62,7 @@ function baseOptions(c: Case, kernel: Uint8Array, disk: string | undefined) {
     engine: c.engine,
     backend: c.backend,
     virtioVersion: disk === undefined ? (1 as const) : (2 as const),
+    harts: c.harts,
   };
 }
 
@@ -87,12 +89,13 @@ export function uninterrupted(c: Case, kernel: Uint8Array): Promise<Transcript> 
  * The run paused at `at`, saved, read back and continued in a fresh stack: the output before and
  * after, the snapshot's size, and the restored run's report (which counts the whole run).
  */
-export function interrupted(c: Case, kernel: Uint8Array, at: number, restoreEngine: EngineName = c.engine): Promise<Transcript & { bytes: number; before: string }> {
+export function interrupted(c: Case, kernel: Uint8Array, at: number, restoreEngine: EngineName = c.engine): Promise<Transcript & { bytes: number; before: string; pausedAt: number }> {
   return withDisk(c.disk, async (disk) => {
     let before = "";
     let after = "";
     const first = disk === undefined ? [] : [new FileBlockBackend(disk)];
     let bytes: Uint8Array;
+    let pausedAt = 0;
     try {
       const options = baseOptions(c, kernel, disk);
       const paused = await runGuest({
@@ -103,6 +106,7 @@ export function interrupted(c: Case, kernel: Uint8Array, at: number, restoreEngi
         pauseAt: at,
       });
       if (paused.paused === undefined) throw new Error(`the run ended (${paused.outcome.kind}) before ${at} instructions`);
+      pausedAt = paused.paused.machineTime;
       bytes = saveRun(paused.paused, { ...options, engine: c.engine, disks: disk === undefined ? [] : [{ path: disk }] }).bytes;
     } finally {
       for (const backend of first) backend.close();
@@ -116,11 +120,13 @@ export function interrupted(c: Case, kernel: Uint8Array, at: number, restoreEngi
         engine: restoreEngine,
         backend: loaded.config.backend,
         virtioVersion: loaded.config.virtioVersion,
+        harts: loaded.config.harts,
+        memoryMiB: loaded.config.memoryMiB,
         disks: second,
         console: (byte) => (after += String.fromCharCode(byte)),
         resume: (stack) => loaded.restore(stack),
       });
-      return { output: before + after, before, report, bytes: bytes.length };
+      return { output: before + after, before, report, bytes: bytes.length, pausedAt };
     } finally {
       for (const backend of second) backend.close();
     }

@@ -9,6 +9,7 @@ import { guestPath, interrupted, uninterrupted, type Case } from "./helpers.js";
 const hello = new Uint8Array(readFileSync(guestPath("hello")));
 const kernel = new Uint8Array(readFileSync(guestPath("kernel")));
 const kernelPv = new Uint8Array(readFileSync(guestPath("kernel-pv")));
+const kernelSmp = new Uint8Array(readFileSync(guestPath("kernel-smp")));
 
 describe("the snapshot container", () => {
   const file = encodeSnapshot([jsonSection("CONF", { a: 1 }), { tag: "RAW ", data: Uint8Array.of(1, 2, 3), compress: false }]);
@@ -159,6 +160,23 @@ describe("snapshot and restore of a paravirtual guest (pv backend, direct paging
         expect(resumed.report.exceptions).toEqual(whole.report.exceptions);
         expect(resumed.report.interrupts).toEqual(whole.report.interrupts);
       }
+    });
+  }
+});
+
+describe("snapshot and restore of a guest with two harts", () => {
+  for (const [engine, depth] of [["interpreter", 0], ["bt", 1]] as const) {
+    it(`kernel-smp on 2 harts at depth ${depth}, ${engine}: paused at a slice boundary, it interleaves its harts as before`, async () => {
+      const c: Case = { guest: "kernel-smp", depth, engine, disk: true, input: "hello\n", harts: 2 };
+      const whole = await uninterrupted(c, kernelSmp);
+      expect(whole.output).toContain("kernel: all tests passed\n");
+      const resumed = await interrupted(c, kernelSmp, 3_000_001);
+      // Several harts pause at the run's next slice boundary (2,000,000 instructions each), not mid-round.
+      expect(resumed.pausedAt).toBe(4_000_000);
+      expect(resumed.output).toBe(whole.output);
+      expect(resumed.report.instructions).toBe(whole.report.instructions);
+      expect(resumed.report.exceptions).toEqual(whole.report.exceptions);
+      expect(resumed.report.interrupts).toEqual(whole.report.interrupts);
     });
   }
 });

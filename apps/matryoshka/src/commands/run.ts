@@ -109,7 +109,9 @@ export function addRunCommand(program: Command, io: Io, setStatus: SetStatus): v
           resume: loaded === undefined ? undefined : (stack) => loaded.restore(stack),
           afterSlice: source?.afterSlice,
           // Pre-copy rounds go between slices: shorter ones, so that each round has less to send.
-          sliceInstructions: source === undefined ? undefined : MIGRATION_SLICE,
+          // A guest of several harts keeps the run's own slices: their boundaries cut rounds of the
+          // harts' interleaving short, and the destination continues with the default ones.
+          sliceInstructions: source === undefined || (setup.options.harts ?? 1) > 1 ? undefined : MIGRATION_SLICE,
         });
       } catch (error) {
         if (error instanceof SnapshotError) throw new UsageError(`${options.restore}: ${error.message}`);
