@@ -1,4 +1,4 @@
-import { copyFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { connect, createServer, type AddressInfo, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -57,14 +57,14 @@ async function whole(s: Setup): Promise<{ output: string; instructions: number }
  * (normally `receiveMigration`). Returns the source's output and report, its log, and what the
  * destination got.
  */
-async function migrate(s: Setup, at: number, destination: (socket: Socket) => Promise<LoadedRun | undefined>, extra: { level?: number } = {}) {
+async function migrate(s: Setup, at: number, destination: (socket: Socket) => Promise<LoadedRun | undefined>, extra: { level?: number; copyDisks?: boolean } = {}) {
   const disk = freshDisk("source.img");
   const { server, port, connection } = await listen();
   const received = connection.then(destination).finally(() => server.close());
   // Whatever the destination does, it must not be an unhandled rejection while the source runs.
   received.catch(() => {});
   const log: string[] = [];
-  const source = new MigrationSource({ ...options(s), host: "127.0.0.1", port, at, level: extra.level, disks: [{ path: disk }], log: (line) => log.push(line) });
+  const source = new MigrationSource({ ...options(s), host: "127.0.0.1", port, at, level: extra.level, copyDisks: extra.copyDisks, disks: [{ path: disk }], log: (line) => log.push(line) });
   const backend = new FileBlockBackend(disk);
   let output = "";
   try {
@@ -103,13 +103,16 @@ async function continueAt(loaded: LoadedRun, engine: EngineName): Promise<{ outp
   }
 }
 
-describe("live migration", () => {
+// The tests choose their engines themselves: they run once, in the "interpreter" project.
+describe.skipIf(process.env.MATRYOSHKA_ENGINE === "bt")("live migration", () => {
   const setups: (Setup & { level?: number })[] = [
     { depth: 1, engine: "interpreter" },
     { depth: 2, engine: "bt", backend: "bt", level: 2 },
     { depth: 2, engine: "bt", backend: "trap-and-emulate" },
     { depth: 1, engine: "interpreter", backend: "pv" },
     { depth: 2, engine: "bt", backend: "pv", level: 2 },
+    { depth: 5, engine: "bt", backend: "bt", level: 3 },
+    { depth: 30, engine: "bt", backend: "trap-and-emulate" },
   ];
   for (const s of setups) {
     it(`moves the test kernel at depth ${s.depth} (${s.engine} engine, ${s.backend ?? "trap-and-emulate"} backend, level ${s.level ?? 1}) and it continues the same run`, async () => {
@@ -128,6 +131,28 @@ describe("live migration", () => {
       expect(Buffer.compare(readFileSync(moved.disk), readFileSync(join(repoRoot, "guests/kernel/disk.img")))).toBe(0);
     });
   }
+
+  it("--migrate-disks copies the disk to the destination's own file, which the moved guest then uses", async () => {
+    const s: Setup = { depth: 1, engine: "bt" };
+    const expected = await whole(s);
+    const target = join(dir, "destination.img");
+    copyFileSync(join(repoRoot, "guests/kernel/disk.img"), target);
+    // Scribbled on at the destination: what arrives must replace it.
+    const scribbled = readFileSync(target);
+    scribbled.fill(0xee, 0, 4096);
+    writeFileSync(target, scribbled);
+    const moved = await migrate(s, 8_000_000, (socket) => receiveMigration(socket, { diskPaths: [target] }), { copyDisks: true });
+    expect(moved.log).toEqual([]);
+    const loaded = (await moved.received)!;
+    expect(loaded.config.disks.map((disk) => disk.path)).toEqual([target]);
+    // The source's disk as it was at the handover is what the destination holds now.
+    expect(Buffer.compare(readFileSync(target), readFileSync(moved.disk))).toBe(0);
+    const rest = await continueAt(loaded, s.engine);
+    expect(moved.output + rest.output).toBe(expected.output);
+    expect(rest.instructions).toBe(expected.instructions);
+    // The guest restores the sector it scratched, on the destination's disk.
+    expect(Buffer.compare(readFileSync(target), readFileSync(join(repoRoot, "guests/kernel/disk.img")))).toBe(0);
+  });
 
   it("a destination that cannot fit the VM refuses before the source stops: the source finishes the run itself", async () => {
     const s: Setup = { depth: 1, engine: "interpreter" };
