@@ -35,6 +35,11 @@ export interface Case {
   disk?: boolean;
   input?: string;
   harts?: number;
+  /**
+   * Guest RAM (default 16 MiB: a save at depth 0 reads all of the board's RAM, and the host's first
+   * touch of a large untouched SharedArrayBuffer is slow enough to starve the test runner's messages).
+   */
+  memoryMiB?: number;
 }
 
 export interface Transcript {
@@ -63,6 +68,7 @@ function baseOptions(c: Case, kernel: Uint8Array, disk: string | undefined) {
     backend: c.backend,
     virtioVersion: disk === undefined ? (1 as const) : (2 as const),
     harts: c.harts,
+    memoryMiB: c.memoryMiB ?? 16,
   };
 }
 

@@ -36,7 +36,8 @@ interface Setup {
 }
 
 function options(s: Setup) {
-  return { kernel: s.backend === "pv" ? kernels.pv : kernels.kernel, depth: s.depth, engine: s.engine, backend: s.backend, virtioVersion: 2 as const };
+  // 16 MiB: small stacks, so that taking every frame (a pv VM's frame table restored) stays cheap.
+  return { kernel: s.backend === "pv" ? kernels.pv : kernels.kernel, depth: s.depth, engine: s.engine, backend: s.backend, virtioVersion: 2 as const, memoryMiB: 16 };
 }
 
 /** The test kernel uninterrupted, with its disk and console input. */
@@ -93,6 +94,7 @@ async function continueAt(loaded: LoadedRun, engine: EngineName): Promise<{ outp
       engine,
       backend: loaded.config.backend,
       virtioVersion: loaded.config.virtioVersion,
+      memoryMiB: loaded.config.memoryMiB,
       disks: backends,
       console: (b) => (output += String.fromCharCode(b)),
       resume: (stack) => loaded.restore(stack),
@@ -157,7 +159,7 @@ describe.skipIf(process.env.MATRYOSHKA_ENGINE === "bt")("live migration", () => 
   it("a destination that cannot fit the VM refuses before the source stops: the source finishes the run itself", async () => {
     const s: Setup = { depth: 1, engine: "interpreter" };
     const expected = await whole(s);
-    const tooSmall: IncomingOptions = { maxHostMemoryMiB: 64 };
+    const tooSmall: IncomingOptions = { maxHostMemoryMiB: 8 };
     const moved = await migrate(s, 1_000_000, (socket) => receiveMigration(socket, tooSmall));
     await expect(moved.received).rejects.toThrow(/refused the incoming VM: the VM needs \d+ MiB of host memory/);
     expect(moved.log).toHaveLength(1);

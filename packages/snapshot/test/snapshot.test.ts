@@ -10,6 +10,7 @@ const hello = new Uint8Array(readFileSync(guestPath("hello")));
 const kernel = new Uint8Array(readFileSync(guestPath("kernel")));
 const kernelPv = new Uint8Array(readFileSync(guestPath("kernel-pv")));
 const kernelSmp = new Uint8Array(readFileSync(guestPath("kernel-smp")));
+const reboot = new Uint8Array(readFileSync(guestPath("reboot")));
 
 describe("the snapshot container", () => {
   const file = encodeSnapshot([jsonSection("CONF", { a: 1 }), { tag: "RAW ", data: Uint8Array.of(1, 2, 3), compress: false }]);
@@ -93,6 +94,18 @@ once("snapshot and restore continue the same run (depth 0)", () => {
         const resumed = await interrupted(c, hello, at, engine === "bt" ? "interpreter" : "bt");
         expect(resumed.output).toBe(whole.output);
         expect(resumed.report.outcome).toEqual(whole.report.outcome);
+        expect(resumed.report.instructions).toBe(whole.report.instructions);
+      }
+    });
+
+    it(`a guest that resets its machine, ${engine}: the restored run reboots from the images the snapshot holds`, async () => {
+      const c: Case = { guest: "reboot", depth: 0, engine };
+      const whole = await uninterrupted(c, reboot);
+      expect(whole.report.resets).toBe(2);
+      for (const at of [700]) {
+        const resumed = await interrupted(c, reboot, at);
+        expect(resumed.output).toBe(whole.output);
+        expect(resumed.report.resets).toBe(2);
         expect(resumed.report.instructions).toBe(whole.report.instructions);
       }
     });
