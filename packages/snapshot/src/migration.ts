@@ -180,6 +180,11 @@ export class MigrationSource {
     this.options = options;
   }
 
+  /** Whether pre-copy ever began (the guest may end before `at`). */
+  get began(): boolean {
+    return this.phase !== "waiting";
+  }
+
   /** For `RunOptions.afterSlice`. */
   readonly afterSlice = async (run: PausedRun): Promise<boolean> => {
     if (this.phase === "failed" || this.phase === "done") return false;

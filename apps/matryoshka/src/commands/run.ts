@@ -152,6 +152,7 @@ export function addRunCommand(program: Command, io: Io, setStatus: SetStatus): v
         setStatus(0);
         return;
       }
+      if (source !== undefined && !source.began) io.stderr(`matryoshka: the guest ended before --migrate-at ${options.migrateAt}: nothing was migrated\n`);
       if (options.stats) io.stderr(`${statsTable(report)}\n`);
       const outcome = report.outcome;
       if (outcome.kind === "limit") io.stderr(`matryoshka: instruction limit of ${options.maxInsns} reached\n`);
