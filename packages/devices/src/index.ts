@@ -1,4 +1,5 @@
 export { UART_SIZE, Uart16550 } from "./uart.js";
+export type { UartState } from "./uart.js";
 export { TEST_DEVICE_SIZE, TestDevice } from "./test-device.js";
 export type { FinisherEvent } from "./test-device.js";
 export {
@@ -15,7 +16,7 @@ export {
   driverAreaSize,
   legacyQueueLayout,
 } from "./virtqueue.js";
-export type { BufferSegment, VirtqueueLayout } from "./virtqueue.js";
+export type { BufferSegment, VirtqueueLayout, VirtqueueState } from "./virtqueue.js";
 export {
   EmptyVirtioSlot,
   VIRTIO_F_EVENT_IDX,
@@ -36,7 +37,7 @@ export {
   VirtioMmioRegister,
   featureBit,
 } from "./virtio-mmio.js";
-export type { VirtioDevice, VirtioMmioOptions, VirtioTransport } from "./virtio-mmio.js";
+export type { VirtioDevice, VirtioMmioOptions, VirtioMmioState, VirtioQueueState, VirtioTransport } from "./virtio-mmio.js";
 export { FileBlockBackend, MemoryBlockBackend } from "./block-backend.js";
 export type { BlockBackend } from "./block-backend.js";
 export {
@@ -60,6 +61,7 @@ export {
 } from "./virtio-blk.js";
 export type { VirtioBlkOptions, VirtioBlkStats } from "./virtio-blk.js";
 export { GOLDFISH_RTC_SIZE, GoldfishRtc, GoldfishRtcRegister } from "./rtc.js";
+export type { GoldfishRtcState } from "./rtc.js";
 export { HTIF_REGISTER_SIZE, Htif } from "./htif.js";
 export type { HtifOptions } from "./htif.js";
 export {

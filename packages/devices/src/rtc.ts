@@ -24,6 +24,21 @@ function deposit(word: bigint, shift: bigint, value: number): bigint {
 }
 
 /**
+ * A goldfish RTC's state as plain data (see `GoldfishRtc.saveState`): the guest-visible time rather
+ * than the offset from the board's clock, so a board restored with another clock base still reads
+ * the time the guest saw. 64-bit values are decimal strings.
+ */
+export interface GoldfishRtcState {
+  time: string;
+  timeHigh: number;
+  alarm: string;
+  alarmRunning: boolean;
+  irqPending: boolean;
+  irqEnabled: boolean;
+  irqLevel: boolean;
+}
+
+/**
  * The goldfish real-time clock as QEMU's `virt` board has it: a 64-bit count of nanoseconds since
  * the Unix epoch, one alarm, and a level interrupt (pending alarm AND IRQ_ENABLED).
  *
@@ -69,6 +84,28 @@ export class GoldfishRtc implements MmioDevice {
   /** True while the interrupt line is high. */
   get interruptLevel(): boolean {
     return this.irqLevel;
+  }
+
+  saveState(): GoldfishRtcState {
+    return {
+      time: this.now().toString(), timeHigh: this.timeHigh, alarm: this.alarm.toString(), alarmRunning: this.alarmRunning,
+      irqPending: this.irqPending, irqEnabled: this.irqEnabled, irqLevel: this.irqLevel,
+    };
+  }
+
+  /**
+   * Puts back what `saveState` returned. Call it after the board's clock is restored: the offset is
+   * recomputed so that `now()` reads the saved time at this point of machine time.
+   */
+  restoreState(state: GoldfishRtcState): void {
+    this.offset = BigInt.asUintN(64, BigInt(state.time) - this.clock());
+    this.timeHigh = state.timeHigh;
+    this.alarm = BigInt(state.alarm);
+    this.alarmRunning = state.alarmRunning;
+    this.irqPending = state.irqPending;
+    this.irqEnabled = state.irqEnabled;
+    this.irqLevel = state.irqLevel;
+    this.irq(state.irqLevel);
   }
 
   /** Fires the alarm if its time has come. The board calls this as time advances. */

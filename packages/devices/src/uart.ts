@@ -25,6 +25,18 @@ const FCR_FIFO_ENABLE = 0x01;
 const FCR_CLEAR_RX = 0x02;
 const MCR_LOOP = 0x10;
 
+/** A UART's registers and receive FIFO, as plain data (see `Uart16550.saveState`). */
+export interface UartState {
+  rx: number[];
+  ier: number;
+  lcr: number;
+  mcr: number;
+  scr: number;
+  fcr: number;
+  divisor: number;
+  thrInterrupt: boolean;
+}
+
 /**
  * The ns16550a UART of QEMU `virt`: transmission is instantaneous (bytes go to `output`), input
  * bytes queue in a receive FIFO fed by the host, and the interrupt line (received data available,
@@ -62,6 +74,25 @@ export class Uart16550 implements MmioDevice {
     const bytes = Uint8Array.from(this.rx.splice(0, Math.max(0, Math.min(max, this.rx.length))));
     this.updateIrq();
     return bytes;
+  }
+
+  /** Everything the guest can observe, for a snapshot (the receive FIFO included). */
+  saveState(): UartState {
+    return { rx: this.rx.slice(), ier: this.ier, lcr: this.lcr, mcr: this.mcr, scr: this.scr, fcr: this.fcr, divisor: this.divisor, thrInterrupt: this.thrInterrupt };
+  }
+
+  /** Puts back what `saveState` returned, and drives the interrupt line to match. */
+  restoreState(state: UartState): void {
+    this.rx.length = 0;
+    for (const byte of state.rx) this.rx.push(byte & 0xff);
+    this.ier = state.ier;
+    this.lcr = state.lcr;
+    this.mcr = state.mcr;
+    this.scr = state.scr;
+    this.fcr = state.fcr;
+    this.divisor = state.divisor;
+    this.thrInterrupt = state.thrInterrupt;
+    this.updateIrq();
   }
 
   /** Bytes waiting to be read by the guest. */

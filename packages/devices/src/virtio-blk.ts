@@ -116,6 +116,20 @@ export class VirtioBlk implements VirtioDevice {
 
   reset(): void {}
 
+  /** Its counters: the disk's contents are the backend's, and a snapshot names the backend instead. */
+  saveState(): { stats: VirtioBlkStats } {
+    return { stats: { ...this.stats } };
+  }
+
+  restoreState(state: unknown): void {
+    const stats = (state as { stats?: Partial<VirtioBlkStats> } | null)?.stats;
+    if (typeof stats !== "object" || stats === null) throw new RangeError("virtio-blk state has no counters");
+    for (const key of Object.keys(this.stats) as (keyof VirtioBlkStats)[]) {
+      const value = stats[key];
+      if (typeof value === "number") this.stats[key] = value;
+    }
+  }
+
   processQueue(queue: SplitVirtqueue): void {
     for (;;) {
       const chain = queue.pop();

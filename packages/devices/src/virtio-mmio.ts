@@ -1,6 +1,6 @@
 import type { AccessSize, MmioDevice } from "@matryoshka/memory";
 import type { GuestMemory } from "@matryoshka/memory";
-import { SplitVirtqueue, legacyQueueLayout, type VirtqueueLayout } from "./virtqueue.js";
+import { SplitVirtqueue, legacyQueueLayout, type VirtqueueLayout, type VirtqueueState } from "./virtqueue.js";
 
 // virtio over MMIO, virtio 1.1 §4.2: the modern register layout (§4.2.2, Version 2) and the legacy
 // one (§4.2.4, Version 1), which QEMU 7.2's `virt` board presents by default
@@ -112,6 +112,41 @@ export interface VirtioDevice {
    * anything the guest controls.
    */
   processQueue(queue: SplitVirtqueue, index: number): void;
+  /** Its own state beyond the transport's, as plain data, for a snapshot (a device with none needs neither). */
+  saveState?(): unknown;
+  /** Puts back what `saveState` returned; throws a RangeError for state it does not recognize. */
+  restoreState?(state: unknown): void;
+}
+
+/** One queue of a transport as the driver set it up, with the ring's device-side indices. */
+export interface VirtioQueueState {
+  num: number;
+  align: number;
+  pfn: number;
+  ready: number;
+  desc: number[];
+  driver: number[];
+  device: number[];
+  /** The live ring's indices, or null when the queue has no ring (disabled, or its layout failed). */
+  ring: VirtqueueState | null;
+}
+
+/** A virtio-mmio transport's registers, queues and device state, as plain data (see `VirtioMmio.saveState`). */
+export interface VirtioMmioState {
+  deviceId: number;
+  status: number;
+  interrupts: number;
+  irqLevel: boolean;
+  deviceFeaturesSel: number;
+  driverFeaturesSel: number;
+  /** 64-bit, as a decimal string. */
+  driverFeatures: string;
+  queueSel: number;
+  guestPageSize: number;
+  configGeneration: number;
+  failed: string | null;
+  queues: VirtioQueueState[];
+  device: unknown;
 }
 
 /** What a device may ask of its transport. */
@@ -322,6 +357,71 @@ export class VirtioMmio implements MmioDevice, VirtioTransport {
       default: break; // read-only or unknown registers ignore writes, as in QEMU
     }
     return true;
+  }
+
+  /** Everything the driver set up and the device's own state, for a snapshot (the rings themselves are in guest memory). */
+  saveState(): VirtioMmioState {
+    return {
+      deviceId: this.device.deviceId,
+      status: this.deviceStatus,
+      interrupts: this.interrupts,
+      irqLevel: this.irqLevel,
+      deviceFeaturesSel: this.deviceFeaturesSel,
+      driverFeaturesSel: this.driverFeaturesSel,
+      driverFeatures: this.driverFeatures.toString(),
+      queueSel: this.queueSel,
+      guestPageSize: this.guestPageSize,
+      configGeneration: this.configGeneration,
+      failed: this.failed ?? null,
+      queues: this.queues.map((queue) => ({
+        num: queue.num, align: queue.align, pfn: queue.pfn, ready: queue.ready,
+        desc: queue.desc.slice(), driver: queue.driver.slice(), device: queue.device.slice(),
+        ring: queue.ring?.saveState() ?? null,
+      })),
+      device: this.device.saveState?.() ?? null,
+    };
+  }
+
+  /**
+   * Puts back what `saveState` returned, on a transport of the same device and version: the rings
+   * are rebuilt over this transport's memory from the layout the driver wrote, then given their
+   * indices. The device is not activated again (it was, before the snapshot, if DRIVER_OK is set).
+   */
+  restoreState(state: VirtioMmioState): void {
+    if (state.deviceId !== this.device.deviceId || state.queues.length !== this.queues.length) {
+      throw new RangeError(`virtio state of device ${state.deviceId} with ${state.queues.length} queues does not fit device ${this.device.deviceId} with ${this.queues.length}`);
+    }
+    this.deviceStatus = state.status;
+    this.interrupts = state.interrupts;
+    this.deviceFeaturesSel = state.deviceFeaturesSel;
+    this.driverFeaturesSel = state.driverFeaturesSel;
+    this.driverFeatures = BigInt(state.driverFeatures);
+    this.queueSel = state.queueSel;
+    this.guestPageSize = state.guestPageSize;
+    this.configGeneration = state.configGeneration;
+    this.failed = state.failed ?? undefined;
+    state.queues.forEach((saved, index) => {
+      const queue = new QueueState(saved.num);
+      queue.align = saved.align;
+      queue.pfn = saved.pfn;
+      queue.ready = saved.ready;
+      queue.desc = saved.desc.slice(0, 2);
+      queue.driver = saved.driver.slice(0, 2);
+      queue.device = saved.device.slice(0, 2);
+      if (saved.ring !== null) {
+        const layout = this.version === 1
+          ? legacyQueueLayout(saved.pfn * this.guestPageSize, saved.num, saved.align)
+          : { size: saved.num, descTable: join64(saved.desc), availRing: join64(saved.driver), usedRing: join64(saved.device) };
+        const ring = new SplitVirtqueue(this.memory, layout);
+        ring.restoreState(saved.ring);
+        queue.ring = ring;
+      }
+      this.queues[index] = queue;
+    });
+    this.refreshRingFeatures();
+    if (state.device !== null) this.device.restoreState?.(state.device);
+    this.irqLevel = state.irqLevel;
+    this.irq(state.irqLevel);
   }
 
   /** Status 0: back to power-on state (§4.2.3.1 / §2.1): queues, features, interrupts, errors. */

@@ -131,6 +131,14 @@ export class DescriptorChain {
   }
 }
 
+/** A split virtqueue's device-side indices, as plain data (see `SplitVirtqueue.saveState`). */
+export interface VirtqueueState {
+  lastAvailIdx: number;
+  usedIdx: number;
+  usedSinceNotification: number;
+  failed: string | null;
+}
+
 /**
  * The device side of one split virtqueue (§2.6). `pop` walks the available ring and follows
  * descriptor chains; `push` returns a chain through the used ring. Anything malformed the driver put
@@ -164,6 +172,18 @@ export class SplitVirtqueue {
 
   get size(): number {
     return this.layout.size;
+  }
+
+  /** The device's side of the ring (its indices and failure), for a snapshot; the rest is in guest memory. */
+  saveState(): VirtqueueState {
+    return { lastAvailIdx: this.lastAvailIdx, usedIdx: this.usedIdx, usedSinceNotification: this.usedSinceNotification, failed: this.failed ?? null };
+  }
+
+  restoreState(state: VirtqueueState): void {
+    this.lastAvailIdx = state.lastAvailIdx & 0xffff;
+    this.usedIdx = state.usedIdx & 0xffff;
+    this.usedSinceNotification = state.usedSinceNotification;
+    this.failed = state.failed ?? undefined;
   }
 
   /** Why the queue stopped, or undefined while it works. */

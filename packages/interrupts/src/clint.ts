@@ -74,6 +74,14 @@ export class ClintRegisters implements ClintStorage {
   }
 }
 
+/** A CLINT's registers as plain data (see `Clint.saveState`); mtime itself is the board clock's. */
+export interface ClintState {
+  msip: number[];
+  mtimecmpLow: number[];
+  mtimecmpHigh: number[];
+  timeOffset: number;
+}
+
 /**
  * The core-local interruptor: per-hart software interrupt (msip) and timer compare (mtimecmp),
  * and the shared mtime. Time comes from a Clock (the board's deterministic instruction clock or
@@ -102,6 +110,35 @@ export class Clint implements MmioDevice {
 
   get mtime(): number {
     return this.clock.now() + this.storage.timeOffset;
+  }
+
+  /** Per-hart msip and mtimecmp and the mtime offset, as plain data, for a snapshot. */
+  saveState(): ClintState {
+    const harts = this.harts.length;
+    const storage = this.storage;
+    return {
+      msip: Array.from({ length: harts }, (_, h) => storage.msip(h)),
+      mtimecmpLow: Array.from({ length: harts }, (_, h) => storage.mtimecmpLow(h)),
+      mtimecmpHigh: Array.from({ length: harts }, (_, h) => storage.mtimecmpHigh(h)),
+      timeOffset: storage.timeOffset,
+    };
+  }
+
+  /** Puts back what `saveState` returned (same number of harts), then drives MSIP and MTIP to match. */
+  restoreState(state: ClintState): void {
+    const harts = this.harts.length;
+    if (state.msip.length !== harts || state.mtimecmpLow.length !== harts || state.mtimecmpHigh.length !== harts) {
+      throw new RangeError(`CLINT state for ${state.msip.length} harts does not fit a CLINT of ${harts}`);
+    }
+    const storage = this.storage;
+    for (let h = 0; h < harts; h++) {
+      storage.setMsip(h, state.msip[h]! & 1);
+      storage.setMtimecmpLow(h, state.mtimecmpLow[h]! >>> 0);
+      storage.setMtimecmpHigh(h, state.mtimecmpHigh[h]! >>> 0);
+      this.harts[h]!.setInterruptLine(LINE.MSIP, (state.msip[h]! & 1) !== 0);
+    }
+    storage.shiftTime(state.timeOffset - storage.timeOffset);
+    this.update();
   }
 
   /** Recomputes MTIP for every hart from mtime and mtimecmp. */

@@ -15,6 +15,17 @@ export function plicSize(harts: number): number {
   return CONTEXT_BASE + 2 * harts * CONTEXT_STRIDE;
 }
 
+/** A PLIC's state as plain data (see `Plic.saveState`). */
+export interface PlicState {
+  contexts: number;
+  priority: number[];
+  level: number[];
+  pending: number[];
+  claimed: number[];
+  enable: number[];
+  threshold: number[];
+}
+
 /**
  * The platform-level interrupt controller: level-triggered sources with priorities, per-context
  * enables and thresholds, claim/complete. Context 2h is hart h's M-mode (MEIP), 2h+1 its S-mode
@@ -37,6 +48,33 @@ export class Plic implements MmioDevice {
     this.contexts = 2 * harts.length;
     this.enable = new Uint32Array(this.contexts * this.words);
     this.threshold = new Uint32Array(this.contexts);
+  }
+
+  /** Priorities, line levels, pending and claimed sources, enables and thresholds, for a snapshot. */
+  saveState(): PlicState {
+    return {
+      contexts: this.contexts,
+      priority: Array.from(this.priority),
+      level: Array.from(this.level),
+      pending: Array.from(this.pending),
+      claimed: Array.from(this.claimed),
+      enable: Array.from(this.enable),
+      threshold: Array.from(this.threshold),
+    };
+  }
+
+  /** Puts back what `saveState` returned (same number of harts), then drives MEIP and SEIP to match. */
+  restoreState(state: PlicState): void {
+    if (state.contexts !== this.contexts || state.enable.length !== this.enable.length || state.priority.length !== PLIC_SOURCES) {
+      throw new RangeError(`PLIC state of ${state.contexts} contexts does not fit a PLIC of ${this.contexts}`);
+    }
+    this.priority.set(state.priority);
+    this.level.set(state.level);
+    this.pending.set(state.pending);
+    this.claimed.set(state.claimed);
+    this.enable.set(state.enable);
+    this.threshold.set(state.threshold);
+    this.update();
   }
 
   /** A device drives its interrupt line. */

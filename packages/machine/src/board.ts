@@ -5,14 +5,16 @@ import {
   type BalloonBackend, type BlockBackend, type FinisherEvent, type VirtioBalloonOptions,
 } from "@matryoshka/devices";
 import { Clint, Plic } from "@matryoshka/interrupts";
-import { Bus, guestPhysical, observedMemory, Ram, type GuestMemory } from "@matryoshka/memory";
+import { Bus, guestPhysical, observedMemory, Ram, type GuestMemory, type MmioDevice } from "@matryoshka/memory";
 import { checkFdtPlacement, fdtAddress, imageEnd, initrdAddress, kernelAddress, writeResetVector } from "./boot.js";
 import { Metrics } from "@matryoshka/metrics";
 import { InstructionClock } from "./clock.js";
+import { captureHart, restoreHart } from "./hart-state.js";
 import { boardDeviceTree } from "./device-tree.js";
 import { DEFAULT_MEMORY_MIB, VIRT } from "./layout.js";
 import { LoadError, parseKernel, type KernelImage } from "./loader.js";
 import { DeviceRegistry, type BoardDevice } from "./registry.js";
+import type { HartState } from "./threaded-shared.js";
 import { assignDiskSlots, virtDevices, withUserDevices, type VirtioDisk, type VirtParts } from "./virt-devices.js";
 
 /** What to boot, as QEMU's -kernel, -bios, -append and -initrd take it. */
@@ -84,6 +86,66 @@ export interface MachineOptions {
    * slot the disks left free; `backend` takes the pages its guest gives back and takes again.
    */
   balloon?: { backend: BalloonBackend; options?: VirtioBalloonOptions };
+}
+
+/** A device whose registers a snapshot can hold (see `VirtMachine.saveState`). */
+export interface StatefulDevice {
+  saveState(): unknown;
+  restoreState(state: unknown): void;
+}
+
+/** A hart's state as plain data: `HartState` with arrays for typed arrays and null for NaN. */
+export interface HartData {
+  x: number[];
+  pc: number;
+  priv: number;
+  csrs: [number, number | null][];
+  mcycle: number;
+  minstret: number;
+  steps: number;
+  trapped: number;
+  reservation: number;
+  reservationValue: number;
+  mhpmcounter: number[];
+  exceptionCounts: number[];
+  interruptCounts: number[];
+}
+
+/** A board's state except its RAM, as plain data (see `VirtMachine.saveState`). */
+export interface MachineState {
+  harts: HartData[];
+  /** 1 for a hart asleep in WFI. */
+  asleep: number[];
+  /** Machine time, in instructions. */
+  elapsed: number;
+  /** The mask ROM (reset vector), base64, trailing zeros left out. */
+  rom: string;
+  /** Each device's state by its registry name ("uart0", "rtc", "virtio7", "clint", "plic", …). */
+  devices: Record<string, unknown>;
+}
+
+function hartToData(hart: Hart): HartData {
+  const state = captureHart(hart);
+  return {
+    ...state,
+    x: Array.from(state.x),
+    csrs: state.csrs.map(([key, value]) => [key, Number.isNaN(value) ? null : value]),
+    mhpmcounter: Array.from(state.mhpmcounter),
+    exceptionCounts: Array.from(state.exceptionCounts),
+    interruptCounts: Array.from(state.interruptCounts),
+  };
+}
+
+function hartFromData(data: HartData): HartState {
+  if (data.x.length !== 32) throw new RangeError("a saved hart must have 32 registers");
+  return {
+    ...data,
+    x: Int32Array.from(data.x),
+    csrs: data.csrs.map(([key, value]) => [key, value ?? Number.NaN]),
+    mhpmcounter: Float64Array.from(data.mhpmcounter),
+    exceptionCounts: Float64Array.from(data.exceptionCounts),
+    interruptCounts: Float64Array.from(data.interruptCounts),
+  };
 }
 
 /** A slice this long in which every instruction trapped means the hart can make no progress. */
@@ -352,6 +414,71 @@ export class VirtMachine {
   /** Where QEMU 7.2 puts a device tree of `fdtSize` bytes in this board's RAM (see boot.ts). */
   fdtAddress(fdtSize: number): number {
     return fdtAddress(this.ram.base, this.ram.size, fdtSize);
+  }
+
+  /**
+   * The whole board's state except its RAM, as plain data (numbers, strings, arrays): every hart's
+   * registers, CSRs, privilege, LR/SC reservation and counters (TLBs and decoded code are not
+   * state), machine time, which harts sleep in WFI, the reset-vector ROM, and each device's
+   * registers by its registry name. A snapshot stores this beside the RAM. Throws a RangeError for
+   * what cannot be saved: a machine that already finished, an HTIF in use, a user device without
+   * `saveState`.
+   */
+  saveState(): MachineState {
+    if (this.finished !== undefined) throw new RangeError("the machine has finished: there is nothing left to save");
+    if (this.htif !== undefined) throw new RangeError("a machine with an HTIF (an ELF with a tohost symbol) cannot be saved");
+    const devices: Record<string, unknown> = {};
+    for (const { entry, device } of this.devices.entries) {
+      if (entry.node === null) continue; // ROM: saved below
+      const stateful = device as Partial<StatefulDevice>;
+      if (typeof stateful.saveState === "function") devices[entry.name] = stateful.saveState();
+      else if (!(device instanceof TestDevice || device instanceof EmptyVirtioSlot)) throw new RangeError(`device "${entry.name}" has no saveState: this machine cannot be saved`);
+    }
+    let romEnd = this.rom.length;
+    while (romEnd > 0 && this.rom[romEnd - 1] === 0) romEnd--;
+    return {
+      harts: this.harts.map((hart) => hartToData(hart)),
+      asleep: Array.from(this.asleep),
+      elapsed: this.clock.elapsed,
+      rom: Buffer.from(this.rom.subarray(0, romEnd)).toString("base64"),
+      devices,
+    };
+  }
+
+  /**
+   * Puts back what `saveState` returned, on a board built with the same options (harts, devices,
+   * virtio version) and not booted: the RAM is restored separately. Devices are restored before the
+   * PLIC, so that the lines they drive while being restored are overwritten by the PLIC's own saved
+   * state. Throws a RangeError when the state does not fit this board.
+   */
+  restoreState(state: MachineState): void {
+    if (state.harts.length !== this.harts.length) throw new RangeError(`the saved machine has ${state.harts.length} harts, this one ${this.harts.length}`);
+    const rom = Buffer.from(state.rom, "base64");
+    if (rom.length > this.rom.length) throw new RangeError("the saved ROM does not fit the board's");
+    this.rom.fill(0);
+    this.rom.set(rom);
+    this.clock.elapsed = state.elapsed;
+    state.harts.forEach((saved, id) => restoreHart(this.harts[id]!, hartFromData(saved)));
+    this.asleep = Uint8Array.from(state.asleep);
+    const names = new Set(Object.keys(state.devices));
+    const restore = (name: string, device: MmioDevice) => {
+      const stateful = device as Partial<StatefulDevice>;
+      if (!names.has(name)) {
+        if (typeof stateful.saveState === "function") throw new RangeError(`the snapshot has no state for device "${name}"`);
+        return;
+      }
+      names.delete(name);
+      if (typeof stateful.restoreState !== "function") throw new RangeError(`device "${name}" cannot be restored`);
+      stateful.restoreState(state.devices[name]);
+    };
+    for (const { entry, device } of this.devices.entries) if (entry.node !== null && device !== this.plic) restore(entry.name, device);
+    const plicEntry = this.devices.entries.find(({ device }) => device === this.plic);
+    if (plicEntry) restore(plicEntry.entry.name, this.plic);
+    if (names.size > 0) throw new RangeError(`the snapshot has devices this board lacks: ${[...names].join(", ")}`);
+    this.devices.seal("the machine was restored from a snapshot");
+    this.codeCache.clear();
+    this.clint.update();
+    this.rtc.update();
   }
 
   /** Instructions started by all harts. */

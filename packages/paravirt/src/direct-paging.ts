@@ -139,6 +139,14 @@ class VcpuPaging implements PageWalker {
  * - how many references it has as a table (level-1 entries pointing at a level-0 table, vCPUs
  *   using a root): a referenced table cannot be unpinned.
  */
+/** Direct paging's bookkeeping as plain data (see `DirectPaging.saveState`). */
+export interface DirectPagingState {
+  pinned: number;
+  /** [page, level (-1 none), writable mappings of it, table references to it] for each page with any. */
+  tables: [number, number, number, number][];
+  vcpus: { kernelRoot: number; userRoot: number; satp: number }[];
+}
+
 export class DirectPaging {
   readonly ramBase: number;
   readonly pages: number;
@@ -167,6 +175,50 @@ export class DirectPaging {
     this.writableRefs = new Int32Array(this.pages);
     this.tableRefs = new Int32Array(this.pages);
     this.vcpus = vm.board.harts.map(() => new VcpuPaging(this));
+  }
+
+  /**
+   * What the guest set up, as plain data, for a snapshot: each pinned table's level, the
+   * reference counts, and each vCPU's roots (sparse: only pages with something to say). Which
+   * frames the pages are pinned to is the VM memory's frame table, saved beside it.
+   */
+  saveState(): DirectPagingState {
+    const tables: [number, number, number, number][] = [];
+    for (let page = 0; page < this.pages; page++) {
+      if (this.level[page]! >= 0 || this.writableRefs[page] !== 0 || this.tableRefs[page] !== 0) {
+        tables.push([page, this.level[page]!, this.writableRefs[page]!, this.tableRefs[page]!]);
+      }
+    }
+    return { pinned: this.pinned, tables, vcpus: this.vcpus.map((vcpu) => ({ kernelRoot: vcpu.kernelRoot, userRoot: vcpu.userRoot, satp: vcpu.satp })) };
+  }
+
+  /**
+   * Puts back what `saveState` returned, once the VM's memory has its frames again (the same ones:
+   * the guest's tables hold their numbers). The virtual harts running on direct roots walk them again.
+   */
+  restoreState(state: DirectPagingState, vharts: readonly Hart[]): void {
+    if (state.vcpus.length !== this.vcpus.length) throw new RangeError(`direct-paging state of ${state.vcpus.length} vCPUs does not fit a VM of ${this.vcpus.length}`);
+    this.level.fill(-1);
+    this.writableRefs.fill(0);
+    this.tableRefs.fill(0);
+    for (const [page, level, writable, tables] of state.tables) {
+      if (!Number.isInteger(page) || page < 0 || page >= this.pages) throw new RangeError(`direct-paging state names page ${page} outside RAM`);
+      this.level[page] = level;
+      this.writableRefs[page] = writable;
+      this.tableRefs[page] = tables;
+    }
+    this.pinned = state.pinned;
+    state.vcpus.forEach((saved, id) => {
+      const vcpu = this.vcpus[id]!;
+      vcpu.kernelRoot = saved.kernelRoot;
+      vcpu.userRoot = saved.userRoot;
+      vcpu.satp = saved.satp;
+      const vhart = vharts[id];
+      if (vhart === undefined) return;
+      vhart.pageWalker = saved.satp === -1 ? null : vcpu;
+      vhart.flushTlbs();
+      vhart.needsResync = true;
+    });
   }
 
   /** Pages pinned as page tables now. */

@@ -11,6 +11,8 @@ export {
   SbiFirmware,
   SRST_REASON_FAILURE_CODE,
   type SbiFirmwareOptions,
+  type SbiFirmwareState,
   type SbiStats,
 } from "./sbi.js";
 export { DIRECT_PAGING_VERSION, DirectPaging, MMU_MACHINE_FRAMES_MAX, MMU_UPDATE_MAX, PTE_IO } from "./direct-paging.js";
+export type { DirectPagingState } from "./direct-paging.js";

@@ -3,7 +3,7 @@ import type { BootInfo } from "@matryoshka/machine";
 import { guestPhysical } from "@matryoshka/memory";
 import { Cause, COUNTEREN, CSR, MIP, MSTATUS } from "@matryoshka/isa";
 import { ExitOutcome, type BackendVm, type VcpuExit, type VirtualizationBackend } from "@matryoshka/vmm";
-import { DirectPaging } from "./direct-paging.js";
+import { DirectPaging, type DirectPagingState } from "./direct-paging.js";
 import { SbiError } from "./errors.js";
 
 export { SbiError };
@@ -139,6 +139,16 @@ export interface SbiStats {
  * VM's RAM (bad ones get SBI_ERR_INVALID_PARAM or SBI_ERR_INVALID_ADDRESS), every hart mask
  * against the VM's harts, and unknown extensions and functions get SBI_ERR_NOT_SUPPORTED.
  */
+/** The firmware's state as plain data (see `SbiFirmware.saveState`). */
+export interface SbiFirmwareState {
+  state: number[];
+  resumeAddress: number[];
+  resumeOpaque: number[];
+  shared: number[];
+  stats: { calls: number; errors: number; byExtension: [number, number][] };
+  paging: DirectPagingState | null;
+}
+
 export class SbiFirmware implements VirtualizationBackend {
   readonly name = "pv" as const;
   /** The guest's sensitive instructions trap; only its SBI calls are answered here. */
@@ -171,6 +181,36 @@ export class SbiFirmware implements VirtualizationBackend {
     this.shared = new Float64Array(this.harts.length).fill(-1);
     // The shared pages are written by the hypervisor at every exit: they can never be tables.
     if (this.offersDirectPaging) this.paging = new DirectPaging(vm, (guestPage) => this.shared.includes(guestPage * 4096));
+  }
+
+  /** HSM states, resume points, shared pages, counters and direct paging, as plain data, for a snapshot. */
+  saveState(): SbiFirmwareState {
+    return {
+      state: Array.from(this.state),
+      resumeAddress: Array.from(this.resumeAddress),
+      resumeOpaque: Array.from(this.resumeOpaque),
+      shared: Array.from(this.shared),
+      stats: { calls: this.stats.calls, errors: this.stats.errors, byExtension: [...this.stats.byExtension] },
+      paging: this.paging?.saveState() ?? null,
+    };
+  }
+
+  /** Puts back what `saveState` returned, on a firmware attached to a VM of as many harts whose memory has its frames back. */
+  restoreState(saved: unknown): void {
+    const state = saved as SbiFirmwareState;
+    if (typeof state !== "object" || state === null || !Array.isArray(state.state) || state.state.length !== this.harts.length) {
+      throw new RangeError(`SBI firmware state does not fit a VM of ${this.harts.length} harts`);
+    }
+    this.state.set(state.state);
+    this.resumeAddress.set(state.resumeAddress);
+    this.resumeOpaque.set(state.resumeOpaque);
+    this.shared.set(state.shared);
+    this.stats.calls = state.stats.calls;
+    this.stats.errors = state.stats.errors;
+    this.stats.byExtension.clear();
+    for (const [extension, count] of state.stats.byExtension) this.stats.byExtension.set(extension, count);
+    if ((state.paging === null) !== (this.paging === undefined)) throw new RangeError("the saved firmware and this one differ in offering direct paging");
+    if (state.paging !== null) this.paging!.restoreState(state.paging, this.harts);
   }
 
   /** The direct-paging state (pinned tables), once attached. */

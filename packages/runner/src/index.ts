@@ -1,5 +1,5 @@
 export { runGuest } from "./run.js";
-export type { InputSource, LevelReport, RunOptions, RunReport } from "./run.js";
+export type { InputSource, LevelReport, PausedRun, RunCounters, RunOptions, RunReport } from "./run.js";
 export { describeOutcome, GuestStatus, guestStatus } from "./status.js";
 export { compareRuns, DepthListError, parseDepths, summarizeLevel, sweep, sweepJson } from "./sweep.js";
 export type { DepthResult, Difference, DiskImage, LevelSummary, SweepJson, SweepOptions, SweepProgress, SweepResult } from "./sweep.js";

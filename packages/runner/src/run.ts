@@ -60,6 +60,45 @@ export interface RunOptions {
    * this many MiB back to its hypervisor (`run --balloon MiB`); needs depth 1 or more.
    */
   balloonMiB?: number;
+  /**
+   * Pause at this much machine time (instructions, as `maxInstructions` counts them): the run
+   * returns with `paused` set, its stack intact, for a snapshot to save. Ignored at or past the limit.
+   * A guest of several harts pauses at the first slice boundary at or after it instead (see run.ts),
+   * so that the rest of its run interleaves its harts as an uninterrupted run does.
+   */
+  pauseAt?: number;
+  /**
+   * Continue a saved run instead of booting: called with a freshly built stack (not booted) to put
+   * the saved state back, it returns the run's counters as they were (`PausedRun.counters`). The
+   * boot images in `kernel`, `bios`, `initrd` and `append` still serve a later reset.
+   */
+  resume?: (stack: Stack) => RunCounters;
+  /**
+   * Called between slices (of `sliceInstructions`, default 2,000,000; shorter slices change how a
+   * guest of several harts interleaves them) with the run as it stands:
+   * resolving true ends the run there, as `pauseAt` does (the report's `paused` holds it), false
+   * goes on. Live migration copies the guest's memory here while it keeps running.
+   */
+  afterSlice?: (run: PausedRun) => boolean | Promise<boolean>;
+  /** Instructions of machine time between checks for input and `afterSlice` calls (default 2,000,000). */
+  sliceInstructions?: number;
+}
+
+/** What the run loop counts beside the machines: time and instructions of boots before a reset. */
+export interface RunCounters {
+  /** Machine time (instructions) of the boots before the last reset. */
+  earlierTime: number;
+  /** Instructions of the boots before the last reset. */
+  earlierInstructions: number;
+  resets: number;
+}
+
+/** A run stopped at `RunOptions.pauseAt`: the stack as it stands, and the loop's own counters. */
+export interface PausedRun {
+  stack: Stack;
+  counters: RunCounters;
+  /** Machine time (instructions) at which it paused, counting earlier boots. */
+  machineTime: number;
 }
 
 /** Host input for the guest's UART, e.g. from process.stdin. */
@@ -108,6 +147,8 @@ export interface RunReport {
    * and each level's VM, since the last reset. `--stats` and the JSON outputs read this.
    */
   metrics: { hardware: MetricsSnapshot; levels: MetricsSnapshot[] };
+  /** Set when the run stopped at `RunOptions.pauseAt` (the outcome then says "limit"). */
+  paused?: PausedRun;
 }
 
 /** Instructions between checks for console input and between event-loop turns. */
@@ -149,15 +190,19 @@ export async function runGuest(options: RunOptions): Promise<RunReport> {
     if (options.balloonMiB !== undefined) stack.vms.at(-1)!.balloon!.setTarget(options.balloonMiB * 256);
   };
   let stack = build();
-  boot(stack);
-  const started = performance.now();
-  const limit = options.maxInstructions ?? Number.POSITIVE_INFINITY;
-  let inputOpen = options.input !== undefined;
-  let outcome: RunOutcome;
   // Machine time and instructions of the boots before a reset.
   let earlierTime = 0;
   let earlierInstructions = 0;
   let resets = 0;
+  if (options.resume) ({ earlierTime, earlierInstructions, resets } = options.resume(stack));
+  else boot(stack);
+  const started = performance.now();
+  const limit = options.maxInstructions ?? Number.POSITIVE_INFINITY;
+  const slice = options.sliceInstructions ?? SLICE;
+  const pauseAt = options.pauseAt !== undefined && options.pauseAt < limit ? options.pauseAt : undefined;
+  let paused: PausedRun | undefined;
+  let inputOpen = options.input !== undefined;
+  let outcome: RunOutcome;
   for (;;) {
     const machine = stack.guest;
     const pending = options.input?.drain();
@@ -167,9 +212,34 @@ export async function runGuest(options: RunOptions): Promise<RunReport> {
       outcome = { kind: "limit" };
       break;
     }
-    outcome = options.threads === true ? await runOnThreads(stack, left, options.input) : machine.run(Math.min(SLICE, left));
+    if (pauseAt !== undefined && earlierTime + machine.clock.elapsed >= pauseAt) {
+      // Console input that reached the host by now belongs to the saved run: one turn of the
+      // event loop lets it arrive, and it waits in the UART's FIFO, which the snapshot holds.
+      if (options.input) {
+        await new Promise((resolve) => setImmediate(resolve));
+        const late = options.input.drain();
+        if (late) machine.uart.receive(late);
+      }
+      outcome = { kind: "limit" };
+      paused = { stack, counters: { earlierTime, earlierInstructions, resets }, machineTime: earlierTime + machine.clock.elapsed };
+      break;
+    }
+    if (options.afterSlice) {
+      const run: PausedRun = { stack, counters: { earlierTime, earlierInstructions, resets }, machineTime: earlierTime + machine.clock.elapsed };
+      if (await options.afterSlice(run)) {
+        outcome = { kind: "limit" };
+        paused = run;
+        break;
+      }
+    }
+    // One hart pauses at `pauseAt` exactly. Several interleave in rounds of a quantum each, which a
+    // slice that ends early cuts short: pausing there would change the interleaving of the rest of
+    // the run, so they pause at the first boundary of the run's own slices at or after `pauseAt`.
+    const untilPause = pauseAt === undefined || machine.harts.length > 1 ? left : Math.min(left, pauseAt - earlierTime - machine.clock.elapsed);
+    outcome = options.threads === true ? await runOnThreads(stack, untilPause, options.input) : machine.run(Math.min(slice, untilPause));
     if (outcome.kind === "limit") {
       if (earlierTime + machine.clock.elapsed >= limit) break;
+      if (pauseAt !== undefined && earlierTime + machine.clock.elapsed >= pauseAt) continue;
       if (options.input) await new Promise((resolve) => setImmediate(resolve));
       continue;
     }
@@ -210,6 +280,7 @@ export async function runGuest(options: RunOptions): Promise<RunReport> {
     interrupts: byCause(guestHarts.interrupts),
     wallMilliseconds: performance.now() - started,
     metrics: { hardware, levels: levelMetrics },
+    paused,
   };
 }
 

@@ -83,6 +83,13 @@ export interface VirtualizationBackend {
   protectsPage(guestPage: number): boolean;
   /** Guest RAM at [ramOffset, ramOffset + length) was written by an emulated store or a device. */
   written(ramOffset: number, length: number): void;
+  /**
+   * The backend's own state as plain data, for a snapshot (none: a backend with no state, as
+   * trap-and-emulate and bt). `restoreState` puts it back on a backend attached to a VM of the same
+   * shape whose memory and board were already restored.
+   */
+  saveState?(): unknown;
+  restoreState?(state: unknown): void;
 }
 
 /** Trap and emulate: the guest's sensitive instructions trap, and nothing else differs. */

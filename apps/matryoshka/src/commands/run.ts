@@ -1,18 +1,43 @@
+import { readFileSync, writeFileSync } from "node:fs";
+import { createServer, type AddressInfo, type Socket } from "node:net";
 import type { Command } from "commander";
 import { FileBlockBackend } from "@matryoshka/devices";
-import { guestStatus, MAX_DEPTH, runGuest, type RunReport } from "@matryoshka/runner";
-import { integerIn } from "../arguments.js";
-import { usageErrorFromRun } from "../exit-status.js";
-import { addGuestOptions, guestBoard, readGuestFiles, type GuestFlags } from "../guest-options.js";
+import type { EngineName } from "@matryoshka/engines";
+import { ENGINE_NAMES } from "@matryoshka/engines";
+import type { IsaProfileName } from "@matryoshka/isa";
+import { guestStatus, MAX_DEPTH, runGuest, type RunOptions, type RunReport } from "@matryoshka/runner";
+import { loadRun, MigrationError, MigrationSource, parseTcpAddress, receiveMigration, saveRun, SnapshotError, type LoadedRun } from "@matryoshka/snapshot";
+import { integerIn, requireFile, requireWritablePath } from "../arguments.js";
+import { UsageError, usageErrorFromRun } from "../exit-status.js";
+import { addGuestOptions, guestBoard, readGuestFiles, type DiskFlag, type GuestFlags } from "../guest-options.js";
 import type { Io, SetStatus } from "../io.js";
 import { statsTable } from "../run-view.js";
+
+type RunFlags = GuestFlags & {
+  depth: number;
+  balloon?: number;
+  stats?: boolean;
+  threads?: boolean;
+  snapshot?: string;
+  snapshotAt?: number;
+  restore?: string;
+  incoming?: string;
+  maxHostMem?: number;
+  migrateTo?: string;
+  migrateAt?: number;
+  migrateLevel?: number;
+  migrateDisks?: boolean;
+};
+
+/** Options of `run` that describe the machine: a restore takes them from the snapshot instead. */
+const MACHINE_FLAGS = ["bios", "append", "initrd", "depth", "harts", "mem", "pmp", "virtioVersion", "backend", "isaProfile"] as const;
 
 /** `matryoshka run <kernel>`: one guest, console on stdio, under `--depth` hypervisors; exits with the guest's status. */
 export function addRunCommand(program: Command, io: Io, setStatus: SetStatus): void {
   const run = program
     .command("run")
     .description("boot a guest on the virt board (QEMU's -kernel, -bios, -append, -initrd) with its console on stdio")
-    .argument("<kernel>", "ELF file, Linux RISC-V Image, or raw binary")
+    .argument("[kernel]", "ELF file, Linux RISC-V Image, or raw binary (none with --restore)")
     .option("--depth <n>", `levels of hypervisor beneath the guest, 0..${MAX_DEPTH} (0: bare board)`, integerIn(0, MAX_DEPTH), 0);
   addGuestOptions(run)
     .option(
@@ -26,26 +51,118 @@ export function addRunCommand(program: Command, io: Io, setStatus: SetStatus): v
       "run the harts in parallel, each on its own worker thread (depth 0), or the VM's vCPUs (depth 1, trap-and-emulate); " +
         "output stays the same, the interleaving of harts no longer deterministic",
     )
-    .action(async (kernelPath: string, options: GuestFlags & { depth: number; balloon?: number; stats?: boolean; threads?: boolean }) => {
-      const { kernel, bios, initrd } = readGuestFiles(kernelPath, options);
-      const disks = options.disk.map(({ path, slot }) => ({ backend: new FileBlockBackend(path), slot }));
+    .option("--snapshot <file>", "with --snapshot-at: save the whole machine (every level) to this file and exit 0")
+    .option("--snapshot-at <n>", "machine time (instructions, as --max-insns counts them) at which --snapshot saves", integerIn(0, Number.MAX_SAFE_INTEGER))
+    .option("--restore <file>", "continue the run a --snapshot file holds (the machine options come from it; --engine may differ)")
+    .option("--incoming <tcp:HOST:PORT>", "wait for a live migration there (port 0: any free port, printed on stderr), then run the guest it brings")
+    .option("--max-host-mem <MiB>", "with --incoming: refuse a VM whose stack would need more host memory than this", integerIn(1, 2047))
+    .option("--migrate-to <tcp:HOST:PORT>", "with --migrate-at: live-migrate the VM to a destination started with --incoming, then exit 0")
+    .option("--migrate-at <n>", "machine time (instructions) at which pre-copy starts", integerIn(0, Number.MAX_SAFE_INTEGER))
+    .option("--migrate-level <k>", "the level whose VM moves, with everything nested inside it (default 1)", integerIn(1, MAX_DEPTH))
+    .option("--migrate-disks", "copy the disk images too (default: shared storage, checked by content hash)")
+    .action(async (kernelPath: string | undefined, options: RunFlags, command: Command) => {
+      const explicit = (name: string) => command.getOptionValueSource(name) === "cli";
+      const arriving = options.restore !== undefined ? "--restore" : options.incoming !== undefined ? "--incoming" : undefined;
+      if (options.restore !== undefined && options.incoming !== undefined) throw new UsageError("--restore and --incoming do not go together");
+      if (arriving !== undefined) {
+        if (kernelPath !== undefined) throw new UsageError(`${arriving} continues the guest it brings: give no kernel`);
+        const given = MACHINE_FLAGS.filter(explicit);
+        if (given.length > 0 || (options.disk.length > 0 && options.incoming === undefined)) {
+          throw new UsageError(`${arriving} takes the machine from what it brings: drop ${[...given.map(flagName), ...(options.disk.length > 0 ? ["--disk"] : [])].join(", ")}`);
+        }
+        if (options.snapshot !== undefined || options.migrateTo !== undefined) throw new UsageError(`${arriving} does not go with --snapshot or --migrate-to (yet): continue the guest, then save or move the new run`);
+        if (options.threads === true) throw new UsageError(`${arriving} runs deterministically: drop --threads`);
+      } else if (kernelPath === undefined) {
+        throw new UsageError("missing the kernel to run (or --restore FILE, or --incoming tcp:HOST:PORT)");
+      }
+      if (options.maxHostMem !== undefined && options.incoming === undefined) throw new UsageError("--max-host-mem is for --incoming");
+      if ((options.migrateTo === undefined) !== (options.migrateAt === undefined)) throw new UsageError("--migrate-to tcp:HOST:PORT and --migrate-at N go together");
+      if (options.migrateTo === undefined && (options.migrateLevel !== undefined || options.migrateDisks === true)) throw new UsageError("--migrate-level and --migrate-disks need --migrate-to");
+      const target = options.migrateTo === undefined ? undefined : tcpAddress(options.migrateTo);
+      if (target !== undefined) {
+        if (options.depth < 1) throw new UsageError("live migration moves a VM: run the guest with --depth 1 or more");
+        if ((options.migrateLevel ?? 1) > options.depth) throw new UsageError(`--migrate-level ${options.migrateLevel} is deeper than --depth ${options.depth}`);
+        if (options.threads === true || options.snapshot !== undefined) throw new UsageError("--migrate-to does not go with --threads or --snapshot");
+      }
+      if ((options.snapshot === undefined) !== (options.snapshotAt === undefined)) throw new UsageError("--snapshot FILE and --snapshot-at N go together");
+      if (options.snapshot !== undefined && options.threads === true) throw new UsageError("--snapshot needs the deterministic run: drop --threads");
+      if (options.snapshot !== undefined) requireWritablePath(options.snapshot, "snapshot file");
+      if (options.restore !== undefined && options.threads === true) throw new UsageError("--restore runs deterministically: drop --threads");
+      if (options.balloon !== undefined && (options.snapshot !== undefined || target !== undefined)) {
+        throw new UsageError("--balloon does not go with --snapshot or --migrate-to (yet): a snapshot does not hold the balloon's state");
+      }
+
+      const loaded = options.restore !== undefined ? readSnapshot(options.restore) : options.incoming !== undefined ? await incoming(options, io) : undefined;
+      const setup = loaded === undefined ? freshRun(kernelPath!, options) : restoredRun(loaded, options, explicit("engine"));
+      const disks = setup.diskFlags.map(({ path, slot }) => ({ backend: new FileBlockBackend(path), slot }));
+      const source = target === undefined ? undefined : new MigrationSource({
+        ...setup.options,
+        ...target,
+        engine: setup.options.engine ?? "interpreter",
+        at: options.migrateAt!,
+        level: options.migrateLevel,
+        copyDisks: options.migrateDisks === true,
+        disks: setup.diskFlags,
+        log: (line) => io.stderr(`matryoshka: ${line}\n`),
+      });
       const input = io.input?.();
       let report: RunReport;
       try {
         report = await runGuest({
-          kernel, bios, initrd, ...guestBoard(options), depth: options.depth,
+          ...setup.options,
           threads: options.threads,
           balloonMiB: options.balloon,
           disks,
           console: io.console ?? ((byte) => io.stdout(String.fromCharCode(byte))),
           input,
+          pauseAt: options.snapshotAt,
+          resume: loaded === undefined ? undefined : (stack) => loaded.restore(stack),
+          afterSlice: source?.afterSlice,
+          // Pre-copy rounds go between slices: shorter ones, so that each round has less to send.
+          // A guest of several harts keeps the run's own slices: their boundaries cut rounds of the
+          // harts' interleaving short, and the destination continues with the default ones.
+          sliceInstructions: source === undefined || (setup.options.harts ?? 1) > 1 ? undefined : MIGRATION_SLICE,
         });
       } catch (error) {
+        if (error instanceof SnapshotError) throw new UsageError(`${options.restore}: ${error.message}`);
         throw usageErrorFromRun(error);
       } finally {
         input?.close();
         for (const disk of disks) disk.backend.close();
       }
+      if (report.paused !== undefined && source?.report !== undefined) {
+        const moved = source.report;
+        const speed = report.instructions / Math.max(report.wallMilliseconds, 0.001);
+        io.stderr(
+          `matryoshka: migrated level ${options.migrateLevel ?? 1} to ${options.migrateTo} at ${moved.stoppedAt} instructions of machine time: ` +
+            `${moved.rounds} rounds, ${moved.pagesSent} pages sent, downtime ${moved.downtimeMilliseconds.toFixed(1)} ms ` +
+            `(about ${Math.round(moved.downtimeMilliseconds * speed)} guest instructions at this run's speed; machine time stood still), total ${moved.totalMilliseconds.toFixed(1)} ms\n`,
+        );
+        if (options.stats) io.stderr(`${statsTable(report, { color: io.stderrColour === true })}\n`);
+        setStatus(0);
+        return;
+      }
+      if (report.paused !== undefined) {
+        let saved;
+        try {
+          saved = saveRun(report.paused, {
+            ...setup.options,
+            engine: report.engine,
+            disks: setup.diskFlags,
+          });
+        } catch (error) {
+          throw usageErrorFromRun(error);
+        }
+        writeFileSync(options.snapshot!, saved.bytes);
+        io.stderr(
+          `matryoshka: snapshot written to ${options.snapshot} at ${report.paused.machineTime} instructions of machine time ` +
+            `(depth ${saved.config.depth}, ${saved.pages} RAM pages, ${saved.bytes.length} bytes)\n`,
+        );
+        if (options.stats) io.stderr(`${statsTable(report, { color: io.stderrColour === true })}\n`);
+        setStatus(0);
+        return;
+      }
+      if (source !== undefined && !source.began) io.stderr(`matryoshka: the guest ended before --migrate-at ${options.migrateAt}: nothing was migrated\n`);
       if (options.stats) io.stderr(`${statsTable(report, { color: io.stderrColour === true })}\n`);
       const outcome = report.outcome;
       if (outcome.kind === "limit") io.stderr(`matryoshka: instruction limit of ${options.maxInsns} reached\n`);
@@ -54,4 +171,87 @@ export function addRunCommand(program: Command, io: Io, setStatus: SetStatus): v
       }
       setStatus(guestStatus(outcome));
     });
+}
+
+/** Instructions between pre-copy rounds. */
+const MIGRATION_SLICE = 200_000;
+
+function tcpAddress(text: string): { host: string; port: number } {
+  try {
+    return parseTcpAddress(text);
+  } catch (error) {
+    throw new UsageError(error instanceof Error ? error.message : String(error));
+  }
+}
+
+/** `--incoming`: waits for one migration, says where on stderr, and returns what it brought. */
+async function incoming(options: RunFlags, io: Io): Promise<LoadedRun> {
+  const { host, port } = tcpAddress(options.incoming!);
+  for (const disk of options.disk) requireWritablePath(disk.path, "disk image");
+  const server = createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", (error) => reject(new UsageError(`cannot listen on ${host}:${port}: ${error.message}`)));
+    server.listen(port, host, () => resolve());
+  });
+  const address = server.address() as AddressInfo;
+  io.stderr(`matryoshka: waiting for an incoming migration on tcp:${host}:${address.port}\n`);
+  const socket = await new Promise<Socket>((resolve) => server.once("connection", resolve));
+  server.close();
+  try {
+    return await receiveMigration(socket, { maxHostMemoryMiB: options.maxHostMem, diskPaths: options.disk.map((disk) => disk.path) });
+  } catch (error) {
+    socket.destroy();
+    if (error instanceof MigrationError || error instanceof SnapshotError || error instanceof RangeError) throw new UsageError(`incoming migration: ${error.message}`);
+    throw error;
+  }
+}
+
+/** "virtioVersion" → "--virtio-version". */
+function flagName(name: string): string {
+  return `--${name.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`)}`;
+}
+
+type RunSetup = { options: Omit<RunOptions, "console">; diskFlags: DiskFlag[] };
+
+/** A run booted from the command line's kernel and options. */
+function freshRun(kernelPath: string, options: RunFlags): RunSetup {
+  const { kernel, bios, initrd } = readGuestFiles(kernelPath, options);
+  return { options: { kernel, bios, initrd, ...guestBoard(options), depth: options.depth }, diskFlags: options.disk };
+}
+
+/** Reads and checks a snapshot file: anything wrong with it is one line and status 2. */
+function readSnapshot(path: string): LoadedRun {
+  requireFile(path, "snapshot file");
+  try {
+    return loadRun(new Uint8Array(readFileSync(path)));
+  } catch (error) {
+    if (error instanceof SnapshotError || error instanceof RangeError) throw new UsageError(`${path}: ${error.message}`);
+    throw error;
+  }
+}
+
+/** A run continued from a snapshot: the machine as the snapshot describes it, limits and engine from the command line. */
+function restoredRun(loaded: LoadedRun, options: RunFlags, engineGiven: boolean): RunSetup {
+  const config = loaded.config;
+  const savedEngine = ENGINE_NAMES.find((name) => name === config.engine);
+  if (savedEngine === undefined && !engineGiven) throw new UsageError(`the snapshot names engine "${config.engine}", which this build lacks: choose one with --engine`);
+  const engine: EngineName = engineGiven ? options.engine! : savedEngine!;
+  return {
+    options: {
+      kernel: loaded.kernel,
+      bios: loaded.bios,
+      initrd: loaded.initrd,
+      append: config.append ?? undefined,
+      depth: config.depth,
+      engine,
+      backend: config.backend,
+      isaProfile: config.isaProfile as IsaProfileName,
+      harts: config.harts,
+      memoryMiB: config.memoryMiB,
+      pmpEntries: config.pmpEntries,
+      virtioVersion: config.virtioVersion,
+      maxInstructions: options.maxInsns,
+    },
+    diskFlags: config.disks.map((disk) => ({ path: disk.path, slot: disk.slot ?? undefined })),
+  };
 }

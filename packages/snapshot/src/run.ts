@@ -1,0 +1,312 @@
+import { createHash } from "node:crypto";
+import { readFileSync, statSync } from "node:fs";
+import { resolve } from "node:path";
+import type { MachineState, VirtMachine } from "@matryoshka/machine";
+import type { PausedRun, RunCounters, Stack } from "@matryoshka/runner";
+import type { VM } from "@matryoshka/vmm";
+import { decodeRam, encodeRam } from "./ram.js";
+import { decodeSnapshot, encodeSnapshot, jsonSection, readJsonSection, requireSection, SnapshotError, type Section } from "./format.js";
+
+/** A disk as a snapshot names it: shared storage, found again by path and checked by content. */
+export interface SavedDisk {
+  /** Absolute path of the image. */
+  path: string;
+  /** The virtio-mmio slot it was given (null: the board chose, as it will again for the same list). */
+  slot: number | null;
+  size: number;
+  /** SHA-256 of the image's contents when the snapshot was taken, hex. */
+  sha256: string;
+}
+
+/** How the stack was built: what a restore builds again before putting the state back ("CONF"). */
+export interface SnapshotConfig {
+  depth: number;
+  engine: string;
+  backend: "trap-and-emulate" | "bt" | "pv";
+  harts: number;
+  memoryMiB: number;
+  pmpEntries: number;
+  isaProfile: string;
+  virtioVersion: 1 | 2;
+  frameOrder: string | null;
+  /** Kernel command line, for a reboot after the restore (the device tree in RAM already has it). */
+  append: string | null;
+  disks: SavedDisk[];
+  counters: RunCounters;
+  /** Machine time (instructions) at which the snapshot was taken, counting earlier boots. */
+  machineTime: number;
+  /**
+   * The lowest level whose state a restore puts back (default 0, all of them): a migration of VM K
+   * (`--migrate-level K`) moves levels K and up, and the destination's levels beneath start afresh.
+   */
+  fromLevel?: number;
+}
+
+/** One level's state ("MACH"): its board (level 0 the hardware, k VM k's), and what its hypervisor counted. */
+export interface LevelState {
+  machine: MachineState;
+  exits?: Record<string, number | number[]>;
+  shadow?: Record<string, number>;
+  /** The VM's backend's own state (`VirtualizationBackend.saveState`): the pv firmware's; absent for stateless backends. */
+  backend?: unknown;
+  /**
+   * The VM's frame table, [page index, platform frame, flags] per resident page, when its guest
+   * knows machine frames (pv with direct paging): a restore must put every page at the same frame.
+   */
+  frames?: [number, number, number][];
+}
+
+/** What `saveRun` needs beside the paused run: the configuration and boot images it was started with. */
+export interface SaveRunOptions {
+  engine: string;
+  backend?: "trap-and-emulate" | "bt" | "pv";
+  harts?: number;
+  memoryMiB?: number;
+  pmpEntries?: number;
+  isaProfile?: string;
+  virtioVersion?: 1 | 2;
+  frameOrder?: string;
+  kernel: Uint8Array;
+  bios?: Uint8Array;
+  initrd?: Uint8Array;
+  append?: string;
+  /** Disk images by path, in the order the run was given them. */
+  disks?: { path: string; slot?: number }[];
+}
+
+/** The SHA-256 of a file's contents, hex. */
+export function fileSha256(path: string): string {
+  return createHash("sha256").update(readFileSync(path)).digest("hex");
+}
+
+/** The boards of a stack, bottom up: the hardware, then each VM's. */
+function boards(stack: Stack): VirtMachine[] {
+  return [stack.host, ...stack.vms.map((vm) => vm.board)];
+}
+
+/**
+ * The per-level state of a paused stack: every board (the hardware's and each VM's: harts, clock,
+ * devices), and each level's exit and shadow counters. Shadow tables, TLBs and decoded code are
+ * not saved: they are caches a restored stack rebuilds. Throws a RangeError for what cannot be saved.
+ */
+export function captureLevels(stack: Stack): LevelState[] {
+  return boards(stack).map((board, level): LevelState => {
+    const vm: VM | undefined = level === 0 ? undefined : stack.vms[level - 1];
+    if (vm === undefined) return { machine: board.saveState() };
+    const exits = vm.engine.exits;
+    const saved: LevelState = {
+      machine: board.saveState(),
+      exits: { ...exits, byCause: Array.from(exits.byCause) },
+      shadow: { ...vm.shadow.stats },
+    };
+    if (vm.backend.saveState !== undefined) saved.backend = vm.backend.saveState();
+    if (vm.backend.name === "pv") saved.frames = frameTable(vm);
+    return saved;
+  });
+}
+
+/** Bit of `PagedMemoryState.flags`: the page shares its frame copy-on-write. */
+const SHARED_FLAG = 1;
+/** Bit of `PagedMemoryState.flags`: the page is pinned to its frame (direct paging). */
+const PINNED_FLAG = 2;
+
+function frameTable(vm: VM): [number, number, number][] {
+  const { table, flags } = vm.memory.state;
+  const out: [number, number, number][] = [];
+  for (let index = 0; index < table.length; index++) if (table[index]! >= 0) out.push([index, table[index]!, flags[index]!]);
+  return out;
+}
+
+/**
+ * Gives a fresh VM's pages the frames they had (see `LevelState.frames`): every frame of its
+ * hypervisor is taken, the saved ones are entered in the VM's table and the rest given back, then
+ * pinned pages are pinned again. Contents come afterwards, through the memory as usual.
+ */
+function restoreFrameTable(vm: VM, frames: readonly [number, number, number][]): void {
+  const memory = vm.memory;
+  const source = vm.placement.frames;
+  const held: number[] = [];
+  for (let frame = source.allocateFrame(); frame >= 0; frame = source.allocateFrame()) held.push(frame);
+  const wanted = new Map<number, number>();
+  const { table, flags } = memory.state;
+  for (const [index, frame, flag] of frames) {
+    if (!Number.isInteger(index) || index < 0 || index >= table.length || table[index] !== -1) throw new SnapshotError(`corrupt: frame table entry for page ${index}`);
+    table[index] = frame;
+    flags[index] = flag & SHARED_FLAG;
+    wanted.set(frame, (wanted.get(frame) ?? 0) + 1);
+  }
+  for (const frame of held) {
+    const uses = wanted.get(frame) ?? 0;
+    if (uses === 0) source.releaseFrame(frame);
+    for (let i = 1; i < uses; i++) source.retainFrame(frame);
+    wanted.delete(frame);
+  }
+  if (wanted.size > 0) throw new SnapshotError(`the VM's pages were at ${wanted.size} frame(s) the rebuilt hypervisor does not have free`);
+  memory.stats.resident = frames.length;
+  memory.stats.shared = frames.filter(([, , flag]) => (flag & SHARED_FLAG) !== 0).length;
+  for (const [index, , flag] of frames) if ((flag & PINNED_FLAG) !== 0) memory.pin(memory.base / 4096 + index);
+}
+
+/** The backends' state, once the memory holds its pages again. */
+export function restoreBackends(stack: Stack, levels: readonly LevelState[], fromLevel = 0): void {
+  stack.vms.forEach((vm, index) => {
+    const saved = levels[index + 1];
+    if (index + 1 < fromLevel || saved?.backend === undefined) return;
+    if (vm.backend.restoreState === undefined) throw new SnapshotError(`the ${vm.backend.name} backend of level ${index + 1} cannot take saved state`);
+    vm.backend.restoreState(saved.backend);
+  });
+}
+
+/** Puts per-level state back into a freshly built stack of the same shape. */
+export function restoreLevels(stack: Stack, levels: readonly LevelState[], fromLevel = 0): void {
+  const all = boards(stack);
+  if (levels.length !== all.length) throw new SnapshotError(`the snapshot has ${levels.length} levels, the stack built for it ${all.length}`);
+  all.forEach((board, level) => {
+    if (level < fromLevel) return;
+    const saved = levels[level]!;
+    board.restoreState(saved.machine);
+    const vm = level === 0 ? undefined : stack.vms[level - 1];
+    if (vm === undefined) return;
+    if (saved.exits) {
+      const exits = vm.engine.exits as unknown as Record<string, number>;
+      for (const [key, value] of Object.entries(saved.exits)) {
+        if (key === "byCause" && Array.isArray(value)) vm.engine.exits.byCause.set(value.slice(0, 32));
+        else if (typeof value === "number" && key in exits) exits[key] = value;
+      }
+    }
+    if (saved.shadow) {
+      const shadow = vm.shadow.stats as unknown as Record<string, number>;
+      for (const [key, value] of Object.entries(saved.shadow)) if (typeof value === "number" && key in shadow) shadow[key] = value;
+    }
+    if (saved.frames) restoreFrameTable(vm, saved.frames);
+  });
+}
+
+/** The disks as a snapshot names them: absolute path, slot, size and content hash. */
+export function describeDisks(disks: readonly { path: string; slot?: number }[]): SavedDisk[] {
+  return disks.map((disk) => {
+    const path = resolve(disk.path);
+    return { path, slot: disk.slot ?? null, size: statSync(path).size, sha256: fileSha256(path) };
+  });
+}
+
+/** The configuration section of a paused run. */
+export function snapshotConfig(paused: PausedRun, options: SaveRunOptions): SnapshotConfig {
+  return {
+    depth: paused.stack.vms.length,
+    engine: options.engine,
+    backend: options.backend ?? "trap-and-emulate",
+    harts: options.harts ?? 1,
+    memoryMiB: options.memoryMiB ?? 128,
+    pmpEntries: options.pmpEntries ?? 16,
+    isaProfile: options.isaProfile ?? "standard",
+    virtioVersion: options.virtioVersion ?? 1,
+    frameOrder: options.frameOrder ?? null,
+    append: options.append ?? null,
+    disks: describeDisks(options.disks ?? []),
+    counters: { ...paused.counters },
+    machineTime: paused.machineTime,
+  };
+}
+
+/** The sections that carry the boot images, for a reboot after a restore. */
+export function bootSections(options: Pick<SaveRunOptions, "kernel" | "bios" | "initrd">): Section[] {
+  const sections: Section[] = [{ tag: "KERN", data: options.kernel }];
+  if (options.bios) sections.push({ tag: "BIOS", data: options.bios });
+  if (options.initrd) sections.push({ tag: "INRD", data: options.initrd });
+  return sections;
+}
+
+/** Every section of a snapshot but the RAM's, which is given (a migration sends its pages in rounds instead). */
+export function stateSections(paused: PausedRun, options: SaveRunOptions, config: SnapshotConfig, ram: Uint8Array): Section[] {
+  return [jsonSection("CONF", config), jsonSection("MACH", { levels: captureLevels(paused.stack) }), { tag: "RAM ", data: ram }, ...bootSections(options)];
+}
+
+/** What `saveRun` wrote, for its one line of report. */
+export interface SavedRun {
+  bytes: Uint8Array;
+  /** RAM pages stored (the others were zero). */
+  pages: number;
+  config: SnapshotConfig;
+}
+
+/**
+ * The snapshot of a paused run (`runGuest` with `pauseAt`): its configuration ("CONF"), every
+ * level's board and counters ("MACH"), the guest's RAM ("RAM ": sparse, compressed) and the boot
+ * images. At depth 1 and more the RAM stored is the guest's, guest-physical: the levels beneath are
+ * built afresh on restore and back the guest's pages as it is written back (where a page lands in
+ * the memory beneath is invisible to the guest), and their shadow tables are rebuilt as it runs.
+ */
+export function saveRun(paused: PausedRun, options: SaveRunOptions): SavedRun {
+  const config = snapshotConfig(paused, options);
+  const ram = encodeRam(paused.stack.guest.ram);
+  const bytes = encodeSnapshot(stateSections(paused, options, config, ram.data));
+  return { bytes, pages: ram.stored, config };
+}
+
+/** A snapshot read back: how to build its stack, its boot images, and how to put its state into the stack. */
+export interface LoadedRun {
+  config: SnapshotConfig;
+  kernel: Uint8Array;
+  bios?: Uint8Array;
+  initrd?: Uint8Array;
+  /** Puts the saved state into a stack built from `config` and not booted; returns the run's counters. */
+  restore(stack: Stack): RunCounters;
+}
+
+/** Checks the configuration section's fields, so a corrupt but well-checksummed file still fails with one clear line. */
+export function checkSnapshotConfig(config: SnapshotConfig): SnapshotConfig {
+  const integer = (value: unknown, name: string, min: number, max: number) => {
+    if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) throw new SnapshotError(`corrupt: configuration field ${name} is ${String(value)}`);
+  };
+  if (typeof config !== "object" || config === null) throw new SnapshotError("corrupt: the configuration is not an object");
+  integer(config.depth, "depth", 0, 64);
+  integer(config.harts, "harts", 1, 8);
+  integer(config.memoryMiB, "memoryMiB", 1, 2047);
+  integer(config.pmpEntries, "pmpEntries", 0, 64);
+  integer(config.machineTime, "machineTime", 0, Number.MAX_SAFE_INTEGER);
+  if (config.virtioVersion !== 1 && config.virtioVersion !== 2) throw new SnapshotError(`corrupt: configuration field virtioVersion is ${String(config.virtioVersion)}`);
+  if (!["trap-and-emulate", "bt", "pv"].includes(config.backend)) throw new SnapshotError(`corrupt: unknown backend ${String(config.backend)}`);
+  if (config.fromLevel !== undefined) integer(config.fromLevel, "fromLevel", 0, config.depth);
+  if (!Array.isArray(config.disks) || typeof config.counters !== "object" || config.counters === null) throw new SnapshotError("corrupt: the configuration lacks its disks or counters");
+  return config;
+}
+
+/**
+ * Reads a snapshot (throws SnapshotError if it is truncated, corrupt or of another version) and
+ * checks its disks: each must still be at its path with the contents it had (a RangeError otherwise).
+ */
+export function loadRun(bytes: Uint8Array): LoadedRun {
+  const sections = decodeSnapshot(bytes);
+  const config = checkSnapshotConfig(readJsonSection<SnapshotConfig>(sections, "CONF"));
+  const { levels } = readJsonSection<{ levels: LevelState[] }>(sections, "MACH");
+  if (!Array.isArray(levels)) throw new SnapshotError("corrupt: the machine section has no levels");
+  const ram = requireSection(sections, "RAM ");
+  for (const disk of config.disks) {
+    let hash: string;
+    try {
+      hash = fileSha256(disk.path);
+    } catch {
+      throw new RangeError(`the snapshot's disk ${disk.path} cannot be read`);
+    }
+    if (hash !== disk.sha256) throw new RangeError(`the snapshot's disk ${disk.path} changed since the snapshot (its SHA-256 differs)`);
+  }
+  return {
+    config,
+    kernel: requireSection(sections, "KERN"),
+    bios: sections.get("BIOS"),
+    initrd: sections.get("INRD"),
+    restore(stack: Stack): RunCounters {
+      if (stack.vms.length !== config.depth) throw new SnapshotError(`the snapshot is of depth ${config.depth}, the stack built for it ${stack.vms.length}`);
+      try {
+        restoreLevels(stack, levels, config.fromLevel ?? 0);
+        decodeRam(ram, stack.guest.ram);
+        restoreBackends(stack, levels, config.fromLevel ?? 0);
+      } catch (error) {
+        if (error instanceof SnapshotError) throw error;
+        throw new SnapshotError(`corrupt: the machine state does not fit the machine it describes (${error instanceof Error ? error.message : String(error)})`);
+      }
+      return { ...config.counters };
+    },
+  };
+}
