@@ -62,3 +62,20 @@ export type { VirtioBlkOptions, VirtioBlkStats } from "./virtio-blk.js";
 export { GOLDFISH_RTC_SIZE, GoldfishRtc, GoldfishRtcRegister } from "./rtc.js";
 export { HTIF_REGISTER_SIZE, Htif } from "./htif.js";
 export type { HtifOptions } from "./htif.js";
+export { MAC_BYTES, MAX_FRAME_BYTES, MIN_FRAME_BYTES, backendPair, defaultMac, formatMac, frameLengthOk, parseMac } from "./net-backend.js";
+export type { NetBackend } from "./net-backend.js";
+export {
+  VIRTIO_NET_DEFAULT_BACKLOG,
+  VIRTIO_NET_DEFAULT_QUEUE_SIZE,
+  VIRTIO_NET_DEVICE_ID,
+  VIRTIO_NET_F_MAC,
+  VIRTIO_NET_F_MRG_RXBUF,
+  VIRTIO_NET_F_STATUS,
+  VIRTIO_NET_HDR_SIZE,
+  VIRTIO_NET_LEGACY_HDR_SIZE,
+  VIRTIO_NET_RX_QUEUE,
+  VIRTIO_NET_S_LINK_UP,
+  VIRTIO_NET_TX_QUEUE,
+  VirtioNet,
+} from "./virtio-net.js";
+export type { NetTransport, VirtioNetOptions, VirtioNetStats } from "./virtio-net.js";
