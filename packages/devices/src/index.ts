@@ -79,3 +79,9 @@ export {
   VirtioNet,
 } from "./virtio-net.js";
 export type { NetTransport, VirtioNetOptions, VirtioNetStats } from "./virtio-net.js";
+export { NetSwitch } from "./net-switch.js";
+export type { NetSwitchStats } from "./net-switch.js";
+export { PCAP_LINKTYPE_ETHERNET, PCAP_MAGIC, PCAP_SNAPLEN, PcapDump, parsePcap, pcapFileHeader, pcapRecord } from "./pcap.js";
+export type { PcapRecord } from "./pcap.js";
+export { SocketNetBackend } from "./net-socket.js";
+export type { SocketNetOptions, SocketNetStats } from "./net-socket.js";
