@@ -27,6 +27,8 @@ export interface GuestMachineOptions {
   memoryMiB?: number;
   pmpEntries?: number;
   disks?: MachineOptions["disks"];
+  /** The guest's network cards (see MachineOptions.net); the levels beneath get none. */
+  net?: MachineOptions["net"];
   /** The guest's board's own devices (see MachineOptions.devices); the levels beneath get none. */
   devices?: MachineOptions["devices"];
   virtioVersion?: 1 | 2;
