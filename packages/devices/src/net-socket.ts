@@ -78,13 +78,29 @@ export class SocketNetBackend implements NetBackend {
     return new Promise((resolve) => this.waiters.push(resolve));
   }
 
-  /** Ends the connection and stops listening. */
+  /** Drops the connection at once and stops listening. */
   close(): void {
     this.closed = true;
     clearTimeout(this.retryTimer);
     this.socket?.destroy();
     this.server?.close();
     this.setSocket(undefined);
+  }
+
+  /**
+   * Ends the connection after every frame already sent has been handed to the peer's side of TCP
+   * (so a guest's last frame before it exits is not lost), then closes as `close` does.
+   */
+  async end(): Promise<void> {
+    const socket = this.socket;
+    if (socket !== undefined && !socket.destroyed) {
+      await new Promise<void>((resolve) => {
+        socket.once("close", () => resolve());
+        socket.end();
+        setTimeout(resolve, 2000).unref(); // a peer that never closes its side does not hold us up
+      });
+    }
+    this.close();
   }
 
   private listen(): Promise<{ host: string; port: number }> {

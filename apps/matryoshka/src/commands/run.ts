@@ -1,11 +1,49 @@
-import type { Command } from "commander";
-import { FileBlockBackend } from "@matryoshka/devices";
+import { InvalidArgumentError, type Command } from "commander";
+import { FileBlockBackend, PcapDump, SocketNetBackend, parseMac, type NetBackend } from "@matryoshka/devices";
 import { guestStatus, MAX_DEPTH, runGuest, type RunReport } from "@matryoshka/runner";
 import { integerIn } from "../arguments.js";
-import { usageErrorFromRun } from "../exit-status.js";
+import { UsageError, usageErrorFromRun } from "../exit-status.js";
 import { addGuestOptions, guestBoard, readGuestFiles, type GuestFlags } from "../guest-options.js";
 import type { Io, SetStatus } from "../io.js";
 import { statsTable } from "../run-view.js";
+
+/** A `--net` flag: a socket to listen on or connect to (QEMU's -netdev stream), and the card's MAC. */
+export interface NetFlag {
+  mode: "listen" | "connect";
+  host: string;
+  port: number;
+  mac?: Uint8Array;
+}
+
+/** Parses `socket,listen=HOST:PORT` or `socket,connect=HOST:PORT`, with an optional `,mac=52:54:…`. */
+export function netFlag(value: string): NetFlag {
+  const [kind, ...parts] = value.split(",");
+  if (kind !== "socket") throw new InvalidArgumentError(`unknown network backend "${kind}" (expected socket,listen=HOST:PORT or socket,connect=HOST:PORT)`);
+  let endpoint: Pick<NetFlag, "mode" | "host" | "port"> | undefined;
+  let mac: Uint8Array | undefined;
+  for (const part of parts) {
+    const equals = part.indexOf("=");
+    const key = part.slice(0, equals);
+    const text = part.slice(equals + 1);
+    if (equals > 0 && (key === "listen" || key === "connect")) {
+      if (endpoint !== undefined) throw new InvalidArgumentError("give one of listen= and connect=");
+      const colon = text.lastIndexOf(":");
+      const port = Number(text.slice(colon + 1));
+      if (colon <= 0 || !/^\d+$/.test(text.slice(colon + 1)) || port > 65535) throw new InvalidArgumentError(`${key}= takes HOST:PORT (a port 0..65535), got "${text}"`);
+      endpoint = { mode: key, host: text.slice(0, colon).replace(/^\[(.*)\]$/, "$1"), port };
+    } else if (equals > 0 && key === "mac") {
+      try {
+        mac = parseMac(text);
+      } catch (error) {
+        throw new InvalidArgumentError((error as Error).message);
+      }
+    } else {
+      throw new InvalidArgumentError(`unknown socket option "${part}" (expected listen=HOST:PORT, connect=HOST:PORT or mac=…)`);
+    }
+  }
+  if (endpoint === undefined) throw new InvalidArgumentError("socket needs listen=HOST:PORT or connect=HOST:PORT");
+  return { ...endpoint, mac };
+}
 
 /** `matryoshka run <kernel>`: one guest, console on stdio, under `--depth` hypervisors; exits with the guest's status. */
 export function addRunCommand(program: Command, io: Io, setStatus: SetStatus): void {
@@ -15,15 +53,38 @@ export function addRunCommand(program: Command, io: Io, setStatus: SetStatus): v
     .argument("<kernel>", "ELF file, Linux RISC-V Image, or raw binary")
     .option("--depth <n>", `levels of hypervisor beneath the guest, 0..${MAX_DEPTH} (0: bare board)`, integerIn(0, MAX_DEPTH), 0);
   addGuestOptions(run)
+    .option(
+      "--net <socket,listen=HOST:PORT|socket,connect=HOST:PORT[,mac=MAC]>",
+      "a virtio-net card on a TCP link to another matryoshka (or QEMU -netdev stream): each frame sent as a 4-byte big-endian length and the frame",
+      netFlag,
+    )
+    .option("--net-dump <file>", "write every frame the card sends or receives to a pcap file (Wireshark, tcpdump)")
     .option("--stats", "print instructions, traps by cause and time on stderr at the end")
     .option(
       "--threads",
       "run the harts in parallel, each on its own worker thread (depth 0), or the VM's vCPUs (depth 1, trap-and-emulate); " +
         "output stays the same, the interleaving of harts no longer deterministic",
     )
-    .action(async (kernelPath: string, options: GuestFlags & { depth: number; stats?: boolean; threads?: boolean }) => {
+    .action(async (kernelPath: string, options: GuestFlags & { depth: number; stats?: boolean; threads?: boolean; net?: NetFlag; netDump?: string }) => {
       const { kernel, bios, initrd } = readGuestFiles(kernelPath, options);
+      if (options.netDump !== undefined && options.net === undefined) throw new UsageError("--net-dump records a network card's frames: give --net too");
       const disks = options.disk.map(({ path, slot }) => ({ backend: new FileBlockBackend(path), slot }));
+      let socket: SocketNetBackend | undefined;
+      let dump: PcapDump | undefined;
+      let nic: NetBackend | undefined;
+      if (options.net !== undefined) {
+        socket = new SocketNetBackend({ mode: options.net.mode, host: options.net.host, port: options.net.port });
+        try {
+          const address = await socket.ready;
+          if (options.net.mode === "listen") io.stderr(`matryoshka: listening for a network peer on ${address.host}:${address.port}\n`);
+        } catch (error) {
+          socket.close();
+          for (const disk of disks) disk.backend.close();
+          throw new UsageError(`--net: ${(error as Error).message}`);
+        }
+        nic = socket;
+        if (options.netDump !== undefined) nic = dump = new PcapDump(socket, options.netDump);
+      }
       const input = io.input?.();
       let report: RunReport;
       try {
@@ -31,6 +92,7 @@ export function addRunCommand(program: Command, io: Io, setStatus: SetStatus): v
           kernel, bios, initrd, ...guestBoard(options), depth: options.depth,
           threads: options.threads,
           disks,
+          net: nic === undefined ? undefined : [{ backend: nic, mac: options.net?.mac }],
           console: io.console ?? ((byte) => io.stdout(String.fromCharCode(byte))),
           input,
         });
@@ -39,6 +101,8 @@ export function addRunCommand(program: Command, io: Io, setStatus: SetStatus): v
       } finally {
         input?.close();
         for (const disk of disks) disk.backend.close();
+        dump?.close();
+        await socket?.end();
       }
       if (options.stats) io.stderr(`${statsTable(report)}\n`);
       const outcome = report.outcome;
