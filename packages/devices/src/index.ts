@@ -85,3 +85,5 @@ export { PCAP_LINKTYPE_ETHERNET, PCAP_MAGIC, PCAP_SNAPLEN, PcapDump, parsePcap, 
 export type { PcapRecord } from "./pcap.js";
 export { SocketNetBackend } from "./net-socket.js";
 export type { SocketNetOptions, SocketNetStats } from "./net-socket.js";
+export { FRAME_RING_DEFAULT_BYTES, SharedFrameRing, SharedRingNetBackend, SharedRingPort, sharedLink } from "./net-shared.js";
+export type { SharedLinkBuffers } from "./net-shared.js";

@@ -8,6 +8,10 @@ import {
   PCAP_LINKTYPE_ETHERNET,
   PCAP_MAGIC,
   PcapDump,
+  SharedFrameRing,
+  SharedRingNetBackend,
+  SharedRingPort,
+  sharedLink,
   SocketNetBackend,
   backendPair,
   defaultMac,
@@ -191,5 +195,43 @@ describe("SocketNetBackend (QEMU -netdev stream framing)", () => {
     const connector = new SocketNetBackend({ mode: "connect", host: "127.0.0.1", port, retryMilliseconds: 200 });
     await expect(connector.ready).rejects.toThrow(/cannot connect/);
     connector.close();
+  });
+});
+
+describe("shared-memory frame rings", () => {
+  it("carry frames in order, wrap around, and drop (counting) what does not fit", () => {
+    const ring = new SharedFrameRing(4096);
+    const frames = Array.from({ length: 40 }, (_, i) => ethernet(defaultMac(1), defaultMac(0), 300 + i, i));
+    let delivered = 0;
+    // Push and shift in turns, so positions wrap the 4 KiB ring many times.
+    for (const f of frames) {
+      expect(ring.push(f)).toBe(true);
+      expect(ring.shift()).toEqual(f);
+      delivered++;
+    }
+    expect(delivered).toBe(40);
+    expect(ring.shift()).toBeUndefined();
+    let accepted = 0;
+    while (ring.push(frames[0]!)) accepted++;
+    expect(accepted).toBe(Math.floor(4096 / (4 + frames[0]!.length)));
+    expect(ring.dropped).toBe(1);
+  });
+
+  it("join a VM-side backend and a switch port through the same buffers", () => {
+    const sw = new NetSwitch();
+    const link = sharedLink(8192);
+    const vmSide = new SharedRingNetBackend({ out: link.out, in: link.in });
+    const switchSide = new SharedRingPort(link, sw.port());
+    const other = sw.port();
+    const got = attach(other);
+    const toVm = attach(vmSide);
+    vmSide.send(ethernet(BROADCAST, defaultMac(0)));
+    expect(got).toEqual([]); // nothing moves until the switch's thread pumps
+    expect(switchSide.pump()).toBe(1);
+    expect(got.length).toBe(1);
+    other.send(ethernet(defaultMac(0), defaultMac(1), 46, 5));
+    expect(vmSide.poll()).toBe(1);
+    expect(toVm[0]![14]).toBe(5);
+    expect(switchSide.dropped).toEqual({ fromVm: 0, toVm: 0 });
   });
 });

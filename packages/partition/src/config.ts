@@ -34,6 +34,12 @@ export interface VmConfigEntry {
   virtio?: 1 | 2;
   /** Bytes typed on the VM's console at boot. */
   input?: string;
+  /**
+   * The name of a virtual switch to put a virtio-net card of the VM on. VMs naming the same switch
+   * share one learning L2 switch, whatever their partitions or the pool: frames cross threads
+   * through shared memory. The card's MAC is 52:54:00:12:34:56 + the VM's index in `vms`.
+   */
+  net?: string;
 }
 
 export const SCHEDULER_NAMES = ["round-robin", "credit", "stride"] as const;
@@ -70,6 +76,8 @@ export interface PlannedVm {
   diskPath?: string;
   virtio: 1 | 2;
   input?: string;
+  /** The switch its network card is on, if it has one. */
+  net?: string;
   placement: { kind: "partition"; harts: number[] } | { kind: "shared"; weight: number; cap: number };
 }
 
@@ -84,7 +92,7 @@ export interface PartitionPlan {
 }
 
 const TOP_LEVEL_FIELDS = ["machine", "scheduler", "duration", "vms"];
-const VM_FIELDS = ["name", "guest", "vcpus", "harts", "share", "memoryMiB", "disk", "virtio", "input"];
+const VM_FIELDS = ["name", "guest", "vcpus", "harts", "share", "memoryMiB", "disk", "virtio", "input", "net"];
 const SHARE_FIELDS = ["weight", "cap"];
 
 const isObject = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null && !Array.isArray(value);
@@ -193,6 +201,9 @@ export function validatePartitionConfig(json: unknown, baseDirectory: string, so
       else virtio = entry.virtio;
     }
     if (entry.input !== undefined && typeof entry.input !== "string") problems.push(`${at}.input: expected a string typed on the console at boot, got ${show(entry.input)}`);
+    if (entry.net !== undefined && (typeof entry.net !== "string" || entry.net.trim() === "")) {
+      problems.push(`${at}.net: expected the name of a virtual switch (VMs naming the same one share it), got ${show(entry.net)}`);
+    }
 
     let placement: PlannedVm["placement"] | undefined;
     if (entry.harts !== undefined && entry.share !== undefined) {
@@ -206,7 +217,8 @@ export function validatePartitionConfig(json: unknown, baseDirectory: string, so
     }
 
     if (problems.length === before && guestPath !== undefined && placement !== undefined) {
-      vms.push({ index, name, guestPath, vcpus, memoryMiB, diskPath, virtio, input: entry.input as string | undefined, placement });
+      const net = typeof entry.net === "string" ? entry.net.trim() : undefined;
+      vms.push({ index, name, guestPath, vcpus, memoryMiB, diskPath, virtio, input: entry.input as string | undefined, net, placement });
     }
   });
   if (problems.length > 0) fail();

@@ -38,6 +38,11 @@ export interface ScheduleOptions {
    * exactly.
    */
   maxStep?: number;
+  /**
+   * Called after every stretch with the platform time reached: where the caller feeds the VMs
+   * input from outside this thread (network frames from a shared-memory link, say).
+   */
+  onStep?: (now: number) => void;
 }
 
 /**
@@ -167,6 +172,7 @@ export function runScheduled(entries: readonly ScheduledVm[], scheduler: Schedul
       }
     }
     now += step;
+    options.onStep?.(now);
   }
   return results;
 }
