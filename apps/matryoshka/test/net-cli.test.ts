@@ -67,3 +67,20 @@ describe("matryoshka run --net socket (two processes, QEMU -netdev stream framin
     expect(lonely.stderr).toMatch(/give --net too/);
   });
 });
+
+describe("matryoshka run --rng, --rng-seed and --virtio-console", () => {
+  it("gives the guest repeatable entropy with a seed, fresh entropy without, and a console port writing to a file", async () => {
+    const hvc = join(scratch, "hvc0.txt");
+    const seeded = await runFrontDoor(["run", guestPath("virtio-extras"), "--depth", "1", "--rng-seed", "7", "--virtio-console", hvc]);
+    expect(seeded.status).toBe(0);
+    expect(readFileSync(hvc, "utf8")).toBe("hello from hvc0\n");
+    const again = await runFrontDoor(["run", guestPath("virtio-extras"), "--rng-seed", "7", "--virtio-console", hvc]);
+    const line = (text: string) => /virtio-rng: 32 bytes:.*/.exec(text)?.[0];
+    expect(line(again.stdout)).toBe(line(seeded.stdout));
+    const fresh = await runFrontDoor(["run", guestPath("virtio-extras"), "--rng", "--virtio-console", hvc]);
+    expect(fresh.status).toBe(0);
+    expect(line(fresh.stdout)).toMatch(/^virtio-rng: 32 bytes:( [0-9a-f]{2}){32}$/);
+    expect(line(fresh.stdout)).not.toBe(line(seeded.stdout));
+  });
+});
+

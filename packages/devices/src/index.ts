@@ -87,3 +87,15 @@ export { SocketNetBackend } from "./net-socket.js";
 export type { SocketNetOptions, SocketNetStats } from "./net-socket.js";
 export { FRAME_RING_DEFAULT_BYTES, SharedFrameRing, SharedRingNetBackend, SharedRingPort, sharedLink } from "./net-shared.js";
 export type { SharedLinkBuffers } from "./net-shared.js";
+export { VIRTIO_RNG_DEVICE_ID, VIRTIO_RNG_MAX_REQUEST, VirtioRng, cryptoEntropy, seededEntropy } from "./virtio-rng.js";
+export type { EntropySource, VirtioRngStats } from "./virtio-rng.js";
+export {
+  VIRTIO_CONSOLE_DEVICE_ID,
+  VIRTIO_CONSOLE_F_EMERG_WRITE,
+  VIRTIO_CONSOLE_F_MULTIPORT,
+  VIRTIO_CONSOLE_F_SIZE,
+  VIRTIO_CONSOLE_RX_QUEUE,
+  VIRTIO_CONSOLE_TX_QUEUE,
+  VirtioConsole,
+} from "./virtio-console.js";
+export type { ConsoleTransport, VirtioConsoleStats } from "./virtio-console.js";

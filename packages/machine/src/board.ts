@@ -14,7 +14,7 @@ import { DEFAULT_MEMORY_MIB, VIRT } from "./layout.js";
 import { LoadError, parseKernel, type KernelImage } from "./loader.js";
 import { DeviceRegistry, type BoardDevice } from "./registry.js";
 import { assignDiskSlots, virtDevices, withUserDevices, type VirtioDisk, type VirtParts } from "./virt-devices.js";
-import { assignNicSlots, virtioNetTransport, type VirtioNic } from "./virt-net.js";
+import { assignExtraSlots, extraVirtioDevices, type VirtioConsoleCard, type VirtioNic, type VirtioRngCard } from "./virt-net.js";
 
 /** What to boot, as QEMU's -kernel, -bios, -append and -initrd take it. */
 export interface BootOptions {
@@ -75,6 +75,10 @@ export interface MachineOptions {
    * free by the disks and user devices.
    */
   net?: VirtioNic[];
+  /** A virtio-rng entropy source, after the network cards in the free slots. */
+  rng?: VirtioRngCard;
+  /** A virtio-console port (Linux's hvc0), after the entropy source in the free slots. */
+  virtioConsole?: VirtioConsoleCard;
   /** virtio-mmio transport version: 1 (legacy, QEMU 7.2's default for virt) or 2 (modern). */
   virtioVersion?: 1 | 2;
   /** Wall-clock time of the RTC at boot, in ms since the epoch (default: the host's time). */
@@ -219,7 +223,7 @@ export class VirtMachine {
       if (device.replace === true && slot) replaced.add(Number(slot[1]));
     }
     const disks = assignDiskSlots(options.disks ?? [], replaced);
-    const nics = assignNicSlots(options.net ?? [], new Set([...replaced, ...disks.keys()]));
+    const extras = assignExtraSlots(extraVirtioDevices(options), new Set([...replaced, ...disks.keys()]));
     // The RTC counts wall-clock nanoseconds from its base, advancing with machine time (100 ns a
     // tick at the 10 MHz timebase), so a run stays deterministic for a given base.
     const rtcBase = BigInt(Math.round(options.rtcEpochMilliseconds ?? Date.now())) * 1_000_000n;
@@ -230,8 +234,8 @@ export class VirtMachine {
       uart0: (context) => (this.made.uart = new Uart16550(output, (level) => context.irq(level))),
       rtc: (context) => (this.made.rtc = new GoldfishRtc(() => rtcBase + BigInt(this.clock.now()) * 100n, (level) => context.irq(level))),
       virtio: (slot, context) => {
-        const nic = nics.get(slot);
-        if (nic !== undefined) return virtioNetTransport(nic.nic, nic.index, context);
+        const extra = extras.get(slot);
+        if (extra !== undefined) return extra.create(context);
         const disk = disks.get(slot);
         if (disk === undefined) return new EmptyVirtioSlot(virtioVersion);
         return new VirtioMmio(new VirtioBlk(disk), { memory: context.dma, version: virtioVersion, irq: (level) => context.irq(level) });

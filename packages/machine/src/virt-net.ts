@@ -1,8 +1,13 @@
 /**
- * Network cards on the `virt` board: virtio-net devices in virtio-mmio slots, as QEMU's
- * `-device virtio-net-device,netdev=…[,bus=virtio-mmio-bus.N][,mac=…]`.
+ * Network cards, and the other virtio devices the board can carry besides disks (an entropy
+ * source, a second console): each in a virtio-mmio slot, as QEMU's
+ * `-device virtio-net-device,netdev=…[,bus=virtio-mmio-bus.N][,mac=…]`, `-device virtio-rng-device`
+ * and `-device virtio-serial-device` put them.
  */
-import { VirtioMmio, VirtioNet, defaultMac, type NetBackend } from "@matryoshka/devices";
+import {
+  VirtioConsole, VirtioMmio, VirtioNet, VirtioRng, defaultMac,
+  type EntropySource, type NetBackend, type VirtioDevice,
+} from "@matryoshka/devices";
 import type { MmioDevice } from "@matryoshka/memory";
 import { VIRT } from "./layout.js";
 import type { DeviceContext } from "./registry.js";
@@ -16,38 +21,79 @@ export interface VirtioNic {
   slot?: number;
 }
 
-/**
- * Which slot each card takes: a card with a slot takes it; the others, in order, the highest slot
- * that no disk, user device or other card holds (so with QEMU's order of `-device` options, disks
- * first, the cards come below them). RangeError for a taken or out-of-range slot.
- */
-export function assignNicSlots(nics: readonly VirtioNic[], taken: ReadonlySet<number>): Map<number, { nic: VirtioNic; index: number }> {
-  const slots = new Map<number, { nic: VirtioNic; index: number }>();
-  nics.forEach((nic, index) => {
-    if (nic.slot === undefined) return;
-    if (!Number.isInteger(nic.slot) || nic.slot < 0 || nic.slot >= VIRT.virtio.count) {
-      throw new RangeError(`network card ${index}: virtio-mmio slot ${nic.slot} is out of range 0..${VIRT.virtio.count - 1}`);
-    }
-    if (taken.has(nic.slot) || slots.has(nic.slot)) throw new RangeError(`network card ${index}: virtio-mmio slot ${nic.slot} is already taken`);
-    slots.set(nic.slot, { nic, index });
-  });
-  let slot = VIRT.virtio.count - 1;
-  nics.forEach((nic, index) => {
-    if (nic.slot !== undefined) return;
-    while (slot >= 0 && (slots.has(slot) || taken.has(slot))) slot--;
-    if (slot < 0) throw new RangeError(`network card ${index}: no virtio-mmio slot is left free`);
-    slots.set(slot, { nic, index });
-  });
-  return slots;
+/** A virtio-rng device: its entropy (default: the host's crypto RNG; `seededEntropy` for repeatable runs). */
+export interface VirtioRngCard {
+  entropy?: EntropySource;
+  slot?: number;
+}
+
+/** A virtio-console port (hvc0 in Linux): where its output goes; `device.receive` types input. */
+export interface VirtioConsoleCard {
+  output: (bytes: Uint8Array) => void;
+  /** Told of the device once the board made it (to send it input). */
+  onCreate?: (device: VirtioConsole) => void;
+  slot?: number;
+}
+
+/** A device of the board's besides the disks, before it has a slot. */
+export interface ExtraVirtioDevice {
+  what: string;
+  slot?: number;
+  create(context: DeviceContext): MmioDevice;
 }
 
 /**
- * The transport for a card: the device is attached to it, so frames arriving between the driver's
- * notifications reach the receive queue at once.
+ * Which slot each device takes: one with a slot takes it; the others, in order, the highest slot
+ * that no disk, user device or other device holds (so with QEMU's order of `-device` options,
+ * disks first, they come below the disks). RangeError for a taken or out-of-range slot.
  */
-export function virtioNetTransport(nic: VirtioNic, index: number, context: DeviceContext): MmioDevice {
-  const device = new VirtioNet(nic.backend, { mac: nic.mac ?? defaultMac(index) });
-  const transport = new VirtioMmio(device, { memory: context.dma, version: context.virtioVersion, irq: (level) => context.irq(level) });
-  device.attach(transport);
-  return transport;
+export function assignExtraSlots(devices: readonly ExtraVirtioDevice[], taken: ReadonlySet<number>): Map<number, ExtraVirtioDevice> {
+  const slots = new Map<number, ExtraVirtioDevice>();
+  for (const device of devices) {
+    if (device.slot === undefined) continue;
+    if (!Number.isInteger(device.slot) || device.slot < 0 || device.slot >= VIRT.virtio.count) {
+      throw new RangeError(`${device.what}: virtio-mmio slot ${device.slot} is out of range 0..${VIRT.virtio.count - 1}`);
+    }
+    if (taken.has(device.slot) || slots.has(device.slot)) throw new RangeError(`${device.what}: virtio-mmio slot ${device.slot} is already taken`);
+    slots.set(device.slot, device);
+  }
+  let slot = VIRT.virtio.count - 1;
+  for (const device of devices) {
+    if (device.slot !== undefined) continue;
+    while (slot >= 0 && (slots.has(slot) || taken.has(slot))) slot--;
+    if (slot < 0) throw new RangeError(`${device.what}: no virtio-mmio slot is left free`);
+    slots.set(slot, device);
+  }
+  return slots;
+}
+
+/** A transport for `device`, attached to it when the device takes input between notifications. */
+function transport(device: VirtioDevice & { attach?(transport: VirtioMmio): void }, context: DeviceContext): VirtioMmio {
+  const mmio = new VirtioMmio(device, { memory: context.dma, version: context.virtioVersion, irq: (level) => context.irq(level) });
+  device.attach?.(mmio);
+  return mmio;
+}
+
+/** The board's network cards, entropy source and console port, in that order, ready for `assignExtraSlots`. */
+export function extraVirtioDevices(options: { net?: VirtioNic[]; rng?: VirtioRngCard; virtioConsole?: VirtioConsoleCard }): ExtraVirtioDevice[] {
+  const devices: ExtraVirtioDevice[] = (options.net ?? []).map((nic, index) => ({
+    what: `network card ${index}`,
+    slot: nic.slot,
+    create: (context) => transport(new VirtioNet(nic.backend, { mac: nic.mac ?? defaultMac(index) }), context),
+  }));
+  const rng = options.rng;
+  if (rng !== undefined) devices.push({ what: "virtio-rng", slot: rng.slot, create: (context) => transport(new VirtioRng(rng.entropy), context) });
+  const port = options.virtioConsole;
+  if (port !== undefined) {
+    devices.push({
+      what: "virtio-console",
+      slot: port.slot,
+      create: (context) => {
+        const device = new VirtioConsole(port.output);
+        port.onCreate?.(device);
+        return transport(device, context);
+      },
+    });
+  }
+  return devices;
 }

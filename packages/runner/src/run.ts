@@ -1,5 +1,5 @@
 import type { BlockBackend } from "@matryoshka/devices";
-import { runThreaded, type RunOutcome, type VirtioDisk, type VirtioNic } from "@matryoshka/machine";
+import { runThreaded, type RunOutcome, type VirtioConsoleCard, type VirtioDisk, type VirtioNic, type VirtioRngCard } from "@matryoshka/machine";
 import type { ShadowStats } from "@matryoshka/mmu";
 import type { ExitStats } from "@matryoshka/vmm";
 import { ISA_PROFILES, type IsaProfileName } from "@matryoshka/isa";
@@ -41,6 +41,10 @@ export interface RunOptions {
    * sockets arrive, and an idle guest waits for them instead of ending the run.
    */
   net?: VirtioNic[];
+  /** A virtio-rng device for the guest (`seededEntropy` from `@matryoshka/devices` keeps runs repeatable). */
+  rng?: VirtioRngCard;
+  /** A virtio-console port for the guest (Linux's hvc0). */
+  virtioConsole?: VirtioConsoleCard;
   /** virtio-mmio version: 1 legacy (QEMU's default), 2 modern. */
   virtioVersion?: 1 | 2;
   /** Stop after this many instructions of machine time (exit status 124). */
@@ -142,6 +146,8 @@ export async function runGuest(options: RunOptions): Promise<RunReport> {
       console: options.console,
       disks: options.disks,
       net: options.net,
+      rng: options.rng,
+      virtioConsole: options.virtioConsole,
       virtioVersion: options.virtioVersion,
       frameOrder: options.frameOrder,
     });

@@ -29,6 +29,9 @@ export interface GuestMachineOptions {
   disks?: MachineOptions["disks"];
   /** The guest's network cards (see MachineOptions.net); the levels beneath get none. */
   net?: MachineOptions["net"];
+  /** The guest's virtio-rng and virtio-console (see MachineOptions); the levels beneath get none. */
+  rng?: MachineOptions["rng"];
+  virtioConsole?: MachineOptions["virtioConsole"];
   /** The guest's board's own devices (see MachineOptions.devices); the levels beneath get none. */
   devices?: MachineOptions["devices"];
   virtioVersion?: 1 | 2;

@@ -1,5 +1,6 @@
 import { InvalidArgumentError, type Command } from "commander";
-import { FileBlockBackend, PcapDump, SocketNetBackend, parseMac, type NetBackend } from "@matryoshka/devices";
+import { closeSync, openSync, writeSync } from "node:fs";
+import { FileBlockBackend, PcapDump, SocketNetBackend, parseMac, seededEntropy, type NetBackend } from "@matryoshka/devices";
 import { guestStatus, MAX_DEPTH, runGuest, type RunReport } from "@matryoshka/runner";
 import { integerIn } from "../arguments.js";
 import { UsageError, usageErrorFromRun } from "../exit-status.js";
@@ -59,16 +60,30 @@ export function addRunCommand(program: Command, io: Io, setStatus: SetStatus): v
       netFlag,
     )
     .option("--net-dump <file>", "write every frame the card sends or receives to a pcap file (Wireshark, tcpdump)")
+    .option("--rng", "a virtio-rng device fed by the host's cryptographic RNG")
+    .option("--rng-seed <n>", "a virtio-rng device fed by a deterministic generator seeded with n (runs repeat exactly)", integerIn(0, 0xffff_ffff))
+    .option("--virtio-console <file>", "a virtio-console port (Linux's hvc0) whose output is written to file")
     .option("--stats", "print instructions, traps by cause and time on stderr at the end")
     .option(
       "--threads",
       "run the harts in parallel, each on its own worker thread (depth 0), or the VM's vCPUs (depth 1, trap-and-emulate); " +
         "output stays the same, the interleaving of harts no longer deterministic",
     )
-    .action(async (kernelPath: string, options: GuestFlags & { depth: number; stats?: boolean; threads?: boolean; net?: NetFlag; netDump?: string }) => {
+    .action(async (kernelPath: string, options: GuestFlags & { depth: number; stats?: boolean; threads?: boolean; net?: NetFlag; netDump?: string; rng?: boolean; rngSeed?: number; virtioConsole?: string }) => {
       const { kernel, bios, initrd } = readGuestFiles(kernelPath, options);
       if (options.netDump !== undefined && options.net === undefined) throw new UsageError("--net-dump records a network card's frames: give --net too");
       const disks = options.disk.map(({ path, slot }) => ({ backend: new FileBlockBackend(path), slot }));
+      const rng = options.rngSeed !== undefined ? { entropy: seededEntropy(options.rngSeed) } : options.rng ? {} : undefined;
+      let consoleFile: number | undefined;
+      if (options.virtioConsole !== undefined) {
+        try {
+          consoleFile = openSync(options.virtioConsole, "w");
+        } catch (error) {
+          throw new UsageError(`--virtio-console: ${(error as Error).message}`);
+        }
+      }
+      const fileDescriptor = consoleFile;
+      const virtioConsole = fileDescriptor === undefined ? undefined : { output: (bytes: Uint8Array) => void writeSync(fileDescriptor, bytes) };
       let socket: SocketNetBackend | undefined;
       let dump: PcapDump | undefined;
       let nic: NetBackend | undefined;
@@ -93,6 +108,8 @@ export function addRunCommand(program: Command, io: Io, setStatus: SetStatus): v
           threads: options.threads,
           disks,
           net: nic === undefined ? undefined : [{ backend: nic, mac: options.net?.mac }],
+          rng,
+          virtioConsole,
           console: io.console ?? ((byte) => io.stdout(String.fromCharCode(byte))),
           input,
         });
@@ -103,6 +120,7 @@ export function addRunCommand(program: Command, io: Io, setStatus: SetStatus): v
         for (const disk of disks) disk.backend.close();
         dump?.close();
         await socket?.end();
+        if (consoleFile !== undefined) closeSync(consoleFile);
       }
       if (options.stats) io.stderr(`${statsTable(report)}\n`);
       const outcome = report.outcome;
