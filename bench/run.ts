@@ -8,6 +8,7 @@ import { benchBackends, OPERATIONS } from "./backends.js";
 import { benchEngines } from "./engines.js";
 import { benchSmp } from "./smp.js";
 import { benchPartition } from "./partition.js";
+import { benchNet } from "./net.js";
 import { exitCount, measureAll, workload, type Configuration, type Measurement, type Workload } from "./nested.js";
 
 const qemu = qemuAvailability();
@@ -171,3 +172,12 @@ for (const depth of EXIT_DEPTHS) {
 console.log(`\nCost with depth: cost per exit of the exit-heavy guest (guests/exits), (wall(d) − wall(0)) / exits, wall(0) = ${ms(exitsBare)} ms (medians of ${ROUNDS} runs)`);
 console.log(perExit.toString());
 console.log(`cost per exit grows at most linearly with depth: ${linear ? "yes" : "NO"}`);
+
+// ---------------------------------------------------------------------------------------------
+// Networking: net-ping and net-echo on one learning switch, each under depth 1 and depth 5.
+const net = benchNet([1, 5]);
+const netTable = new Table({ head: ["depth (each VM)", "engine", "16 round trips ms", "µs / round trip", "Mbit/s (214-byte frames, both ways)"] });
+for (const row of net) netTable.push([row.depth, row.engine, row.wall.toFixed(0), row.roundTripMicros.toFixed(0), row.mbits.toFixed(2)]);
+console.log("\nNetworking between two VMs (guests/net-ping and net-echo on a NetSwitch, one frame in flight; medians of 3 interleaved rounds)");
+console.log(netTable.toString());
+
