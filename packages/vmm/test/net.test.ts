@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { NetSwitch, defaultMac } from "@matryoshka/devices";
+import { NetSwitch, VirtioNet, defaultMac } from "@matryoshka/devices";
 import type { RunOutcome } from "@matryoshka/machine";
 import { buildStack, type Stack } from "@matryoshka/vmm";
 
@@ -47,3 +47,18 @@ describe("net-ping and net-echo on one learning switch, in one process", () => {
     });
   }
 });
+
+describe("a bystander on the switch", () => {
+  it("receives the broadcasts but none of the unicast replies meant for net-ping", () => {
+    const sw = new NetSwitch("lan");
+    const echo = machine(1, "net-echo", sw, 0, 1);
+    const ping = machine(1, "net-ping", sw, 1, 1);
+    // A card with no driver: what reaches it waits in its backlog (64 frames), the rest is counted.
+    const bystander = new VirtioNet(sw.port(), { mac: defaultMac(2) });
+    expect(runPair([echo, ping], 20_000, 400_000_000)).toEqual([{ kind: "pass" }, { kind: "pass" }]);
+    // 16 pings and the goodbye were broadcast; the 16 replies went to net-ping's port alone.
+    expect(bystander.pendingFrames + bystander.stats.rxNoBuffers).toBe(17);
+    expect(sw.stats.forwarded).toBe(16);
+  });
+});
+
