@@ -9,7 +9,7 @@
 #define PINGS 16u
 #define PAYLOAD 200u
 #define POLLS_BEFORE_RETRY 400000u
-#define MAX_TRIES 50u
+#define MAX_TRIES 500u
 
 static uint8_t out[VNET_MAX_FRAME], in[VNET_MAX_FRAME];
 

@@ -10,7 +10,7 @@ describe('partition configs with "net": VMs on one virtual switch', () => {
     const plan = validatePartitionConfig(
       {
         machine: { harts: 2 },
-        duration: 3000,
+        duration: 60_000, // guest time; the VMs end long before unless the host starves the switch thread
         vms: [
           { name: "echo", guest: guestPath("net-echo"), harts: [0], memoryMiB: 16, net: "lan" },
           { name: "ping", guest: guestPath("net-ping"), harts: [1], memoryMiB: 16, net: "lan", virtio: 2 },
@@ -30,7 +30,7 @@ describe('partition configs with "net": VMs on one virtual switch', () => {
     const plan = validatePartitionConfig(
       {
         machine: { harts: 2 },
-        duration: 3000,
+        duration: 60_000, // guest time; the VMs end long before unless the host starves the switch thread
         vms: [
           { name: "echo", guest: guestPath("net-echo"), share: { weight: 1 }, memoryMiB: 16, net: "lan" },
           { name: "other", guest: guestPath("hello"), share: { weight: 1 }, memoryMiB: 16 },
