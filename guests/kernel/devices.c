@@ -305,6 +305,144 @@ void virtio_blk_test(void) {
     kprintf("disk: restored sector %u, flushed, read it back: ok\n", s);
 }
 
+/* ---------------------------------------------------------------- virtio-balloon (polled) */
+
+/* If the board has a balloon (virtio device 5), the kernel gives the host the pages it asks for
+   (num_pages, config offset 0), as many as it can spare, reports them in `actual` (offset 4), and
+   takes them all back before going on, as a driver does when it is removed. It uses no interrupt
+   (the PLIC source stays disabled) and prints nothing when there is no balloon, so the transcript
+   without one is unchanged. The paravirtual kernel's frames are machine frames, which a balloon
+   must not be given: it has no balloon driver. */
+
+#ifndef PV
+#define VIRTIO_BALLOON_ID 5
+#define BALLOON_BATCH 256        /* page numbers per request, as Linux sends */
+#define BALLOON_MAX 1024         /* at most 4 MiB: the kernel maps only its first 4 MiB */
+#define BALLOON_KEEP 32          /* frames the kernel keeps for itself whatever the host asks */
+
+struct balloon_vq {
+    volatile struct vq_desc *desc;
+    volatile struct vq_avail *avail;
+    volatile struct vq_used *used;
+    uint16_t last_used;
+};
+
+static uint32_t balloon_base;
+static struct balloon_vq balloon_vqs[2];        /* 0: inflate, 1: deflate */
+static uint32_t balloon_pfns[BALLOON_BATCH];
+static uint32_t balloon_pages[BALLOON_MAX];     /* what the balloon holds, as addresses */
+
+#define BVIO(off) MMIO32(balloon_base + (off))
+
+static void balloon_queue(int q, int modern) {
+    uint8_t *page = alloc_page();
+    if ((uint8_t *)alloc_page() != page + 4096) kfail(60, "balloon virtqueue pages not contiguous");
+    struct balloon_vq *vq = &balloon_vqs[q];
+    vq->desc = (volatile struct vq_desc *)page;
+    vq->avail = (volatile struct vq_avail *)(page + QSIZE * sizeof(struct vq_desc));
+    vq->used = (volatile struct vq_used *)(page + 4096);
+    BVIO(VIO_QUEUE_SEL) = q;
+    if (BVIO(VIO_QUEUE_NUM_MAX) < QSIZE) kfail(61, "balloon virtqueue %d too small", q);
+    BVIO(VIO_QUEUE_NUM) = QSIZE;
+    if (modern) {
+        BVIO(VIO_QUEUE_DESC_LO) = (uint32_t)vq->desc;
+        BVIO(VIO_QUEUE_DESC_HI) = 0;
+        BVIO(VIO_QUEUE_AVAIL_LO) = (uint32_t)vq->avail;
+        BVIO(VIO_QUEUE_AVAIL_HI) = 0;
+        BVIO(VIO_QUEUE_USED_LO) = (uint32_t)vq->used;
+        BVIO(VIO_QUEUE_USED_HI) = 0;
+        BVIO(VIO_QUEUE_READY) = 1;
+    } else {
+        BVIO(VIO_QUEUE_ALIGN) = 4096;
+        BVIO(VIO_QUEUE_PFN) = (uint32_t)page >> 12;
+    }
+}
+
+/* Sends `count` page numbers on queue q and waits (polling) until the device has taken them. */
+static void balloon_send(int q, uint32_t count) {
+    struct balloon_vq *vq = &balloon_vqs[q];
+    vq->desc[0].addr = (uint32_t)balloon_pfns;
+    vq->desc[0].len = 4 * count;
+    vq->desc[0].flags = 0;
+    vq->desc[0].next = 0;
+    vq->avail->ring[vq->avail->idx % QSIZE] = 0;
+    __asm__ volatile("fence rw, rw" : : : "memory");
+    vq->avail->idx = (uint16_t)(vq->avail->idx + 1);
+    __asm__ volatile("fence rw, rw" : : : "memory");
+    BVIO(VIO_QUEUE_NOTIFY) = q;
+    for (uint32_t spins = 0; vq->used->idx == vq->last_used; spins++)
+        if (spins > 10000000u) kfail(62, "the balloon never took request %u on queue %d", vq->last_used, q);
+    vq->last_used = vq->used->idx;
+    BVIO(VIO_INT_ACK) = BVIO(VIO_INT_STATUS);
+}
+
+void virtio_balloon_test(void) {
+    uint32_t slot = VIRTIO_SLOTS;
+    for (uint32_t n = 0; n < VIRTIO_SLOTS; n++) {
+        uint32_t base = VIRTIO_BASE + n * 0x1000u;
+        if (MMIO32(base + VIO_MAGIC) == 0x74726976u && MMIO32(base + VIO_DEVICE_ID) == VIRTIO_BALLOON_ID && slot == VIRTIO_SLOTS) slot = n;
+    }
+    if (slot == VIRTIO_SLOTS) return;
+    balloon_base = VIRTIO_BASE + slot * 0x1000u;
+    int modern = BVIO(VIO_VERSION) == 2;
+    BVIO(VIO_STATUS) = 0;
+    BVIO(VIO_STATUS) = ST_ACKNOWLEDGE;
+    BVIO(VIO_STATUS) = ST_ACKNOWLEDGE | ST_DRIVER;
+    BVIO(VIO_DRV_FEAT_SEL) = 0;
+    BVIO(VIO_DRV_FEATURES) = 0;   /* neither the statistics queue nor deflate-on-OOM */
+    BVIO(VIO_DRV_FEAT_SEL) = 1;
+    BVIO(VIO_DRV_FEATURES) = modern ? 1u << (VIRTIO_F_VERSION_1 - 32) : 0;
+    if (modern) {
+        BVIO(VIO_STATUS) = ST_ACKNOWLEDGE | ST_DRIVER | ST_FEATURES_OK;
+        if (!(BVIO(VIO_STATUS) & ST_FEATURES_OK)) kfail(63, "virtio-balloon refused our features");
+    } else {
+        BVIO(VIO_GUEST_PAGE_SIZE) = 4096;
+    }
+    balloon_queue(0, modern);
+    balloon_queue(1, modern);
+    BVIO(VIO_STATUS) = BVIO(VIO_STATUS) | ST_DRIVER_OK;
+    uint32_t target = BVIO(VIO_CONFIG);
+    uint32_t spare = free_pages() > BALLOON_KEEP ? free_pages() - BALLOON_KEEP : 0;
+    uint32_t give = target < spare ? target : spare;
+    if (give > BALLOON_MAX) give = BALLOON_MAX;
+    kprintf("virtio-balloon: slot %u, version %u; the host asks for %u pages, the kernel can spare %u\n",
+            slot, modern ? 2 : 1, target, spare < BALLOON_MAX ? spare : BALLOON_MAX);
+    uint32_t held = 0;
+    while (held < give) {
+        uint32_t n = 0;
+        while (n < BALLOON_BATCH && held + n < give) {
+            uint32_t page = (uint32_t)alloc_page();
+            balloon_pages[held + n] = page;
+            balloon_pfns[n++] = page >> 12;
+        }
+        balloon_send(0, n);
+        held += n;
+    }
+    BVIO(VIO_CONFIG + 4) = held;   /* actual */
+    kprintf("virtio-balloon: inflated to %u pages, actual %u\n", held, BVIO(VIO_CONFIG + 4));
+    while (held > 0) {
+        uint32_t n = 0;
+        while (n < BALLOON_BATCH && n < held) {
+            balloon_pfns[n] = balloon_pages[held - 1 - n] >> 12;
+            n++;
+        }
+        balloon_send(1, n);
+        held -= n;
+        /* Pages taken back are the kernel's again (their contents are whatever the host gives:
+           the spec promises nothing), so they must take a write. */
+        for (uint32_t i = 0; i < n; i++) {
+            volatile uint32_t *word = (volatile uint32_t *)(balloon_pfns[i] << 12);
+            *word = balloon_pfns[i];
+            if (*word != balloon_pfns[i]) kfail(64, "a deflated page does not keep what is written to it");
+        }
+    }
+    BVIO(VIO_CONFIG + 4) = 0;
+    kprintf("virtio-balloon: deflated back to 0 pages\n");
+}
+#else
+void virtio_balloon_test(void) {}
+#endif
+
 /* ---------------------------------------------------------------- UART input */
 
 #define UART_RBR 0

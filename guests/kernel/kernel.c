@@ -184,6 +184,11 @@ static void *alloc_table(void) {
 #define EMPTY_ROOT 0
 #endif
 
+/* Frames alloc_page can still hand out. */
+uint32_t free_pages(void) {
+    return (FRAME_LIMIT - next_free) / PAGE;
+}
+
 void *alloc_page(void) {
     if (next_free + PAGE > FRAME_LIMIT) kfail(10, "out of page frames");
     void *p = (void *)next_free;
@@ -746,6 +751,7 @@ void s_main(uint32_t hart) {
 #else
     run_tasks();
     virtio_blk_test();
+    virtio_balloon_test();
     uart_input_test();
 #if SMP > 1
     smp_test();

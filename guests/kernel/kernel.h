@@ -141,6 +141,7 @@ __attribute__((noreturn)) void kfail(int code, const char *fmt, ...);
 void wait_for_interrupt(void);   /* one wfi with S interrupts briefly enabled */
 uint64_t read_time(void);
 void *alloc_page(void);
+uint32_t free_pages(void);
 extern uint32_t kernel_root;
 
 /* devices.c */
@@ -148,6 +149,7 @@ void plic_init_hart0(void);
 void plic_enable(uint32_t irq);
 void plic_dispatch(void);
 void virtio_blk_test(void);
+void virtio_balloon_test(void);
 void uart_input_test(void);
 
 /* smp.c */

@@ -9,12 +9,25 @@ export interface Io {
   write?: (bytes: Uint8Array) => void;
   /** Where sweep draws its progress bar when it is a terminal; otherwise one line per depth goes to `stderr`. */
   progress?: NodeJS.WritableStream & { isTTY?: boolean };
-  /** True when stdout is a terminal (tables in colour). */
-  stdoutIsTTY?: boolean;
+  /** Whether tables on stdout and on stderr are in colour (`colourFor`). */
+  stdoutColour?: boolean;
+  stderrColour?: boolean;
   /** Raw console bytes from the guest. */
   console?: (byte: number) => void;
   /** Console input for the guest; none means the guest sees no input. */
   input?: () => InputSource & { close(): void };
+}
+
+/**
+ * Whether to colour what goes to a stream: only a terminal gets colour codes (files and pipes get
+ * plain text), unless `NO_COLOR` (no-color.org: any non-empty value) forbids it or `FORCE_COLOR`
+ * (any value but "0" or "false") asks for it anyway; `FORCE_COLOR` wins, as in Node's own tools.
+ */
+export function colourFor(isTTY: boolean, environment: NodeJS.ProcessEnv = process.env): boolean {
+  const force = environment.FORCE_COLOR;
+  if (force !== undefined) return force !== "0" && force !== "false";
+  if (environment.NO_COLOR !== undefined && environment.NO_COLOR !== "") return false;
+  return isTTY;
 }
 
 /** What a command's action reports back: the status the process exits with. */
@@ -50,7 +63,8 @@ export function processIo(): Io {
     stderr: (text) => process.stderr.write(text),
     write: (bytes) => process.stdout.write(bytes),
     progress: process.stderr,
-    stdoutIsTTY: process.stdout.isTTY === true,
+    stdoutColour: colourFor(process.stdout.isTTY === true),
+    stderrColour: colourFor(process.stderr.isTTY === true),
     console: bufferedConsole(),
     input: () => streamInput(process.stdin),
   };

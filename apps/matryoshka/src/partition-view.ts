@@ -3,6 +3,7 @@ import type { PartitionReport, VmReport } from "@matryoshka/partition";
 
 const number = (value: number) => Math.round(value).toLocaleString("en-US");
 const mips = (instructionsPerSecond: number) => (instructionsPerSecond / 1e6).toFixed(1);
+const mib = (value: number) => value.toFixed(2);
 const harts = (ids: readonly number[]) => (ids.length === 1 ? `hart ${ids[0]}` : `harts ${ids.join(",")}`);
 
 function placement(vm: VmReport): string {
@@ -27,7 +28,7 @@ function guestState(vm: VmReport): string {
 /** The per-VM table `matryoshka partition` prints. */
 export function partitionTable(report: PartitionReport, options: { color: boolean }): string {
   const table = new Table({
-    head: ["VM", "placement", "vCPUs", "guest", "instructions", "hart-ms received / promised", "MIPS", "MIPS alone", "vs alone"],
+    head: ["VM", "placement", "vCPUs", "guest", "instructions", "hart-ms received / promised", "MIPS", "MIPS alone", "vs alone", "MiB resident / shared / ballooned / swapped"],
     ...(options.color ? {} : { style: { head: [], border: [] } }),
   });
   for (const vm of report.vms) {
@@ -41,6 +42,7 @@ export function partitionTable(report: PartitionReport, options: { color: boolea
       mips(vm.instructionsPerSecond),
       vm.aloneInstructionsPerSecond === undefined ? "-" : mips(vm.aloneInstructionsPerSecond),
       vm.throughputVsAlone === undefined ? "-" : `${vm.throughputVsAlone.toFixed(2)}×`,
+      `${mib(vm.memory.residentMiB)} / ${mib(vm.memory.sharedMiB)} / ${mib(vm.memory.balloonedMiB)} / ${mib(vm.memory.swappedMiB)} of ${vm.memoryMiB}`,
     ]);
   }
   return table.toString();
@@ -53,6 +55,16 @@ export function partitionSummary(report: PartitionReport): string {
     `${report.machineHarts} host harts, ${pool}; ${report.durationMs} ms of guest time on ${report.threads} thread${report.threads === 1 ? "" : "s"} ` +
       `(${report.hostCpus} host CPUs), engine ${report.engine}; wall ${report.wallMilliseconds.toFixed(0)} ms`,
   ];
+  if (report.memory !== undefined || report.machineMemoryMiB !== undefined) {
+    const shared = report.vms.filter((vm) => vm.placement === "shared");
+    const wanted = shared.reduce((sum, vm) => sum + vm.memoryMiB, 0);
+    const policy = report.memory;
+    const mechanisms = policy === undefined ? "" : [policy.sharing ? "page sharing" : "", policy.balloon ? "ballooning" : "", `idle tax ${policy.idleTax}`, policy.swap ? "swapping" : ""].filter(Boolean).join(", ");
+    lines.push(
+      `memory: ${report.machineMemoryMiB === undefined ? "" : `machine ${report.machineMemoryMiB} MiB, `}shared pool ${report.poolMemoryMiB} MiB for ${wanted} MiB of shared VMs` +
+        `${wanted > report.poolMemoryMiB ? ` (overcommitted ${(wanted / Math.max(1, report.poolMemoryMiB)).toFixed(2)}×)` : ""}${mechanisms === "" ? "" : `; ${mechanisms}`}`,
+    );
+  }
   if (report.threads > report.hostCpus) lines.push(`note: more threads than host CPUs, so partitions also compete for the host's CPUs`);
   if (report.vms.every((vm) => vm.throughputVsAlone === undefined)) lines.push("(--baseline runs each VM alone first and fills in the interference columns)");
   return lines.join("\n");

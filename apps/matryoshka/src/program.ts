@@ -1,5 +1,6 @@
 // Wires the commands, each in commands/, into one program, and turns what they throw into exit
 // statuses (exit-status.ts).
+import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { addOracleCommand } from "./commands/oracle.js";
 import { addPartitionCommand } from "./commands/partition.js";
@@ -9,9 +10,16 @@ import { addSweepCommand } from "./commands/sweep.js";
 import { ExitStatus, UsageError } from "./exit-status.js";
 import { processIo, type Io, type SetStatus } from "./io.js";
 
+/** This package's version (src/ and dist/ both sit one folder below package.json). */
+function version(): string {
+  const manifest = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
+  return `matryoshka ${manifest.version} (Node ${process.version})`;
+}
+
 export function buildProgram(io: Io, setStatus: SetStatus): Command {
   const program = new Command("matryoshka")
     .description("matryoshka: RISC-V machines and hypervisors, nested as deep as you like")
+    .version(version(), "-V, --version", "print the version and exit")
     .exitOverride()
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
     .showHelpAfterError(false);

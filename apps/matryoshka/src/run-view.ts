@@ -15,8 +15,8 @@ const INTERRUPT_NAMES: Record<number, string> = {
 };
 
 /** What `run --stats` prints on stderr: the run, traps by cause, then per level what each hypervisor did. */
-export function statsTable(report: RunReport): string {
-  const table = new Table({ head: ["statistic", "value"] });
+export function statsTable(report: RunReport, options: { color: boolean }): string {
+  const table = new Table({ head: ["statistic", "value"], ...(options.color ? {} : { style: { head: [], border: [] } }) });
   table.push(["engine", report.engine]);
   table.push(["instructions", report.instructions.toLocaleString("en-US")]);
   table.push(["wall time (ms)", report.wallMilliseconds.toFixed(1)]);
@@ -34,7 +34,7 @@ export function statsTable(report: RunReport): string {
     for (const [name, value] of Object.entries(engine)) if (typeof value === "number") table.push([`${report.engine}: ${words(name)}`, value.toLocaleString("en-US")]);
   }
   let text = table.toString();
-  if (report.levels.length > 0) text += `\n${levelsTable(report)}`;
+  if (report.levels.length > 0) text += `\n${levelsTable(report, options)}`;
   return text;
 }
 
@@ -62,7 +62,7 @@ const SHORT_INTERRUPT_NAMES: Record<number, string> = { 1: "S soft", 3: "M soft"
  * exits by cause, budget exits, instructions emulated, exits reflected to the level above, shadow
  * paging and injected interrupts. Rows, not columns, so that 30 levels stay readable.
  */
-function levelsTable(report: RunReport): string {
+function levelsTable(report: RunReport, options: { color: boolean }): string {
   const levels = report.levels;
   const causes = new Set<number>();
   for (const level of levels) level.exits.byCause.forEach((count, cause) => count && causes.add(cause));
@@ -74,10 +74,10 @@ function levelsTable(report: RunReport): string {
     head: [
       "level",
       ...exitCauses.map((cause) => `exit: ${EXIT_COLUMN_NAMES[cause] ?? `cause ${cause}`}`),
-      "exit: budget", "emulated", "SBI calls", "reflected", "shadow fills", "flushes page/all", "roots", "pages resident/shared",
+      "exit: budget", "emulated", "SBI calls", "reflected", "shadow fills", "flushes page/all", "roots", "pages resident/shared", "balloon held/target",
       ...injectedCauses.map((cause) => `injected ${SHORT_INTERRUPT_NAMES[cause] ?? `irq ${cause}`}`),
     ],
-    style: { compact: true },
+    style: options.color ? { compact: true } : { compact: true, head: [], border: [] },
   });
   const number = (value: number) => value.toLocaleString("en-US");
   for (const level of levels) {
@@ -92,6 +92,7 @@ function levelsTable(report: RunReport): string {
       `${number(level.shadow.pageFlushes)}/${number(level.shadow.fullFlushes)}`,
       number(level.shadow.rootsCreated),
       `${number(counter(level.metrics.memory?.resident))}/${number(counter(level.metrics.memory?.shared))}`,
+      level.metrics.balloon === undefined ? "-" : `${number(counter(level.metrics.balloon.heldPages))}/${number(counter(level.metrics.balloon.targetPages))}`,
       ...injectedCauses.map((cause) => number(level.injectedInterrupts.get(cause) ?? 0)),
     ]);
   }

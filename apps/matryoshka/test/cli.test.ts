@@ -1,6 +1,7 @@
 import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { stripVTControlCharacters } from "node:util";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { guestPath, qemuAvailability, repoRoot, runFrontDoor } from "@matryoshka/testkit";
@@ -153,6 +154,39 @@ describe("pnpm matryoshka", () => {
     }
   });
 
+  it("prints its version with --version (status 0), and colours tables only on a terminal unless FORCE_COLOR asks (NO_COLOR is honoured)", async () => {
+    const version = await matryoshka("--version");
+    expect(version.status).toBe(0);
+    expect(version.stdout).toMatch(/^matryoshka \d+\.\d+\.\d+ \(Node v\d+/);
+    const plain: NodeJS.ProcessEnv = { ...process.env };
+    delete plain.FORCE_COLOR;
+    delete plain.NO_COLOR;
+    const ESCAPE = "\x1b[";
+    const piped = await runFrontDoor(["run", guestPath("hello"), "--stats"], { env: plain });
+    expect(piped.status).toBe(0);
+    expect(piped.stderr).toContain("statistic");
+    expect(piped.stderr).not.toContain(ESCAPE);
+    const forced = await runFrontDoor(["run", guestPath("hello"), "--stats"], { env: { ...plain, FORCE_COLOR: "1" } });
+    expect(forced.stderr).toContain(ESCAPE);
+    expect(forced.stdout).not.toContain(ESCAPE); // the guest's console is the guest's
+  });
+
+  it("gives the guest's VM a balloon with --balloon MiB: the test kernel inflates to it and back, and --stats shows it per level; depth 0 is status 2", async () => {
+    const { status, stdout, stderr } = await matryoshkaWithInput("", "run", guestPath("kernel"), "--disk", join(repoRoot, "guests/kernel/disk.img"), "--depth", "2", "--balloon", "2", "--stats");
+    expect(status).toBe(0);
+    expect(stdout).toContain("virtio-balloon: slot 6, version 1; the host asks for 512 pages");
+    expect(stdout).toContain("virtio-balloon: inflated to 512 pages, actual 512\n");
+    expect(stdout).toContain("virtio-balloon: deflated back to 0 pages\n");
+    const stats = stripVTControlCharacters(stderr);
+    expect(stats).toContain("balloon held/target");
+    // Level 1's VM has no balloon; the guest's VM (level 2) was asked for 512 pages and holds none at the end.
+    expect(stats).toMatch(/L1 [^\n]*│ -\s+│/);
+    expect(stats).toMatch(/L2 [^\n]*│ 0\/512\s+│/);
+    const bare = await matryoshka("run", guestPath("hello"), "--balloon", "2");
+    expect(bare.status).toBe(2);
+    expect(bare.stderr.trim().split("\n")).toEqual(["matryoshka: --balloon needs --depth 1 or more: the balloon gives memory back to a hypervisor"]);
+  });
+
   it("runs the two-hart kernel's harts on worker threads (--threads), at depth 0 and its vCPUs at depth 1, with the deterministic output", async () => {
     const dir = mkdtempSync(join(tmpdir(), "matryoshka-disk-"));
     const disk = join(dir, "disk.img");
@@ -225,5 +259,15 @@ describe("pnpm matryoshka", () => {
     const { status, stdout } = await matryoshka("oracle", guestPath("hello"));
     expect(stdout).toBe("Hello from matryoshka guest on hart 0!\n");
     expect(status).toBe(0);
+  });
+});
+
+describe("colourFor", () => {
+  it("colours a terminal only, NO_COLOR forbids, FORCE_COLOR (not 0 or false) forces and wins", async () => {
+    const { colourFor } = await import("../src/io.js");
+    expect([colourFor(true, {}), colourFor(false, {})]).toEqual([true, false]);
+    expect([colourFor(true, { NO_COLOR: "1" }), colourFor(true, { NO_COLOR: "" })]).toEqual([false, true]);
+    expect([colourFor(false, { FORCE_COLOR: "1" }), colourFor(false, { FORCE_COLOR: "" }), colourFor(true, { FORCE_COLOR: "0" }), colourFor(true, { FORCE_COLOR: "false" })]).toEqual([true, true, false, false]);
+    expect(colourFor(false, { FORCE_COLOR: "3", NO_COLOR: "1" })).toBe(true);
   });
 });

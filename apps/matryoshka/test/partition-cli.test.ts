@@ -44,6 +44,24 @@ describe("pnpm matryoshka partition", () => {
     for (const vm of [light!, heavy!]) expect(Math.abs(vm.receivedVsPromised - 1)).toBeLessThan(0.05);
   });
 
+  it("runs the memory-pool example: three memhog VMs overcommitted in 36 MiB, each VM's memory in the table and the JSON", async () => {
+    const json = join(scratch, "memory.json");
+    const { status, stdout } = await matryoshka("partition", "apps/partitioner/examples/memory-pool.json", "--json", json);
+    expect(status).toBe(0);
+    expect(stdout).toContain("MiB resident / shared / ballooned / swapped");
+    expect(stdout).toContain("memory: machine 56 MiB, shared pool 36 MiB for 96 MiB of shared VMs (overcommitted 2.67×); page sharing, ballooning, idle tax 0.75");
+    const report = JSON.parse(readFileSync(json, "utf8")) as PartitionReport;
+    expect(report.poolMemoryMiB).toBe(36);
+    const hogs = report.vms.filter((vm) => vm.name.startsWith("hog"));
+    expect(hogs.map((vm) => vm.state)).toEqual(["pass", "pass", "pass"]);
+    for (const vm of hogs) {
+      expect(Object.keys(vm.memory).sort()).toEqual(["balloonedMiB", "residentMiB", "sharedMiB", "swappedMiB"]);
+      expect(vm.memory.balloonedMiB).toBeGreaterThan(0);
+      expect(vm.output).toBe("memhog: filled 1024 pages, 256 active\nmemhog: 256 active pages intact after 4 rounds\n");
+    }
+    expect(hogs.reduce((sum, vm) => sum + vm.memory.sharedMiB, 0)).toBeGreaterThan(0);
+  });
+
   it("exits with 1 when a guest fails, and names the failure code", async () => {
     const config = join(scratch, "fail.json");
     writeFileSync(config, JSON.stringify({ machine: { harts: 2 }, duration: 5, vms: [{ name: "f", guest: guestPath("fail"), harts: [0], memoryMiB: 16 }, { name: "h", guest: guestPath("hello"), harts: [1], memoryMiB: 16 }] }));

@@ -36,7 +36,7 @@ export {
   VirtioMmioRegister,
   featureBit,
 } from "./virtio-mmio.js";
-export type { VirtioDevice, VirtioMmioOptions } from "./virtio-mmio.js";
+export type { VirtioDevice, VirtioMmioOptions, VirtioTransport } from "./virtio-mmio.js";
 export { FileBlockBackend, MemoryBlockBackend } from "./block-backend.js";
 export type { BlockBackend } from "./block-backend.js";
 export {
@@ -99,3 +99,8 @@ export {
   VirtioConsole,
 } from "./virtio-console.js";
 export type { ConsoleTransport, VirtioConsoleStats } from "./virtio-console.js";
+export {
+  VIRTIO_BALLOON_DEVICE_ID, VIRTIO_BALLOON_DEFLATEQ, VIRTIO_BALLOON_F_DEFLATE_ON_OOM, VIRTIO_BALLOON_F_MUST_TELL_HOST,
+  VIRTIO_BALLOON_F_STATS_VQ, VIRTIO_BALLOON_INFLATEQ, VIRTIO_BALLOON_PFN_SHIFT, VIRTIO_BALLOON_STATSQ, VirtioBalloon, VirtioBalloonStat,
+} from "./virtio-balloon.js";
+export type { BalloonBackend, VirtioBalloonOptions, VirtioBalloonStats } from "./virtio-balloon.js";

@@ -104,12 +104,22 @@ export interface VirtioDevice {
   activate?(features: bigint): void;
   /** Back to the power-on state: the driver wrote 0 to Status. */
   reset(): void;
+  /** Told of its transport once, when the transport is made (a device that raises events itself). */
+  attach?(transport: VirtioTransport): void;
   /**
    * Consume the available buffers of queue `index`: `queue.pop()` until it returns undefined, and
    * `queue.push` each finished chain. Stop at once if `queue.failure` becomes set. Must not throw on
    * anything the guest controls.
    */
   processQueue(queue: SplitVirtqueue, index: number): void;
+}
+
+/** What a device may ask of its transport. */
+export interface VirtioTransport {
+  /** The configuration space changed: raise the configuration-change interrupt (§2.4). */
+  notifyConfigChange(): void;
+  /** Service queue `index` now, as if the driver had notified it (a device with buffers to return). */
+  processQueue(index: number): void;
 }
 
 export interface VirtioMmioOptions {
@@ -157,7 +167,7 @@ function join64(halves: number[]): number {
  * does that only once VERSION_1 is negotiated and merely stops a legacy device; here both versions
  * report it, which legacy drivers ignore.)
  */
-export class VirtioMmio implements MmioDevice {
+export class VirtioMmio implements MmioDevice, VirtioTransport {
   readonly device: VirtioDevice;
   readonly version: 1 | 2;
   private readonly memory: GuestMemory;
@@ -181,6 +191,7 @@ export class VirtioMmio implements MmioDevice {
     this.memory = options.memory;
     this.irq = options.irq ?? (() => {});
     this.queues = Array.from({ length: device.queueCount }, () => new QueueState(device.queueSizeMax));
+    device.attach?.(this);
   }
 
   /** Every feature bit the transport offers: the device's plus INDIRECT_DESC, and VERSION_1 when modern. */
@@ -368,10 +379,14 @@ export class VirtioMmio implements MmioDevice {
     }
   }
 
-  /** Modern feature negotiation: nothing beyond what was offered, and VERSION_1 accepted (§6.1). */
+  /**
+   * Modern feature negotiation: nothing beyond what was offered. §6.1 lets a device refuse a driver
+   * that does not accept VERSION_1, but QEMU 7.2 does not (it validates features only once VERSION_1
+   * is negotiated), and drivers rely on that: upstream xv6's never acknowledges VERSION_1 on the
+   * modern transport. So neither do we; the queues work the same either way.
+   */
   private acceptableFeatures(): boolean {
-    if ((this.driverFeatures & ~this.offeredFeatures) !== 0n) return false;
-    return (this.driverFeatures & featureBit(VIRTIO_F_VERSION_1)) !== 0n;
+    return (this.driverFeatures & ~this.offeredFeatures) === 0n;
   }
 
   private refreshRingFeatures(): void {

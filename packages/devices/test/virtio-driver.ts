@@ -31,6 +31,8 @@ export class TestDriver {
   readonly mmio: VirtioMmio;
   readonly ram: Ram;
   readonly view: DataView;
+  /** The queue this driver object sets up and notifies (one object per queue of a device). */
+  queueIndex = 0;
   size = 0;
   desc = 0;
   avail = 0;
@@ -103,7 +105,7 @@ export class TestDriver {
   }
 
   /** Legacy queue setup (§4.2.4): one contiguous area at `base` (page aligned). */
-  setupLegacyQueue(size: number, base: number, align = 4096, queue = 0): void {
+  setupLegacyQueue(size: number, base: number, align = 4096, queue = this.queueIndex): void {
     this.setReg(R.GuestPageSize, 4096);
     this.setReg(R.QueueSel, queue);
     this.setReg(R.QueueNum, size);
@@ -117,7 +119,7 @@ export class TestDriver {
   }
 
   /** Modern queue setup (§4.2.3.2): three separate areas. */
-  setupModernQueue(size: number, desc: number, avail: number, used: number, queue = 0): void {
+  setupModernQueue(size: number, desc: number, avail: number, used: number, queue = this.queueIndex): void {
     this.setReg(R.QueueSel, queue);
     this.setReg(R.QueueNum, size);
     for (const [pa, len] of [[desc, 16 * size], [avail, 6 + 2 * size], [used, 6 + 8 * size]] as const) {
@@ -176,7 +178,7 @@ export class TestDriver {
     this.setU16(this.avail + 2, this.availIdx);
   }
 
-  notify(queue = 0): void {
+  notify(queue = this.queueIndex): void {
     this.setReg(R.QueueNotify, queue);
   }
 

@@ -1,8 +1,8 @@
 import type { IsaProfile } from "@matryoshka/isa";
 import { Hart, createDefaultEngine, CodeCache, StopReason, type CodeCacheOptions, type Engine } from "@matryoshka/cpu";
 import {
-  EmptyVirtioSlot, GoldfishRtc, Htif, HTIF_REGISTER_SIZE, TestDevice, Uart16550, VirtioBlk, VirtioMmio,
-  type BlockBackend, type FinisherEvent,
+  EmptyVirtioSlot, GoldfishRtc, Htif, HTIF_REGISTER_SIZE, TestDevice, Uart16550, VirtioBalloon, VirtioBlk, VirtioMmio,
+  type BalloonBackend, type BlockBackend, type FinisherEvent, type VirtioBalloonOptions,
 } from "@matryoshka/devices";
 import { Clint, Plic } from "@matryoshka/interrupts";
 import { Bus, guestPhysical, observedMemory, Ram, type GuestMemory } from "@matryoshka/memory";
@@ -90,6 +90,11 @@ export interface MachineOptions {
    * virtio device of your own). A hypervisor's VM takes them too (`VmConfig`).
    */
   devices?: BoardDevice[];
+  /**
+   * A virtio-balloon device (QEMU's `-device virtio-balloon-device`), in the highest virtio-mmio
+   * slot the disks left free; `backend` takes the pages its guest gives back and takes again.
+   */
+  balloon?: { backend: BalloonBackend; options?: VirtioBalloonOptions };
 }
 
 /** A slice this long in which every instruction trapped means the hart can make no progress. */
@@ -134,6 +139,8 @@ export class VirtMachine {
   dmaObserver: ((pa: number, length: number) => void) | undefined = undefined;
   /** The virtio-mmio transports with a device behind them (disks, user devices), by slot. */
   readonly virtio: VirtioMmio[] = [];
+  /** The balloon device, when `MachineOptions.balloon` asked for one. */
+  balloon: VirtioBalloon | undefined = undefined;
   /** Every counter of the board and of what runs on it (`@matryoshka/metrics`): harts, engine, devices; a VM adds its own. */
   readonly metrics = new Metrics();
   /** Every device on the board: built-ins and user devices, each with its device-tree node. */
@@ -223,7 +230,14 @@ export class VirtMachine {
       if (device.replace === true && slot) replaced.add(Number(slot[1]));
     }
     const disks = assignDiskSlots(options.disks ?? [], replaced);
-    const extras = assignExtraSlots(extraVirtioDevices(options), new Set([...replaced, ...disks.keys()]));
+    // The balloon comes after the disks on QEMU's command line, so it takes the next free slot down.
+    let balloonSlot = -1;
+    if (options.balloon !== undefined) {
+      for (let slot = VIRT.virtio.count - 1; slot >= 0 && balloonSlot < 0; slot--) if (!disks.has(slot) && !replaced.has(slot)) balloonSlot = slot;
+      if (balloonSlot < 0) throw new RangeError("no virtio-mmio slot is left for the balloon");
+    }
+    // Network cards, entropy and console port next, in the slots still free below.
+    const extras = assignExtraSlots(extraVirtioDevices(options), new Set([...replaced, ...disks.keys(), balloonSlot]));
     // The RTC counts wall-clock nanoseconds from its base, advancing with machine time (100 ns a
     // tick at the 10 MHz timebase), so a run stays deterministic for a given base.
     const rtcBase = BigInt(Math.round(options.rtcEpochMilliseconds ?? Date.now())) * 1_000_000n;
@@ -234,6 +248,10 @@ export class VirtMachine {
       uart0: (context) => (this.made.uart = new Uart16550(output, (level) => context.irq(level))),
       rtc: (context) => (this.made.rtc = new GoldfishRtc(() => rtcBase + BigInt(this.clock.now()) * 100n, (level) => context.irq(level))),
       virtio: (slot, context) => {
+        if (slot === balloonSlot) {
+          this.balloon = new VirtioBalloon(options.balloon!.backend, options.balloon!.options);
+          return new VirtioMmio(this.balloon, { memory: context.dma, version: virtioVersion, irq: (level) => context.irq(level) });
+        }
         const extra = extras.get(slot);
         if (extra !== undefined) return extra.create(context);
         const disk = disks.get(slot);

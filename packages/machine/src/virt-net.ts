@@ -67,11 +67,9 @@ export function assignExtraSlots(devices: readonly ExtraVirtioDevice[], taken: R
   return slots;
 }
 
-/** A transport for `device`, attached to it when the device takes input between notifications. */
-function transport(device: VirtioDevice & { attach?(transport: VirtioMmio): void }, context: DeviceContext): VirtioMmio {
-  const mmio = new VirtioMmio(device, { memory: context.dma, version: context.virtioVersion, irq: (level) => context.irq(level) });
-  device.attach?.(mmio);
-  return mmio;
+/** The board's transport for `device` (which attaches the device to it: frames and input arriving between notifications reach the guest). */
+function transport(device: VirtioDevice, context: DeviceContext): VirtioMmio {
+  return new VirtioMmio(device, { memory: context.dma, version: context.virtioVersion, irq: (level) => context.irq(level) });
 }
 
 /** The board's network cards, entropy source and console port, in that order, ready for `assignExtraSlots`. */

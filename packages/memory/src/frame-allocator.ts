@@ -71,8 +71,14 @@ export class FrameAllocator implements FrameSource {
     return this.totalFrames - this.freeCount;
   }
 
+  /**
+   * Called when no frame is free, to free some (a memory manager swapping a page out, say); the
+   * allocation is tried again once if it returns true.
+   */
+  reclaim: (() => boolean) | undefined = undefined;
+
   allocateFrame(): number {
-    if (this.freeCount === 0) return -1;
+    if (this.freeCount === 0 && !(this.reclaim?.() === true && this.freeCount > 0)) return -1;
     const index = this.freeList[--this.freeCount]!;
     const frame = this.firstFrame + index;
     this.refs[index] = 1;

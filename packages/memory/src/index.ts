@@ -6,6 +6,8 @@ export { Ram } from "./ram.js";
 export { mergeIdenticalPages, PagedMemory } from "./paged-memory.js";
 export type { FrameTable, PagedMemoryState, PagedMemoryStats } from "./paged-memory.js";
 export { FrameAllocator } from "./frame-allocator.js";
+export { MemorySwapStore } from "./swap.js";
+export type { SwapStore } from "./swap.js";
 export type { FrameAllocatorOptions, FrameOrder, FrameSource } from "./frame-allocator.js";
 export { observedMemory } from "./observed.js";
 export { copyGuestMemory } from "./copy.js";

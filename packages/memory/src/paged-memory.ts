@@ -1,5 +1,6 @@
 import { PAGE_SHIFT, PAGE_SIZE, type GuestPhysicalAddress, type PlatformPhysicalAddress } from "./address.js";
 import type { FrameSource } from "./frame-allocator.js";
+import type { SwapStore } from "./swap.js";
 import { GuestMemoryBase, type GuestMemory, type RemapCounter } from "./guest-memory.js";
 
 /**
@@ -24,6 +25,11 @@ export interface FrameTable {
 const SHARED = 1;
 /** The page's frame was handed to the guest (direct paging): it must never move. */
 const PINNED = 2;
+/** The page is in the swap store (its slot in `swapSlots`), with no frame. */
+const SWAPPED = 4;
+/** Being sampled for activity: its mappings were dropped, and its next access sets TOUCHED. */
+const SAMPLED = 8;
+const TOUCHED = 16;
 
 /** A frame table's state in shared memory, so that worker threads can read the same table. */
 export interface PagedMemoryState {
@@ -44,6 +50,10 @@ export interface PagedMemoryStats {
   shared: number;
   /** Copy-on-write breaks so far (a write to a shared page). */
   copies: number;
+  /** Pages in the swap store now, and pages swapped out and in so far. */
+  swapped: number;
+  swapOuts: number;
+  swapIns: number;
   /** Times a page needed a frame and none was free. */
   exhausted: number;
 }
@@ -76,10 +86,17 @@ export class PagedMemory extends GuestMemoryBase implements FrameTable {
   readonly platform: GuestMemory;
   readonly pages: number;
   readonly state: PagedMemoryState;
-  readonly stats: PagedMemoryStats = { resident: 0, shared: 0, copies: 0, exhausted: 0 };
+  readonly stats: PagedMemoryStats = { resident: 0, shared: 0, copies: 0, swapped: 0, swapOuts: 0, swapIns: 0, exhausted: 0 };
+  /** Where swapped-out pages go (set by the hypervisor's memory manager). */
+  swapStore: SwapStore | undefined = undefined;
 
-  /** A page moved to another frame (`oldFrame` is the platform frame it left): drop mappings of it. */
+  /**
+   * Every mapping of the platform frame `oldFrame` must go: page `page` moved to another frame, or
+   * (activity sampling) its next access must be seen.
+   */
   onRemap: ((page: number, oldFrame: number) => void) | undefined = undefined;
+  /** As `onRemap` for many frames at once (one pass over the shadow tables instead of one each). */
+  onRemapFrames: ((frames: ReadonlySet<number>) => void) | undefined = undefined;
   /** Write permissions granted so far must be revoked (the dirty log started or was harvested). */
   onWriteProtect: (() => void) | undefined = undefined;
   /** A page needed a frame and none was free (the access fails; a VM stops its guest). */
@@ -87,6 +104,8 @@ export class PagedMemory extends GuestMemoryBase implements FrameTable {
 
   private readonly frames: FrameSource | undefined;
   private readonly firstPage: number;
+  /** The swap slot of each swapped-out page. */
+  private swapSlots: Int32Array | undefined;
   private readonly table: Int32Array;
   private readonly flags: Uint8Array;
   private readonly dirty: Int32Array;
@@ -151,6 +170,22 @@ export class PagedMemory extends GuestMemoryBase implements FrameTable {
     return index >= 0 && index < this.pages ? this.table[index]! : -1;
   }
 
+  /**
+   * Where guest page `page`'s frame lies in the views now, or -1 if it has none: a look that
+   * backs nothing, breaks no sharing and is not an access of the guest's (activity sampling does
+   * not count it). For a hypervisor reading pages (the sharing scanner).
+   */
+  peekOffset(page: number): number {
+    const frame = this.currentFrame(page);
+    return frame < 0 ? -1 : this.platform.frameOffset(frame, false);
+  }
+
+  /** Whether guest page `page` is pinned to its frame (direct paging). */
+  isPinned(page: number): boolean {
+    const index = page - this.firstPage;
+    return index >= 0 && index < this.pages && (this.flags[index]! & PINNED) !== 0;
+  }
+
   /** Whether guest page `page` is mapped to a frame shared copy-on-write. */
   isShared(page: number): boolean {
     const index = page - this.firstPage;
@@ -163,6 +198,7 @@ export class PagedMemory extends GuestMemoryBase implements FrameTable {
    */
   private frameOf(index: number, write: boolean): number {
     if (index < 0 || index >= this.pages) return -1;
+    if ((this.flags[index]! & SAMPLED) !== 0) this.flags[index] = (this.flags[index]! & ~SAMPLED) | TOUCHED;
     let frame = this.table[index]!;
     if (frame < 0) {
       frame = this.back(index);
@@ -188,9 +224,93 @@ export class PagedMemory extends GuestMemoryBase implements FrameTable {
       this.onExhausted?.(this.firstPage + index);
       return -1;
     }
+    if ((this.flags[index]! & SWAPPED) !== 0) {
+      // Swapped out: the page's bytes come back from the store into its new frame.
+      const offset = this.platform.frameOffset(frame, true);
+      const slot = this.swapSlots![index]!;
+      if (offset < 0 || this.swapStore === undefined) {
+        this.frames!.releaseFrame(frame);
+        return -1;
+      }
+      this.swapStore.read(slot, this.u8.subarray(offset, offset + PAGE_SIZE));
+      this.swapStore.free(slot);
+      this.flags[index] &= ~SWAPPED;
+      this.stats.swapped--;
+      this.stats.swapIns++;
+    }
     this.table[index] = frame;
     this.stats.resident++;
     return frame;
+  }
+
+  /**
+   * Swaps guest page `page` out to the swap store: its bytes go to a slot, its frame back to the
+   * hypervisor, and its next access brings it back (hypervisor swapping, the memory manager's last
+   * resort). Refused (false) for a page with no frame of its own (none, or shared), a pinned page,
+   * or with no swap store.
+   */
+  swapOut(page: number): boolean {
+    const index = page - this.firstPage;
+    if (index < 0 || index >= this.pages || this.swapStore === undefined || this.frames === undefined) return false;
+    const frame = this.table[index]!;
+    if (frame < 0 || (this.flags[index]! & (SHARED | PINNED)) !== 0) return false;
+    const offset = this.platform.frameOffset(frame, false);
+    if (offset < 0) return false;
+    this.swapSlots ??= new Int32Array(this.pages);
+    this.swapSlots[index] = this.swapStore.write(this.u8.subarray(offset, offset + PAGE_SIZE));
+    this.table[index] = -1;
+    this.flags[index] = (this.flags[index]! & ~(SAMPLED | TOUCHED)) | SWAPPED;
+    this.stats.resident--;
+    this.stats.swapped++;
+    this.stats.swapOuts++;
+    this.frames.releaseFrame(frame);
+    this.remapped(index, frame);
+    return true;
+  }
+
+  /** Whether guest page `page` is in the swap store. */
+  isSwapped(page: number): boolean {
+    const index = page - this.firstPage;
+    return index >= 0 && index < this.pages && (this.flags[index]! & SWAPPED) !== 0;
+  }
+
+  // ---- Activity sampling (Waldspurger §5.2) ------------------------------------------------------
+
+  /**
+   * Starts watching `pages` (guest page numbers with a frame): their mappings are dropped, so the
+   * guest's next access to each is seen (`sampledTouched` counts them). Pages without a frame are
+   * skipped. Returns how many are watched.
+   */
+  startSampling(pages: Iterable<number>): number {
+    const frames = new Set<number>();
+    for (const page of pages) {
+      const index = page - this.firstPage;
+      if (index < 0 || index >= this.pages) continue;
+      const frame = this.table[index]!;
+      if (frame < 0) continue;
+      this.flags[index] = (this.flags[index]! & ~TOUCHED) | SAMPLED;
+      frames.add(frame);
+    }
+    if (frames.size > 0) {
+      this.remaps.count++;
+      if (this.onRemapFrames !== undefined) this.onRemapFrames(frames);
+      else for (const frame of frames) this.onRemap?.(-1, frame);
+    }
+    return frames.size;
+  }
+
+  /** Ends sampling: how many of the watched pages the guest touched since `startSampling`. */
+  endSampling(): { watched: number; touched: number } {
+    let watched = 0;
+    let touched = 0;
+    for (let index = 0; index < this.pages; index++) {
+      const flags = this.flags[index]!;
+      if ((flags & (SAMPLED | TOUCHED)) === 0) continue;
+      watched++;
+      if ((flags & TOUCHED) !== 0) touched++;
+      this.flags[index] = flags & ~(SAMPLED | TOUCHED);
+    }
+    return { watched, touched };
   }
 
   /** Copy on write: the page gets a private copy of the shared frame it was reading. */
@@ -276,17 +396,46 @@ export class PagedMemory extends GuestMemoryBase implements FrameTable {
    * and gets a fresh frame when next touched. Refused (false) for pinned pages or outside RAM.
    */
   discard(page: number): boolean {
-    const index = page - this.firstPage;
-    if (index < 0 || index >= this.pages || (this.flags[index]! & PINNED) !== 0) return false;
-    const old = this.table[index]!;
-    if (old < 0) return true;
-    this.table[index] = -1;
-    this.stats.resident--;
-    if ((this.flags[index]! & SHARED) !== 0) this.stats.shared--;
-    this.flags[index] = 0;
-    this.frames?.releaseFrame(old);
-    this.remapped(index, old);
-    return true;
+    return this.discardPages([page]) === 1;
+  }
+
+  /**
+   * `discard` for many pages (a balloon's buffer): the mappings of all their frames go in one pass.
+   * Returns how many were discarded (the others are pinned or outside RAM).
+   */
+  discardPages(pages: ArrayLike<number>): number {
+    const frames = new Set<number>();
+    let done = 0;
+    for (let i = 0; i < pages.length; i++) {
+      const index = pages[i]! - this.firstPage;
+      if (index < 0 || index >= this.pages || (this.flags[index]! & PINNED) !== 0) continue;
+      done++;
+      const old = this.table[index]!;
+      if (old < 0) {
+        this.forgetSwapped(index);
+        continue;
+      }
+      this.table[index] = -1;
+      this.stats.resident--;
+      if ((this.flags[index]! & SHARED) !== 0) this.stats.shared--;
+      this.flags[index] = 0;
+      this.frames?.releaseFrame(old);
+      frames.add(old);
+    }
+    if (frames.size > 0) {
+      this.remaps.count++;
+      if (this.onRemapFrames !== undefined) this.onRemapFrames(frames);
+      else for (const frame of frames) this.onRemap?.(-1, frame);
+    }
+    return done;
+  }
+
+  /** A swapped-out page's bytes are not needed any more: its slot is freed. */
+  private forgetSwapped(index: number): void {
+    if ((this.flags[index]! & SWAPPED) === 0) return;
+    this.swapStore?.free(this.swapSlots![index]!);
+    this.flags[index] &= ~SWAPPED;
+    this.stats.swapped--;
   }
 
   /**
@@ -323,6 +472,7 @@ export class PagedMemory extends GuestMemoryBase implements FrameTable {
   release(): void {
     for (let index = 0; index < this.pages; index++) {
       const frame = this.table[index]!;
+      this.forgetSwapped(index);
       if (frame < 0) continue;
       this.table[index] = -1;
       this.flags[index] = 0;
@@ -420,8 +570,8 @@ export class PagedMemory extends GuestMemoryBase implements FrameTable {
  */
 export function mergeIdenticalPages(a: PagedMemory, pageA: number, b: PagedMemory, pageB: number): boolean {
   if (a.platform !== b.platform) throw new RangeError("pages can only be merged within one hypervisor's memory");
-  const from = a.frameOffset(pageA, false);
-  const to = b.frameOffset(pageB, false);
+  const from = a.peekOffset(pageA);
+  const to = b.peekOffset(pageB);
   if (from < 0 || to < 0) return false;
   const bytesA = a.u8.subarray(from, from + PAGE_SIZE);
   const bytesB = b.u8.subarray(to, to + PAGE_SIZE);

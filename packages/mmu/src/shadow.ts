@@ -265,12 +265,8 @@ export class ShadowPageTables {
     executable &&= (pmpPerms & PMP_X) !== 0;
     const wanted = access === Access.Fetch ? executable : access === Access.Load ? readable : writable;
     if (!wanted) return Fill.Emulate;
-    // A store takes the page for writing (its own frame, marked dirty); a load or fetch leaves W
-    // off unless writes need not be seen, so the first store faults here and does that.
-    const host = frames.platformAddress(guestPage, access === Access.Store);
-    if (host < 0) return Fill.Emulate;
-    if (access !== Access.Store) writable &&= frames.mapsWritable(guestPage);
-
+    // The second-level table first: taking a frame for it may make the memory manager swap pages
+    // out, which must happen before the page to map is looked up, not between that and the write.
     let second = root.second[va >>> 22]! * 4096;
     if (second === 0) {
       second = this.pool.allocate();
@@ -288,8 +284,15 @@ export class ShadowPageTables {
       root.used.push(va >>> 22);
       this.memory.i32[rootWord] = ((second >>> 12) << 10) | PTE_V;
     }
+    // A store takes the page for writing (its own frame, marked dirty); a load or fetch leaves W
+    // off unless writes need not be seen, so the first store faults here and does that. This is
+    // the last step that may take a frame at this level: the frame cannot move before the write.
+    const host = frames.platformAddress(guestPage, access === Access.Store);
+    if (host < 0) return Fill.Emulate;
+    if (access !== Access.Store) writable &&= frames.mapsWritable(guestPage);
     // A guest megapage is shadowed as 4 KiB pieces; a fence anywhere in it must drop them all.
     if (megapage) root.megapage[va >>> 22] = 1;
+    // (Looking the table's frame up may back it beneath, which moves nothing at this level.)
     const entry = this.entryWord(second, (va >>> 12) & 0x3ff);
     if (entry < 0) return Fill.Emulate;
     const old = this.memory.i32[entry]!;
@@ -343,6 +346,11 @@ export class ShadowPageTables {
    * the tables in use, which is fine for events this rare.
    */
   invalidateFrame(frame: number): void {
+    this.invalidateFrames(new Set([frame]));
+  }
+
+  /** `invalidateFrame` for many frames, in one pass over the tables. */
+  invalidateFrames(frames: ReadonlySet<number>): void {
     this.stats.pageFlushes++;
     const i32 = this.memory.i32;
     let dropped = false;
@@ -352,7 +360,7 @@ export class ShadowPageTables {
         if (base < 0) continue;
         for (let i = 0; i < 1024; i++) {
           const pte = i32[base + i]!;
-          if ((pte & PTE_V) !== 0 && pte >>> 10 === frame) {
+          if ((pte & PTE_V) !== 0 && frames.has(pte >>> 10)) {
             i32[base + i] = 0;
             dropped = true;
           }

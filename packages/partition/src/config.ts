@@ -7,8 +7,14 @@ import { vmFootprintBytes } from "@matryoshka/vmm";
  * file. See the README for an example.
  */
 export interface PartitionConfig {
-  /** The host: how many harts there are to split. */
-  machine: { harts: number };
+  /**
+   * The host: how many harts there are to split, and (optionally) how much memory. Partitions
+   * reserve their VM's memory; the shared VMs share what is left as one pool, which may be smaller
+   * than their memory together (overcommit), managed by the `memory` policy.
+   */
+  machine: { harts: number; memoryMiB?: number };
+  /** How the shared pool's memory is managed (Waldspurger's ESX memory manager); see `MemoryConfig`. */
+  memory?: MemoryConfig;
   /** Policy of the shared pool (default "credit"). */
   scheduler?: SchedulerName;
   /** Guest time to run, in milliseconds (the board's 10 MHz timer: 100 000 instructions per ms). */
@@ -40,6 +46,31 @@ export interface VmConfigEntry {
    * through shared memory. The card's MAC is 52:54:00:12:34:56 + the VM's index in `vms`.
    */
   net?: string;
+  /** Shared VMs: its claim on the pool's memory, against the others' (default 1000). */
+  memoryShares?: number;
+  /** Shared VMs: memory it keeps whatever the others need, in MiB (default 0). */
+  minMiB?: number;
+}
+
+/** The shared pool's memory policy, as the config states it. */
+export interface MemoryConfig {
+  /** Content-based page sharing (default true). */
+  sharing?: boolean;
+  /** Balloon drivers: every shared VM gets a virtio-balloon device, and targets from its share (default true). */
+  balloon?: boolean;
+  /** The idle memory tax τ, from 0 to below 1 (default 0.75). */
+  idleTax?: number;
+  /** A file to swap pages to when ballooning cannot keep up, relative to the config (default: no swapping). */
+  swap?: string;
+}
+
+/** The memory policy with its defaults filled in. */
+export interface MemoryPlan {
+  sharing: boolean;
+  balloon: boolean;
+  idleTax: number;
+  /** Absolute path of the swap file, if swapping. */
+  swapPath?: string;
 }
 
 export const SCHEDULER_NAMES = ["round-robin", "credit", "stride"] as const;
@@ -78,6 +109,9 @@ export interface PlannedVm {
   input?: string;
   /** The switch its network card is on, if it has one. */
   net?: string;
+  /** Shared VMs' memory claim (1000 by default) and the MiB it keeps (0 by default). */
+  memoryShares: number;
+  minMiB: number;
   placement: { kind: "partition"; harts: number[] } | { kind: "shared"; weight: number; cap: number };
 }
 
@@ -89,10 +123,24 @@ export interface PartitionPlan {
   vms: PlannedVm[];
   /** Host harts no partition took, ascending: the shared pool. */
   poolHarts: number[];
+  /** The machine's memory, if the config gives it. */
+  machineMemoryMiB?: number;
+  /**
+   * Host memory of the shared pool: what the partitions leave of `machine.memoryMiB`, or, without
+   * it, exactly what the shared VMs need (no overcommit).
+   */
+  poolMemoryMiB: number;
+  /** The pool's memory manager's policy; undefined: no memory manager (as before memory pools). */
+  memory?: MemoryPlan;
 }
 
-const TOP_LEVEL_FIELDS = ["machine", "scheduler", "duration", "vms"];
-const VM_FIELDS = ["name", "guest", "vcpus", "harts", "share", "memoryMiB", "disk", "virtio", "input", "net"];
+const TOP_LEVEL_FIELDS = ["machine", "memory", "scheduler", "duration", "vms"];
+const VM_FIELDS = ["name", "guest", "vcpus", "harts", "share", "memoryMiB", "disk", "virtio", "input", "memoryShares", "minMiB", "net"];
+const MEMORY_FIELDS = ["sharing", "balloon", "idleTax", "swap"];
+/** The most memory a machine may claim: one board's worth per hart it may have. */
+const MAX_MACHINE_MIB = MAX_MACHINE_HARTS * MAX_BOARD_MIB;
+const DEFAULT_MEMORY_SHARES = 1000;
+const MIB = 1024 * 1024;
 const SHARE_FIELDS = ["weight", "cap"];
 
 const isObject = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null && !Array.isArray(value);
@@ -134,13 +182,20 @@ export function validatePartitionConfig(json: unknown, baseDirectory: string, so
   unknownFields(config, TOP_LEVEL_FIELDS, "", problems);
 
   let machineHarts = 0;
+  let machineMemoryMiB: number | undefined;
   if (!isObject(config.machine)) problems.push(`machine: expected an object like { "harts": 4 }, got ${show(config.machine)}`);
   else {
-    unknownFields(config.machine, ["harts"], "machine.", problems);
+    unknownFields(config.machine, ["harts", "memoryMiB"], "machine.", problems);
     const harts = config.machine.harts;
     if (!isInteger(harts) || harts < 1 || harts > MAX_MACHINE_HARTS) problems.push(`machine.harts: expected an integer from 1 to ${MAX_MACHINE_HARTS}, got ${show(harts)}`);
     else machineHarts = harts;
+    const memoryMiB = config.machine.memoryMiB;
+    if (memoryMiB !== undefined) {
+      if (!isInteger(memoryMiB) || memoryMiB < 1 || memoryMiB > MAX_MACHINE_MIB) problems.push(`machine.memoryMiB: expected an integer from 1 to ${MAX_MACHINE_MIB}, got ${show(memoryMiB)}`);
+      else machineMemoryMiB = memoryMiB;
+    }
   }
+  const memory = memoryPlan(config.memory, config.machine, baseDirectory, problems);
 
   let scheduler: SchedulerName = "credit";
   if (config.scheduler !== undefined) {
@@ -204,6 +259,21 @@ export function validatePartitionConfig(json: unknown, baseDirectory: string, so
     if (entry.net !== undefined && (typeof entry.net !== "string" || entry.net.trim() === "")) {
       problems.push(`${at}.net: expected the name of a virtual switch (VMs naming the same one share it), got ${show(entry.net)}`);
     }
+    let memoryShares = DEFAULT_MEMORY_SHARES;
+    if (entry.memoryShares !== undefined) {
+      if (typeof entry.memoryShares !== "number" || !Number.isFinite(entry.memoryShares) || entry.memoryShares <= 0) {
+        problems.push(`${at}.memoryShares: expected a number > 0, got ${show(entry.memoryShares)}`);
+      } else memoryShares = entry.memoryShares;
+    }
+    let minMiB = 0;
+    if (entry.minMiB !== undefined) {
+      if (!isInteger(entry.minMiB) || entry.minMiB < 0 || entry.minMiB > memoryMiB) {
+        problems.push(`${at}.minMiB: expected an integer from 0 to its memoryMiB (${memoryMiB}), got ${show(entry.minMiB)}`);
+      } else minMiB = entry.minMiB;
+    }
+    if (entry.harts !== undefined && (entry.memoryShares !== undefined || entry.minMiB !== undefined)) {
+      problems.push(`${at}: memoryShares and minMiB divide the shared pool's memory; a partition ("harts") has its memoryMiB to itself`);
+    }
 
     let placement: PlannedVm["placement"] | undefined;
     if (entry.harts !== undefined && entry.share !== undefined) {
@@ -218,7 +288,7 @@ export function validatePartitionConfig(json: unknown, baseDirectory: string, so
 
     if (problems.length === before && guestPath !== undefined && placement !== undefined) {
       const net = typeof entry.net === "string" ? entry.net.trim() : undefined;
-      vms.push({ index, name, guestPath, vcpus, memoryMiB, diskPath, virtio, input: entry.input as string | undefined, net, placement });
+      vms.push({ index, name, guestPath, vcpus, memoryMiB, diskPath, virtio, input: entry.input as string | undefined, memoryShares, minMiB, net, placement });
     }
   });
   if (problems.length > 0) fail();
@@ -237,15 +307,86 @@ export function validatePartitionConfig(json: unknown, baseDirectory: string, so
         const cap = vm.placement.kind === "shared" ? vm.placement.cap : 0;
         if (cap > maxCap) problems.push(`vms[${vm.index}].share.cap: ${cap}% is more than 100% × the pool's ${poolHarts.length} hart${poolHarts.length === 1 ? "" : "s"} (${maxCap}%)`);
       }
-      const poolMiB = Math.ceil(shared.reduce((sum, vm) => sum + vmFootprintBytes(vm.memoryMiB), 0) / 1048576);
-      if (poolMiB > MAX_BOARD_MIB) {
-        problems.push(`vms: the shared VMs need ${poolMiB} MiB of host memory with their shadow tables, more than one board's ${MAX_BOARD_MIB} MiB; give them less memoryMiB`);
+      if (machineMemoryMiB === undefined) {
+        const poolMiB = Math.ceil(shared.reduce((sum, vm) => sum + vmFootprintBytes(vm.memoryMiB), 0) / MIB);
+        if (poolMiB > MAX_BOARD_MIB) {
+          problems.push(`vms: the shared VMs need ${poolMiB} MiB of host memory with their shadow tables, more than one board's ${MAX_BOARD_MIB} MiB; give them less memoryMiB, or set machine.memoryMiB to overcommit`);
+        }
       }
     }
   }
   if (problems.length > 0) fail();
-  return { machineHarts, scheduler, durationMs, vms, poolHarts };
+  const poolMemoryMiB = poolMemory(vms, machineMemoryMiB, problems);
+  if (problems.length > 0) fail();
+  // A memory pool turns the memory manager on; so does a "memory" policy on its own.
+  const managed = memory ?? (machineMemoryMiB === undefined ? undefined : { sharing: true, balloon: true, idleTax: 0.75 });
+  return { machineHarts, scheduler, durationMs, vms, poolHarts, machineMemoryMiB, poolMemoryMiB, memory: managed };
 }
+
+/** The "memory" policy, checked, with its defaults. */
+function memoryPlan(value: unknown, machine: unknown, baseDirectory: string, problems: string[]): MemoryPlan | undefined {
+  if (value === undefined) return undefined;
+  if (!isObject(value)) {
+    problems.push(`memory: expected an object like { "sharing": true, "balloon": true, "idleTax": 0.75 }, got ${show(value)}`);
+    return undefined;
+  }
+  unknownFields(value, MEMORY_FIELDS, "memory.", problems);
+  const plan: MemoryPlan = { sharing: true, balloon: true, idleTax: 0.75 };
+  for (const flag of ["sharing", "balloon"] as const) {
+    if (value[flag] === undefined) continue;
+    if (typeof value[flag] !== "boolean") problems.push(`memory.${flag}: expected true or false, got ${show(value[flag])}`);
+    else plan[flag] = value[flag];
+  }
+  if (value.idleTax !== undefined) {
+    if (typeof value.idleTax !== "number" || !(value.idleTax >= 0 && value.idleTax < 1)) problems.push(`memory.idleTax: expected a number from 0 to below 1 (ESX's default 0.75), got ${show(value.idleTax)}`);
+    else plan.idleTax = value.idleTax;
+  }
+  if (value.swap !== undefined) {
+    if (typeof value.swap !== "string" || value.swap === "") problems.push(`memory.swap: expected the path of a swap file (relative to the config file), got ${show(value.swap)}`);
+    else {
+      const path = resolve(baseDirectory, value.swap);
+      if (!existsSync(dirname(path)) || !statSync(dirname(path)).isDirectory()) problems.push(`memory.swap: the folder of the swap file does not exist: ${dirname(path)}`);
+      else if (existsSync(path) && !statSync(path).isFile()) problems.push(`memory.swap: not a file: ${path}`);
+      else plan.swapPath = path;
+    }
+  }
+  if (isObject(machine) && machine.memoryMiB === undefined && value.swap !== undefined) {
+    problems.push(`memory.swap: swapping needs a memory pool smaller than the VMs' memory; set machine.memoryMiB`);
+  }
+  return plan;
+}
+
+/**
+ * The shared pool's host memory: what the partitions leave of the machine's memory (each reserves
+ * its VM's RAM and shadow tables), or, with no machine memory given, what the shared VMs need.
+ */
+function poolMemory(vms: readonly PlannedVm[], machineMemoryMiB: number | undefined, problems: string[]): number {
+  const footprintMiB = (vm: PlannedVm) => Math.ceil(vmFootprintBytes(vm.memoryMiB) / MIB);
+  const shared = vms.filter((vm) => vm.placement.kind === "shared");
+  if (machineMemoryMiB === undefined) return Math.ceil(shared.reduce((sum, vm) => sum + vmFootprintBytes(vm.memoryMiB), 0) / MIB);
+  const reserved = vms.filter((vm) => vm.placement.kind === "partition").reduce((sum, vm) => sum + footprintMiB(vm), 0);
+  if (reserved > machineMemoryMiB) {
+    problems.push(`machine.memoryMiB: the partitions reserve ${reserved} MiB (their VMs' memory and shadow tables), more than the machine's ${machineMemoryMiB} MiB`);
+    return 0;
+  }
+  if (shared.length === 0) return 0;
+  const pool = Math.min(machineMemoryMiB - reserved, MAX_BOARD_MIB);
+  // Every shared VM keeps its minimum and needs room for the little it cannot be without (its
+  // shadow tables, taken as it runs; the 4 MiB a partition reserves is their upper bound).
+  const needed = shared.reduce((sum, vm) => sum + vm.minMiB + POOL_MIB_PER_VM, 0) + POOL_RESERVE_MIB;
+  if (pool < needed) {
+    problems.push(
+      `machine.memoryMiB: the shared pool gets ${pool} MiB (what the partitions leave), less than the ${needed} MiB its VMs cannot do without ` +
+        `(their minMiB, ${POOL_MIB_PER_VM} MiB each for shadow tables and ${POOL_RESERVE_MIB} MiB for the hypervisor)`,
+    );
+  }
+  return pool;
+}
+
+/** Host memory of the pool kept for its hypervisor (the memory manager's reserve). */
+const POOL_RESERVE_MIB = 1;
+/** Pool memory a shared VM cannot do without beyond its minMiB: room for its shadow tables. */
+const POOL_MIB_PER_VM = 1;
 
 function unknownFields(object: Record<string, unknown>, known: readonly string[], prefix: string, problems: string[]): void {
   for (const key of Object.keys(object)) {

@@ -3,8 +3,9 @@ import { MemoryBlockBackend, SharedRingNetBackend, defaultMac, type SharedLinkBu
 import { VirtMachine, type RunOutcome } from "@matryoshka/machine";
 import { createEngine, type EngineName } from "@matryoshka/engines";
 import { CreditScheduler, RoundRobin, StrideScheduler, type Scheduler } from "@matryoshka/scheduler";
-import { bareMetal, Hypervisor, runScheduled, runVmThreaded, vmFootprintBytes, type VM } from "@matryoshka/vmm";
-import type { PlannedVm, SchedulerName } from "./config.js";
+import { bareMetal, Hypervisor, MemoryManager, runScheduled, runVmThreaded, vmFootprintBytes, type VM } from "@matryoshka/vmm";
+import type { MemoryPlan, PlannedVm, SchedulerName } from "./config.js";
+import { FileSwapStore } from "./file-swap.js";
 
 /**
  * Guest time is counted in instructions: the board's mtime runs at 10 MHz and advances one tick
@@ -19,7 +20,7 @@ const OUTPUT_LIMIT = 64 * 1024;
 const MIB = 1024 * 1024;
 
 /** One VM as a worker builds it (plain data: it crosses to the worker by structured clone). */
-export type VmSpec = Pick<PlannedVm, "name" | "guestPath" | "vcpus" | "memoryMiB" | "diskPath" | "virtio" | "input"> & {
+export type VmSpec = Pick<PlannedVm, "name" | "guestPath" | "vcpus" | "memoryMiB" | "diskPath" | "virtio" | "input"> & Partial<Pick<PlannedVm, "memoryShares" | "minMiB">> & {
   /** Scheduling parameters in the shared pool. */
   weight?: number;
   cap?: number;
@@ -36,7 +37,20 @@ const NET_POLL_INSTRUCTIONS = 20_000;
  */
 export type Job =
   | { kind: "partition"; harts: number; vm: VmSpec; durationMs: number; engine: EngineName }
-  | { kind: "pool"; harts: number; scheduler: SchedulerName; vms: VmSpec[]; durationMs: number; engine: EngineName };
+  | {
+      kind: "pool";
+      harts: number;
+      scheduler: SchedulerName;
+      vms: VmSpec[];
+      durationMs: number;
+      engine: EngineName;
+      /**
+       * The pool's host memory in MiB (default: what its VMs need), and its memory manager's policy
+       * (none: every VM's memory is its own).
+       */
+      memoryMiB?: number;
+      memory?: MemoryPlan;
+    };
 
 /** How a VM's run ended, as plain data. */
 export interface OutcomeData {
@@ -60,6 +74,32 @@ export interface VmRunResult {
   dispatches: number;
   /** Its console output (at most the first 64 KiB), Latin-1. */
   output: string;
+  /** Its memory at the end. */
+  memory: VmMemoryUse;
+}
+
+/** A VM's memory at the end of a run, in MiB (pages ÷ 256). */
+export interface VmMemoryUse {
+  /** Pages with a frame (shared ones included). */
+  residentMiB: number;
+  /** Of those, pages sharing a frame copy-on-write. */
+  sharedMiB: number;
+  /** Pages its balloon driver gave back. */
+  balloonedMiB: number;
+  /** Pages the hypervisor swapped out. */
+  swappedMiB: number;
+}
+
+const PAGES_PER_MIB = 256;
+
+function memoryUse(vm: VM): VmMemoryUse {
+  const stats = vm.memory.stats;
+  return {
+    residentMiB: stats.resident / PAGES_PER_MIB,
+    sharedMiB: stats.shared / PAGES_PER_MIB,
+    balloonedMiB: (vm.balloon?.heldPages ?? 0) / PAGES_PER_MIB,
+    swappedMiB: stats.swapped / PAGES_PER_MIB,
+  };
 }
 
 export interface JobResult {
@@ -113,7 +153,7 @@ export interface PreparedJob {
   run(): Promise<JobResult>;
 }
 
-function createVm(hypervisor: Hypervisor, spec: VmSpec, output: OutputCapture, links: SharedRingNetBackend[]): VM {
+function createVm(hypervisor: Hypervisor, spec: VmSpec, output: OutputCapture, balloon: boolean, links: SharedRingNetBackend[]): VM {
   const disks = spec.diskPath === undefined ? undefined : [new MemoryBlockBackend(new Uint8Array(readFileSync(spec.diskPath)))];
   const link = spec.net === undefined ? undefined : new SharedRingNetBackend(spec.net.link);
   if (link !== undefined) links.push(link);
@@ -126,6 +166,7 @@ function createVm(hypervisor: Hypervisor, spec: VmSpec, output: OutputCapture, l
     virtioVersion: spec.virtio,
     console: output.sink,
     rtcEpochMilliseconds: RTC_EPOCH_MS,
+    balloon,
   });
   try {
     vm.boot({ kernel: new Uint8Array(readFileSync(spec.guestPath)) });
@@ -141,12 +182,15 @@ function createVm(hypervisor: Hypervisor, spec: VmSpec, output: OutputCapture, l
 export function prepareJob(job: Job): PreparedJob {
   const duration = job.durationMs * INSTRUCTIONS_PER_MS;
   const specs = job.kind === "partition" ? [job.vm] : job.vms;
-  const hostMiB = Math.ceil(specs.reduce((sum, spec) => sum + vmFootprintBytes(spec.memoryMiB), 0) / MIB);
+  const memory = job.kind === "pool" ? job.memory : undefined;
+  // A partition's board holds its VM; the pool's holds the pool's memory, which may be less than
+  // its VMs' (they start anyway: frames are handed out as pages are touched).
+  const hostMiB = (job.kind === "pool" ? job.memoryMiB : undefined) ?? Math.ceil(specs.reduce((sum, spec) => sum + vmFootprintBytes(spec.memoryMiB), 0) / MIB);
   const host = new VirtMachine({ harts: job.harts, memoryMiB: hostMiB, engine: createEngine(job.engine) });
   const hypervisor = new Hypervisor(bareMetal(host));
   const outputs = specs.map(() => new OutputCapture());
   const links: SharedRingNetBackend[] = [];
-  const vms = specs.map((spec, i) => createVm(hypervisor, spec, outputs[i]!, links));
+  const vms = specs.map((spec, i) => createVm(hypervisor, spec, outputs[i]!, memory?.balloon === true, links));
   const poll = () => {
     for (const link of links) link.poll();
   };
@@ -176,6 +220,7 @@ export function prepareJob(job: Job): PreparedJob {
               wallMilliseconds,
               dispatches: 1,
               output: outputs[0]!.text,
+              memory: memoryUse(vm),
             },
           ],
         };
@@ -183,14 +228,25 @@ export function prepareJob(job: Job): PreparedJob {
     };
   }
   const scheduler = createScheduler(job.scheduler, job.harts);
+  const swap = memory?.swapPath === undefined ? undefined : new FileSwapStore(memory.swapPath);
+  let memoryManager: MemoryManager | undefined;
+  if (memory !== undefined) {
+    memoryManager = new MemoryManager(hypervisor, { sharing: memory.sharing, balloon: memory.balloon, idleTax: memory.idleTax, swap });
+    vms.forEach((vm, i) => memoryManager!.manage(vm, { shares: job.vms[i]!.memoryShares, minPages: (job.vms[i]!.minMiB ?? 0) * PAGES_PER_MIB }));
+  }
   return {
     async run() {
       const started = performance.now();
-      const results = runScheduled(
-        vms.map((vm, i) => ({ vm, params: { weight: job.vms[i]!.weight, cap: job.vms[i]!.cap } })),
-        scheduler,
-        { duration, onStep: links.length > 0 ? poll : undefined },
-      );
+      let results;
+      try {
+        results = runScheduled(
+          vms.map((vm, i) => ({ vm, params: { weight: job.vms[i]!.weight, cap: job.vms[i]!.cap } })),
+          scheduler,
+          { duration, memoryManager, onStep: links.length > 0 ? poll : undefined },
+        );
+      } finally {
+        swap?.close();
+      }
       const wallMilliseconds = performance.now() - started;
       return {
         engine: host.engine.name,
@@ -203,6 +259,7 @@ export function prepareJob(job: Job): PreparedJob {
           wallMilliseconds: result.wallMilliseconds,
           dispatches: result.dispatches,
           output: outputs[i]!.text,
+          memory: memoryUse(vms[i]!),
         })),
       };
     },

@@ -2,7 +2,7 @@ import { availableParallelism } from "node:os";
 import { NetSwitch, SharedRingPort, sharedLink, type SharedLinkBuffers } from "@matryoshka/devices";
 import { ENGINE_NAMES, type EngineName } from "@matryoshka/engines";
 import { PartitionConfigError, type PartitionPlan, type PlannedVm, type SchedulerName } from "./config.js";
-import { INSTRUCTIONS_PER_MS, type Job, type JobResult, type OutcomeData, type VmRunResult, type VmSpec } from "./jobs.js";
+import { INSTRUCTIONS_PER_MS, type Job, type JobResult, type OutcomeData, type VmMemoryUse, type VmRunResult, type VmSpec } from "./jobs.js";
 import { promisedShares } from "./shares.js";
 import { startJobThread, WorkerLoadError } from "./spawn.js";
 
@@ -67,6 +67,13 @@ export interface VmReport {
   throughputVsAlone?: number;
   /** Console output, at most the first 64 KiB. */
   output: string;
+  /** Its RAM as configured, in MiB. */
+  memoryMiB: number;
+  /** Shared VMs under a memory manager: memory shares and the minimum it keeps (MiB). */
+  memoryShares?: number;
+  minMiB?: number;
+  /** Its memory at the end: resident, shared, ballooned and swapped MiB. */
+  memory: VmMemoryUse;
 }
 
 export interface PartitionReport {
@@ -80,6 +87,11 @@ export interface PartitionReport {
   threads: number;
   /** CPUs the host has: with fewer than `threads`, partitions also compete for host CPUs. */
   hostCpus: number;
+  /** The machine's memory (if the config gives it) and the shared pool's, in MiB. */
+  machineMemoryMiB?: number;
+  poolMemoryMiB: number;
+  /** The pool's memory policy, when a memory manager ran it. */
+  memory?: { sharing: boolean; balloon: boolean; idleTax: number; swap: boolean };
   /** Wall-clock milliseconds of the parallel run, from the common start to the last thread's end. */
   wallMilliseconds: number;
   vms: VmReport[];
@@ -140,6 +152,8 @@ function spec(vm: PlannedVm, network?: Network): VmSpec {
     diskPath: vm.diskPath,
     virtio: vm.virtio,
     input: vm.input,
+    memoryShares: vm.memoryShares,
+    minMiB: vm.minMiB,
     ...(placement.kind === "shared" ? { weight: placement.weight, cap: placement.cap } : {}),
   };
 }
@@ -153,7 +167,8 @@ function jobsFor(plan: PartitionPlan, vms: readonly PlannedVm[], engine: EngineN
     else shared.push(vm);
   }
   if (shared.length > 0) {
-    jobs.push({ kind: "pool", harts: plan.poolHarts.length, scheduler: plan.scheduler, vms: shared.map((vm) => spec(vm, network)), durationMs: plan.durationMs, engine });
+    // Alone (a baseline), a shared VM gets the pool's memory all the same: what it had beside the others.
+    jobs.push({ kind: "pool", harts: plan.poolHarts.length, scheduler: plan.scheduler, vms: shared.map((vm) => spec(vm, network)), durationMs: plan.durationMs, engine, memoryMiB: plan.poolMemoryMiB, memory: plan.memory });
   }
   return jobs;
 }
@@ -246,6 +261,9 @@ export async function runPartitions(plan: PartitionPlan, options: PartitionRunOp
       aloneInstructions: baseline?.instructions,
       throughputVsAlone: aloneInstructionsPerSecond ? instructionsPerSecond / aloneInstructionsPerSecond : undefined,
       output: run.output,
+      memoryMiB: vm.memoryMiB,
+      ...(placement.kind === "shared" && plan.memory !== undefined ? { memoryShares: vm.memoryShares, minMiB: vm.minMiB } : {}),
+      memory: run.memory,
     };
   });
   return {
@@ -256,6 +274,10 @@ export async function runPartitions(plan: PartitionPlan, options: PartitionRunOp
     engine: [...new Set(results.map((result) => result.engine))].join(", "),
     threads: jobs.length,
     hostCpus: availableParallelism(),
+    machineMemoryMiB: plan.machineMemoryMiB,
+    poolMemoryMiB: plan.poolMemoryMiB,
+    memory:
+      plan.memory === undefined ? undefined : { sharing: plan.memory.sharing, balloon: plan.memory.balloon, idleTax: plan.memory.idleTax, swap: plan.memory.swapPath !== undefined },
     wallMilliseconds,
     vms,
     status: vms.some((vm) => vm.failed) ? 1 : 0,

@@ -176,3 +176,58 @@ describe("promised shares of the pool", () => {
     close(promisedShares([{ weight: 1, cap: 0 }, { weight: 3, cap: 0 }], 1, true), [0.5, 0.5]);
   });
 });
+
+describe("the memory pool (machine.memoryMiB, memory, memoryShares, minMiB)", () => {
+  it("gives the shared pool what the partitions leave, turns the memory manager on with ESX's defaults, and takes shares and minimums", () => {
+    const plan = validate({
+      machine: { harts: 2, memoryMiB: 100 },
+      duration: 10,
+      vms: [vm("p", { harts: [0] }, { memoryMiB: 16 }), vm("s1", { share: {} }, { memoryMiB: 64, memoryShares: 3000, minMiB: 8 }), vm("s2", { share: {} }, { memoryMiB: 64 })],
+    });
+    // The partition reserves its 16 MiB and 4 MiB of shadow tables: 80 MiB are left for 128 MiB of VMs.
+    expect(plan.machineMemoryMiB).toBe(100);
+    expect(plan.poolMemoryMiB).toBe(80);
+    expect(plan.memory).toEqual({ sharing: true, balloon: true, idleTax: 0.75 });
+    expect(plan.vms.map((v) => [v.memoryShares, v.minMiB])).toEqual([
+      [1000, 0],
+      [3000, 8],
+      [1000, 0],
+    ]);
+  });
+
+  it("takes a policy, with the swap file resolved against the config file", () => {
+    const plan = validate({ ...machine([vm("s", { share: {} })], 1), machine: { harts: 1, memoryMiB: 32 }, memory: { sharing: false, balloon: true, idleTax: 0.5, swap: "swap.bin" } });
+    expect(plan.memory).toEqual({ sharing: false, balloon: true, idleTax: 0.5, swapPath: join(repoRoot, "swap.bin") });
+    // Without a pool or a policy, no memory manager: every VM's memory is its own, as before.
+    const plain = validate(machine([vm("s", { share: {} }, { memoryMiB: 16 })], 1));
+    expect(plain.memory).toBeUndefined();
+    expect(plain.poolMemoryMiB).toBe(20);
+  });
+
+  it("names every field at fault", () => {
+    const problems = problemsOf({
+      machine: { harts: 2, memoryMiB: 30 },
+      memory: { sharing: "yes", idleTax: 1, swap: "no/such/folder/swap.bin", colour: 1 },
+      duration: 10,
+      vms: [vm("p", { harts: [0] }, { memoryMiB: 32, memoryShares: 5 }), vm("s", { share: {} }, { memoryMiB: 16, memoryShares: -1, minMiB: 17 })],
+    });
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^memory\.colour: unknown field/),
+        expect.stringMatching(/^memory\.sharing: expected true or false/),
+        expect.stringMatching(/^memory\.idleTax: expected a number from 0 to below 1/),
+        expect.stringMatching(/^memory\.swap: the folder of the swap file does not exist/),
+        expect.stringMatching(/^vms\[0\]: memoryShares and minMiB divide the shared pool's memory/),
+        expect.stringMatching(/^vms\[1\]\.memoryShares: expected a number > 0/),
+        expect.stringMatching(/^vms\[1\]\.minMiB: expected an integer from 0 to its memoryMiB \(16\)/),
+      ]),
+    );
+    // A pool too small for what its VMs cannot do without, and partitions larger than the machine.
+    expect(problemsOf({ machine: { harts: 2, memoryMiB: 30 }, duration: 10, vms: [vm("p", { harts: [0] }, { memoryMiB: 32 }), vm("s", { share: {} })] })).toEqual([
+      expect.stringMatching(/^machine\.memoryMiB: the partitions reserve 36 MiB/),
+    ]);
+    expect(problemsOf({ machine: { harts: 2, memoryMiB: 40 }, duration: 10, vms: [vm("p", { harts: [0] }, { memoryMiB: 16 }), vm("s", { share: {} }, { memoryMiB: 32, minMiB: 24 })] })).toEqual([
+      expect.stringMatching(/^machine\.memoryMiB: the shared pool gets 20 MiB .* less than the 26 MiB/),
+    ]);
+  });
+});

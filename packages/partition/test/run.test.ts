@@ -1,7 +1,8 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { VirtMachine } from "@matryoshka/machine";
 import { guestPath, repoRoot } from "@matryoshka/testkit";
 import { INSTRUCTIONS_PER_MS, PartitionConfigError, prepareJob, runPartitions, validatePartitionConfig, type PartitionReport, type VmReport } from "../src/index.js";
 
@@ -134,5 +135,63 @@ describe("partitioner outcomes and baselines", () => {
     const plan = validatePartitionConfig({ machine: { harts: 1 }, duration: 1, vms: [{ name: "empty", guest: empty, harts: [0], memoryMiB: 16 }] }, scratch);
     await expect(runPartitions(plan)).rejects.toThrow(PartitionConfigError);
     await expect(runPartitions(plan)).rejects.toThrow(/^vms\[0\]\.guest: cannot load .*empty\.elf: kernel file is empty$/);
+  });
+});
+
+describe("a shared pool smaller than its VMs (machine.memoryMiB, memory)", () => {
+  it("runs three memhog VMs and the test kernel, 32 MiB each, in 8 MiB, ballooning, sharing and swapping to a file, each printing what it prints alone", async () => {
+    const swap = join(scratch, "pool.swap");
+    const hog = guestPath("memhog");
+    const plan = validatePartitionConfig(
+      {
+        // The hello partition reserves 20 MiB (16 and its shadow tables): the pool gets 8 MiB for 96 MiB of VMs.
+        machine: { harts: 2, memoryMiB: 28 },
+        memory: { sharing: true, balloon: true, idleTax: 0.75, swap: "pool.swap" },
+        duration: 2000,
+        vms: [
+          { name: "hello", guest: guestPath("hello"), harts: [0], memoryMiB: 16 },
+          { name: "h1", guest: hog, share: {}, memoryMiB: 32 },
+          { name: "h2", guest: hog, share: {}, memoryMiB: 32, memoryShares: 2000 },
+          { name: "h3", guest: hog, share: {}, memoryMiB: 32, minMiB: 2 },
+          { name: "os", guest: guestPath("kernel"), share: {}, memoryMiB: 32, disk: join(repoRoot, "guests/kernel/disk.img"), input: "hello\n" },
+        ],
+      },
+      scratch,
+    );
+    expect(plan.poolMemoryMiB).toBe(8);
+    const report = await runPartitions(plan);
+    // The test kernel, alone in a partition of its own, prints what it prints in the pool (where it
+    // also has a balloon, whose driver adds its own lines).
+    const solo = await runPartitions(validatePartitionConfig({ machine: { harts: 1 }, duration: 2000, vms: [{ name: "os", guest: guestPath("kernel"), harts: [0], memoryMiB: 32, disk: join(repoRoot, "guests/kernel/disk.img"), input: "hello\n" }] }, scratch));
+    const os = byName(report, "os");
+    expect(os.state).toBe("pass");
+    expect(byName(solo, "os").state).toBe("pass");
+    expect(os.output).toMatch(/^virtio-balloon: inflated to \d+ pages/m);
+    expect(os.output.replace(/^virtio-balloon: .*\n/gm, "")).toBe(byName(solo, "os").output);
+    // Alone, on a board of its own with all the memory it asks for:
+    let alone = "";
+    const machine = new VirtMachine({ memoryMiB: 32, console: (byte) => (alone += String.fromCharCode(byte)) });
+    machine.boot({ kernel: new Uint8Array(readFileSync(hog)) });
+    expect(machine.run(100_000_000).kind).toBe("pass");
+    expect(alone).toMatch(/^memhog: filled 1024 pages, 256 active\nmemhog: 256 active pages intact after 4 rounds\n$/);
+    const hogs = ["h1", "h2", "h3"].map((name) => byName(report, name));
+    for (const vm of hogs) {
+      expect(vm.state).toBe("pass");
+      expect(vm.output).toBe(alone);
+      expect(vm.memoryMiB).toBe(32);
+    }
+    expect(report.status).toBe(0);
+    expect(report.poolMemoryMiB).toBe(8);
+    expect(report.memory).toEqual({ sharing: true, balloon: true, idleTax: 0.75, swap: true });
+    expect(byName(report, "h2").memoryShares).toBe(2000);
+    expect(byName(report, "h3").minMiB).toBe(2);
+    // 12 MiB of writes did not fit 8 MiB: the balloons gave memory back, and the rest was shared or swapped.
+    const total = (key: "balloonedMiB" | "sharedMiB" | "swappedMiB" | "residentMiB") => hogs.reduce((sum, vm) => sum + vm.memory[key], 0);
+    expect(total("balloonedMiB")).toBeGreaterThan(0);
+    expect(total("residentMiB")).toBeLessThanOrEqual(8);
+    expect(total("sharedMiB") + total("swappedMiB")).toBeGreaterThan(0);
+    // The swap file was the run's own: it is gone.
+    expect(existsSync(swap)).toBe(false);
+    expect(byName(report, "hello").memory.residentMiB).toBeGreaterThan(0);
   });
 });

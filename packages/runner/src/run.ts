@@ -65,6 +65,11 @@ export interface RunOptions {
    * check it, for every bundled guest).
    */
   frameOrder?: FrameOrder;
+  /**
+   * A balloon for the guest's VM (QEMU's `-device virtio-balloon-device`), asking the guest to give
+   * this many MiB back to its hypervisor (`run --balloon MiB`); needs depth 1 or more.
+   */
+  balloonMiB?: number;
 }
 
 /** Host input for the guest's UART, e.g. from process.stdin. */
@@ -128,6 +133,9 @@ const NET_IDLE_WAIT = 2;
  */
 export async function runGuest(options: RunOptions): Promise<RunReport> {
   const depth = options.depth ?? 0;
+  if (options.balloonMiB !== undefined && depth === 0) {
+    throw new RangeError("--balloon needs --depth 1 or more: the balloon gives memory back to a hypervisor");
+  }
   if (options.backend === "pv" && depth === 0) {
     throw new RangeError("the pv backend needs --depth 1 or more: the hypervisor is the guest kernel's firmware");
   }
@@ -150,9 +158,13 @@ export async function runGuest(options: RunOptions): Promise<RunReport> {
       virtioConsole: options.virtioConsole,
       virtioVersion: options.virtioVersion,
       frameOrder: options.frameOrder,
+      balloon: options.balloonMiB !== undefined,
     });
   // A VM's boot also tells the levels beneath that its RAM changed.
-  const boot = (stack: Stack) => (stack.vms.at(-1) ?? stack.guest).boot({ kernel: options.kernel, bios: options.bios, append: options.append, initrd: options.initrd });
+  const boot = (stack: Stack) => {
+    (stack.vms.at(-1) ?? stack.guest).boot({ kernel: options.kernel, bios: options.bios, append: options.append, initrd: options.initrd });
+    if (options.balloonMiB !== undefined) stack.vms.at(-1)!.balloon!.setTarget(options.balloonMiB * 256);
+  };
   let stack = build();
   boot(stack);
   const started = performance.now();

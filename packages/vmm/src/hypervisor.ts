@@ -1,4 +1,5 @@
 import { FrameAllocator, type FrameOrder, type PlatformPhysicalAddress } from "@matryoshka/memory";
+import type { MemoryManager } from "./memory-manager.js";
 import type { Platform } from "./platform.js";
 import { VM, type VmConfig } from "./vm.js";
 
@@ -40,6 +41,8 @@ export class Hypervisor {
   readonly platform: Platform;
   readonly vms: VM[] = [];
   readonly frames: FrameAllocator;
+  /** Its memory manager, if one manages its VMs (overcommit, ballooning, sharing, swapping). */
+  memoryManager: MemoryManager | undefined = undefined;
 
   constructor(platform: Platform, options: HypervisorOptions = {}) {
     this.platform = platform;
@@ -73,6 +76,7 @@ export class Hypervisor {
   destroyVm(vm: VM): void {
     const index = this.vms.indexOf(vm);
     if (index < 0) throw new RangeError(`${vm.name} is not a VM of this hypervisor`);
+    this.memoryManager?.forget(vm);
     vm.destroy();
     this.vms.splice(index, 1);
   }

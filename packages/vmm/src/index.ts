@@ -17,3 +17,7 @@ export type { ScheduledVm, ScheduledVmResult, ScheduleOptions } from "./schedule
 export { runVmThreaded } from "./threaded.js";
 export type { VmThreadedRunOptions } from "./threaded.js";
 export type { VcpuThreadOptions, VcpuThreadReport } from "./threaded-vcpu.js";
+export { MemoryManager } from "./memory-manager.js";
+export type { ManagedVmOptions, ManagedVmReport, MemoryPolicy } from "./memory-manager.js";
+export { VmBalloon } from "./balloon.js";
+export type { PlatformBalloon } from "./balloon.js";

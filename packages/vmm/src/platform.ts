@@ -1,5 +1,6 @@
 import { Cause } from "@matryoshka/isa";
 import type { GuestMemory } from "@matryoshka/memory";
+import type { PlatformBalloon } from "./balloon.js";
 
 /** Why `PlatformHart.enter` returned. */
 export const ExitKind = {
@@ -73,4 +74,6 @@ export interface Platform {
   flushTlbs(va?: number): void;
   /** Code may have changed at [pa, pa + length) behind the engines' backs (DMA, loaders, emulated stores). */
   memoryWritten(pa: number, length: number): void;
+  /** The platform's memory balloon, if it has one (a VM with a virtio-balloon): the hypervisor on it is its driver. */
+  readonly balloon?: PlatformBalloon;
 }

@@ -1,5 +1,6 @@
 import type { RunOutcome } from "@matryoshka/machine";
 import type { Scheduler, VcpuParams } from "@matryoshka/scheduler";
+import type { MemoryManager } from "./memory-manager.js";
 import type { VM } from "./vm.js";
 
 /** A VM to share the platform's harts with others, with its scheduling parameters. */
@@ -43,6 +44,12 @@ export interface ScheduleOptions {
    * input from outside this thread (network frames from a shared-memory link, say).
    */
   onStep?: (now: number) => void;
+  /**
+   * The hypervisor's memory manager, stepped every `memoryPeriod` instructions of platform time
+   * (default 1 000 000, 10 ms of guest time): activity sampling, targets, balloons, sharing.
+   */
+  memoryManager?: MemoryManager;
+  memoryPeriod?: number;
 }
 
 /**
@@ -91,7 +98,13 @@ export function runScheduled(entries: readonly ScheduledVm[], scheduler: Schedul
   const finished = new Uint8Array(entries.length);
   let running = entries.length;
   let now = 0;
+  const memoryPeriod = options.memoryPeriod ?? 1_000_000;
+  let nextMemoryStep = options.memoryManager === undefined ? Number.POSITIVE_INFINITY : memoryPeriod;
   while (running > 0 && now < duration) {
+    if (now >= nextMemoryStep) {
+      options.memoryManager!.step();
+      nextMemoryStep = now + memoryPeriod;
+    }
     // Sleepers whose timer is due, or whom an interrupt made runnable, come back.
     let nextWake = Number.POSITIVE_INFINITY;
     for (let id = 0; id < blocked.length; id++) {
@@ -120,7 +133,7 @@ export function runScheduled(entries: readonly ScheduledVm[], scheduler: Schedul
       result.vcpus[hartOf[id]!]!.dispatches++;
     }
     // Up to the next decision point.
-    let step = Math.min(duration - now, maxStep, nextWake - now);
+    let step = Math.min(duration - now, maxStep, nextWake - now, nextMemoryStep - now);
     for (let hart = 0; hart < harts; hart++) step = Math.min(step, decisionEnd[hart]! - now);
     step = Math.max(1, Math.ceil(step));
     for (let i = 0; i < entries.length; i++) {

@@ -32,6 +32,8 @@ export interface GuestMachineOptions {
   /** The guest's virtio-rng and virtio-console (see MachineOptions); the levels beneath get none. */
   rng?: MachineOptions["rng"];
   virtioConsole?: MachineOptions["virtioConsole"];
+  /** Give the guest's VM a virtio-balloon device (VmConfig.balloon); needs depth 1 or more. */
+  balloon?: boolean;
   /** The guest's board's own devices (see MachineOptions.devices); the levels beneath get none. */
   devices?: MachineOptions["devices"];
   virtioVersion?: 1 | 2;
@@ -67,7 +69,9 @@ export function buildStack(depth: number, options: GuestMachineOptions): Stack {
   const guestMiB = options.memoryMiB ?? 128;
   const harts = options.harts ?? 1;
   if (depth === 0) {
-    const machine = new VirtMachine({ ...options, memoryMiB: guestMiB });
+    if (options.balloon === true) throw new RangeError("a balloon needs a hypervisor to give the memory back to: --depth 1 or more");
+    const { balloon: _balloon, ...machineOptions } = options;
+    const machine = new VirtMachine({ ...machineOptions, memoryMiB: guestMiB });
     return { guest: machine, host: machine, vms: [] };
   }
   // Sizes from the inside out: level k's RAM is the footprint of level k+1's VM.

@@ -1,13 +1,21 @@
+import type { VirtioBalloonOptions } from "@matryoshka/devices";
 import { VIRT, VirtMachine, type BootInfo, type BootOptions, type MachineOptions, type RunOutcome } from "@matryoshka/machine";
 import { PagedMemory, type FrameSource, type FrameTable } from "@matryoshka/memory";
 import { FramePool, ShadowPageTables, type ShadowStats } from "@matryoshka/mmu";
 import { BinaryTranslationBackend, TrapAndEmulateBackend, type BackendVm, type VirtualizationBackend, type VmBackend } from "./backend.js";
+import { VmBalloon } from "./balloon.js";
 import { ContextHart } from "./context-hart.js";
 import type { Platform, PlatformHart } from "./platform.js";
 import { VmEngine, type ExitStats } from "./vcpu.js";
 
 /** What a VM is made of: a `virt` board's options, minus what the hypervisor decides. */
-export type VmConfig = Omit<MachineOptions, "engine" | "ram" | "codeCache"> & {
+export type VmConfig = Omit<MachineOptions, "engine" | "ram" | "codeCache" | "balloon"> & {
+  /**
+   * Give the VM a virtio-balloon device (QEMU's `-device virtio-balloon-device`): its guest gives
+   * pages back as the hypervisor asks (`vm.balloon.setTarget`), and their frames go back to the
+   * hypervisor. A hypervisor running in the VM drives it itself.
+   */
+  balloon?: boolean | VirtioBalloonOptions;
   /** For reports (default "vm<n>"). */
   name?: string;
   /** Most frames this VM's shadow page tables may hold (default 1024, 4 MiB). */
@@ -61,6 +69,8 @@ export class VM implements Platform, BackendVm {
   readonly backend: VirtualizationBackend;
   /** The VM's shadow page tables (in the platform's memory). */
   readonly shadow: ShadowPageTables;
+  /** The VM's memory balloon, if it has one (`VmConfig.balloon`). */
+  readonly balloon: VmBalloon | undefined;
   readonly placement: VmPlacement;
   /** What the VM runs on: the hardware or a VM of the level below. */
   readonly platform: Platform;
@@ -94,6 +104,7 @@ export class VM implements Platform, BackendVm {
     // A page that moved (copy on write, given back) must not stay mapped at its old frame; the
     // virtual harts' TLBs notice through `memory.remaps`.
     memory.onRemap = (_page, oldFrame) => shadow.invalidateFrame(oldFrame);
+    memory.onRemapFrames = (frames) => shadow.invalidateFrames(frames);
     // The dirty log (re)started: every write permission in the shadow tables goes, so the next
     // store to each page faults and is logged.
     memory.onWriteProtect = () => shadow.revokeWrites();
@@ -108,8 +119,11 @@ export class VM implements Platform, BackendVm {
     this.backend = backend;
     this.shadow = shadow;
     this.engine = new VmEngine(platform.harts, shadow, this.frameTable, backend);
+    const { balloon: balloonConfig, ...machineConfig } = config;
+    this.balloon = balloonConfig === undefined || balloonConfig === false ? undefined : new VmBalloon(memory);
     this.board = new VirtMachine({
-      ...config,
+      ...machineConfig,
+      balloon: this.balloon === undefined ? undefined : { backend: this.balloon, options: balloonConfig === true ? undefined : (balloonConfig as VirtioBalloonOptions) },
       ram: memory,
       engine: this.engine,
       // Virtual harts only emulate single instructions; the guest's own stores bypass them, so
@@ -125,10 +139,12 @@ export class VM implements Platform, BackendVm {
     for (const vhart of this.board.harts) {
       vhart.onSfenceVma = (va, asid) => (va === undefined ? shadow.invalidateAll(asid) : shadow.invalidatePage(va, asid));
     }
+    this.balloon?.attachDevice(this.board.balloon);
     // What this level of hypervisor counts for its VM, beside what the VM's board counts itself.
     this.board.metrics.add("exits", this.engine.exits);
     this.board.metrics.add("shadow", shadow.stats);
     this.board.metrics.add("memory", memory.stats);
+    if (this.balloon !== undefined) this.board.metrics.add("balloon", this.balloon.stats);
     // As a platform, the VM's harts run the contexts of a hypervisor above through this VM's engine.
     this.harts = this.board.harts.map((vhart) => new ContextHart(vhart, (hart, budget) => this.engine.run(hart, budget), false));
     backend.attach(this);

@@ -25,7 +25,7 @@ export function addPartitionCommand(program: Command, io: Io, setStatus: SetStat
       try {
         const plan = loadPartitionConfig(configPath);
         const report = await runPartitions(plan, { engine: options.engine, baseline: options.baseline, onProgress: (text) => io.stderr(`partition: ${text}\n`) });
-        io.stdout(`${partitionTable(report, { color: io.stdoutIsTTY === true })}\n${partitionSummary(report)}\n`);
+        io.stdout(`${partitionTable(report, { color: io.stdoutColour === true })}\n${partitionSummary(report)}\n`);
         if (options.showOutput) {
           for (const vm of report.vms) io.stdout(`--- ${vm.name} ---\n${vm.output}${vm.output.endsWith("\n") || vm.output === "" ? "" : "\n"}`);
         }

@@ -55,6 +55,11 @@ export function addRunCommand(program: Command, io: Io, setStatus: SetStatus): v
     .option("--depth <n>", `levels of hypervisor beneath the guest, 0..${MAX_DEPTH} (0: bare board)`, integerIn(0, MAX_DEPTH), 0);
   addGuestOptions(run)
     .option(
+      "--balloon <MiB>",
+      "give the guest's VM a virtio-balloon device (QEMU's -device virtio-balloon-device) asking the guest to give this much memory back (needs --depth 1 or more)",
+      integerIn(0, 2047),
+    )
+    .option(
       "--net <socket,listen=HOST:PORT|socket,connect=HOST:PORT[,mac=MAC]>",
       "a virtio-net card on a TCP link to another matryoshka (or QEMU -netdev stream): each frame sent as a 4-byte big-endian length and the frame",
       netFlag,
@@ -69,7 +74,7 @@ export function addRunCommand(program: Command, io: Io, setStatus: SetStatus): v
       "run the harts in parallel, each on its own worker thread (depth 0), or the VM's vCPUs (depth 1, trap-and-emulate); " +
         "output stays the same, the interleaving of harts no longer deterministic",
     )
-    .action(async (kernelPath: string, options: GuestFlags & { depth: number; stats?: boolean; threads?: boolean; net?: NetFlag; netDump?: string; rng?: boolean; rngSeed?: number; virtioConsole?: string }) => {
+    .action(async (kernelPath: string, options: GuestFlags & { depth: number; balloon?: number; stats?: boolean; threads?: boolean; net?: NetFlag; netDump?: string; rng?: boolean; rngSeed?: number; virtioConsole?: string }) => {
       const { kernel, bios, initrd } = readGuestFiles(kernelPath, options);
       if (options.netDump !== undefined && options.net === undefined) throw new UsageError("--net-dump records a network card's frames: give --net too");
       const disks = options.disk.map(({ path, slot }) => ({ backend: new FileBlockBackend(path), slot }));
@@ -106,6 +111,7 @@ export function addRunCommand(program: Command, io: Io, setStatus: SetStatus): v
         report = await runGuest({
           kernel, bios, initrd, ...guestBoard(options), depth: options.depth,
           threads: options.threads,
+          balloonMiB: options.balloon,
           disks,
           net: nic === undefined ? undefined : [{ backend: nic, mac: options.net?.mac }],
           rng,
@@ -122,7 +128,7 @@ export function addRunCommand(program: Command, io: Io, setStatus: SetStatus): v
         await socket?.end();
         if (consoleFile !== undefined) closeSync(consoleFile);
       }
-      if (options.stats) io.stderr(`${statsTable(report)}\n`);
+      if (options.stats) io.stderr(`${statsTable(report, { color: io.stderrColour === true })}\n`);
       const outcome = report.outcome;
       if (outcome.kind === "limit") io.stderr(`matryoshka: instruction limit of ${options.maxInsns} reached\n`);
       else if (outcome.kind !== "pass" && outcome.kind !== "fail") {

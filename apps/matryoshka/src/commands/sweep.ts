@@ -59,7 +59,7 @@ export function addSweepCommand(program: Command, io: Io, setStatus: SetStatus):
         else io.stdout(Buffer.from(output).toString("latin1"));
         if (output.length > 0 && output[output.length - 1] !== 0x0a) io.stdout("\n");
       }
-      io.stdout(`${sweepTable(result, { color: io.stdoutIsTTY === true })}\n${summaryLine(result)}\n`);
+      io.stdout(`${sweepTable(result, { color: io.stdoutColour === true })}\n${summaryLine(result)}\n`);
       if (options.json !== undefined) {
         try {
           writeFileSync(options.json, `${JSON.stringify(sweepJson(result, kernelPath), null, 2)}\n`);
