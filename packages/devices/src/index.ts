@@ -64,6 +64,43 @@ export { GOLDFISH_RTC_SIZE, GoldfishRtc, GoldfishRtcRegister } from "./rtc.js";
 export type { GoldfishRtcState } from "./rtc.js";
 export { HTIF_REGISTER_SIZE, Htif } from "./htif.js";
 export type { HtifOptions } from "./htif.js";
+export { MAC_BYTES, MAX_FRAME_BYTES, MIN_FRAME_BYTES, backendPair, defaultMac, formatMac, frameLengthOk, parseMac } from "./net-backend.js";
+export type { NetBackend } from "./net-backend.js";
+export {
+  VIRTIO_NET_DEFAULT_BACKLOG,
+  VIRTIO_NET_DEFAULT_QUEUE_SIZE,
+  VIRTIO_NET_DEVICE_ID,
+  VIRTIO_NET_F_MAC,
+  VIRTIO_NET_F_MRG_RXBUF,
+  VIRTIO_NET_F_STATUS,
+  VIRTIO_NET_HDR_SIZE,
+  VIRTIO_NET_LEGACY_HDR_SIZE,
+  VIRTIO_NET_RX_QUEUE,
+  VIRTIO_NET_S_LINK_UP,
+  VIRTIO_NET_TX_QUEUE,
+  VirtioNet,
+} from "./virtio-net.js";
+export type { NetTransport, VirtioNetOptions, VirtioNetStats } from "./virtio-net.js";
+export { NetSwitch } from "./net-switch.js";
+export type { NetSwitchStats } from "./net-switch.js";
+export { PCAP_LINKTYPE_ETHERNET, PCAP_MAGIC, PCAP_SNAPLEN, PcapDump, parsePcap, pcapFileHeader, pcapRecord } from "./pcap.js";
+export type { PcapRecord } from "./pcap.js";
+export { SocketNetBackend } from "./net-socket.js";
+export type { SocketNetOptions, SocketNetStats } from "./net-socket.js";
+export { FRAME_RING_DEFAULT_BYTES, SharedFrameRing, SharedRingNetBackend, SharedRingPort, sharedLink } from "./net-shared.js";
+export type { SharedLinkBuffers } from "./net-shared.js";
+export { VIRTIO_RNG_DEVICE_ID, VIRTIO_RNG_MAX_REQUEST, VirtioRng, cryptoEntropy, seededEntropy } from "./virtio-rng.js";
+export type { EntropySource, VirtioRngStats } from "./virtio-rng.js";
+export {
+  VIRTIO_CONSOLE_DEVICE_ID,
+  VIRTIO_CONSOLE_F_EMERG_WRITE,
+  VIRTIO_CONSOLE_F_MULTIPORT,
+  VIRTIO_CONSOLE_F_SIZE,
+  VIRTIO_CONSOLE_RX_QUEUE,
+  VIRTIO_CONSOLE_TX_QUEUE,
+  VirtioConsole,
+} from "./virtio-console.js";
+export type { ConsoleTransport, VirtioConsoleStats } from "./virtio-console.js";
 export {
   VIRTIO_BALLOON_DEVICE_ID, VIRTIO_BALLOON_DEFLATEQ, VIRTIO_BALLOON_F_DEFLATE_ON_OOM, VIRTIO_BALLOON_F_MUST_TELL_HOST,
   VIRTIO_BALLOON_F_STATS_VQ, VIRTIO_BALLOON_INFLATEQ, VIRTIO_BALLOON_PFN_SHIFT, VIRTIO_BALLOON_STATSQ, VirtioBalloon, VirtioBalloonStat,

@@ -41,11 +41,12 @@ export class TestDriver {
   private availIdx = 0;
   private heap: number;
 
-  constructor(mmio: VirtioMmio, ram: Ram) {
+  /** `heap`: where this driver's data buffers start (several drivers, one per queue, use different ones). */
+  constructor(mmio: VirtioMmio, ram: Ram, heap = RAM_BASE + 0x8_0000) {
     this.mmio = mmio;
     this.ram = ram;
     this.view = new DataView(ram.buffer);
-    this.heap = RAM_BASE + 0x8_0000; // data buffers live in the upper half of RAM
+    this.heap = heap; // data buffers live in the upper half of RAM
   }
 
   reg(offset: number): number {
@@ -104,9 +105,9 @@ export class TestDriver {
   }
 
   /** Legacy queue setup (§4.2.4): one contiguous area at `base` (page aligned). */
-  setupLegacyQueue(size: number, base: number, align = 4096): void {
+  setupLegacyQueue(size: number, base: number, align = 4096, queue = this.queueIndex): void {
     this.setReg(R.GuestPageSize, 4096);
-    this.setReg(R.QueueSel, this.queueIndex);
+    this.setReg(R.QueueSel, queue);
     this.setReg(R.QueueNum, size);
     this.setReg(R.QueueAlign, align);
     this.ram.u8.fill(0, base - RAM_BASE, base - RAM_BASE + 2 * 4096 + 16 * size);
@@ -118,8 +119,8 @@ export class TestDriver {
   }
 
   /** Modern queue setup (§4.2.3.2): three separate areas. */
-  setupModernQueue(size: number, desc: number, avail: number, used: number): void {
-    this.setReg(R.QueueSel, this.queueIndex);
+  setupModernQueue(size: number, desc: number, avail: number, used: number, queue = this.queueIndex): void {
+    this.setReg(R.QueueSel, queue);
     this.setReg(R.QueueNum, size);
     for (const [pa, len] of [[desc, 16 * size], [avail, 6 + 2 * size], [used, 6 + 8 * size]] as const) {
       this.ram.u8.fill(0, pa - RAM_BASE, pa - RAM_BASE + len);

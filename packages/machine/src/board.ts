@@ -16,6 +16,7 @@ import { LoadError, parseKernel, type KernelImage } from "./loader.js";
 import { DeviceRegistry, type BoardDevice } from "./registry.js";
 import type { HartState } from "./threaded-shared.js";
 import { assignDiskSlots, virtDevices, withUserDevices, type VirtioDisk, type VirtParts } from "./virt-devices.js";
+import { assignExtraSlots, extraVirtioDevices, type VirtioConsoleCard, type VirtioNic, type VirtioRngCard } from "./virt-net.js";
 
 /** What to boot, as QEMU's -kernel, -bios, -append and -initrd take it. */
 export interface BootOptions {
@@ -70,6 +71,16 @@ export interface MachineOptions {
    * range, is a RangeError.
    */
   disks?: (BlockBackend | VirtioDisk)[];
+  /**
+   * Network cards (virtio-net), each plugged into its backend (`@matryoshka/devices`: a
+   * `NetSwitch` port, a `SocketNetBackend`, …). A card without a slot takes the highest one left
+   * free by the disks and user devices.
+   */
+  net?: VirtioNic[];
+  /** A virtio-rng entropy source, after the network cards in the free slots. */
+  rng?: VirtioRngCard;
+  /** A virtio-console port (Linux's hvc0), after the entropy source in the free slots. */
+  virtioConsole?: VirtioConsoleCard;
   /** virtio-mmio transport version: 1 (legacy, QEMU 7.2's default for virt) or 2 (modern). */
   virtioVersion?: 1 | 2;
   /** Wall-clock time of the RTC at boot, in ms since the epoch (default: the host's time). */
@@ -287,6 +298,8 @@ export class VirtMachine {
       for (let slot = VIRT.virtio.count - 1; slot >= 0 && balloonSlot < 0; slot--) if (!disks.has(slot) && !replaced.has(slot)) balloonSlot = slot;
       if (balloonSlot < 0) throw new RangeError("no virtio-mmio slot is left for the balloon");
     }
+    // Network cards, entropy and console port next, in the slots still free below.
+    const extras = assignExtraSlots(extraVirtioDevices(options), new Set([...replaced, ...disks.keys(), balloonSlot]));
     // The RTC counts wall-clock nanoseconds from its base, advancing with machine time (100 ns a
     // tick at the 10 MHz timebase), so a run stays deterministic for a given base.
     const rtcBase = BigInt(Math.round(options.rtcEpochMilliseconds ?? Date.now())) * 1_000_000n;
@@ -301,6 +314,8 @@ export class VirtMachine {
           this.balloon = new VirtioBalloon(options.balloon!.backend, options.balloon!.options);
           return new VirtioMmio(this.balloon, { memory: context.dma, version: virtioVersion, irq: (level) => context.irq(level) });
         }
+        const extra = extras.get(slot);
+        if (extra !== undefined) return extra.create(context);
         const disk = disks.get(slot);
         if (disk === undefined) return new EmptyVirtioSlot(virtioVersion);
         return new VirtioMmio(new VirtioBlk(disk), { memory: context.dma, version: virtioVersion, irq: (level) => context.irq(level) });

@@ -17,6 +17,8 @@ export { DeviceRegistry, simpleNode, socReg } from "./registry.js";
 export type { BoardDevice, DeviceContext, NodeContext, RegisteredDevice, RomRegion } from "./registry.js";
 export { assignDiskSlots, virtDevices, virtioSlot, virtioSlotWindow } from "./virt-devices.js";
 export type { VirtioDisk } from "./virt-devices.js";
+export { assignExtraSlots, extraVirtioDevices } from "./virt-net.js";
+export type { ExtraVirtioDevice, VirtioConsoleCard, VirtioNic, VirtioRngCard } from "./virt-net.js";
 export type { DeviceTreeOptions } from "./device-tree.js";
 export { ElfError, parseElf } from "./elf.js";
 export type { ElfImage, ElfSegment, ElfSymbol } from "./elf.js";

@@ -40,6 +40,12 @@ export interface VmConfigEntry {
   virtio?: 1 | 2;
   /** Bytes typed on the VM's console at boot. */
   input?: string;
+  /**
+   * The name of a virtual switch to put a virtio-net card of the VM on. VMs naming the same switch
+   * share one learning L2 switch, whatever their partitions or the pool: frames cross threads
+   * through shared memory. The card's MAC is 52:54:00:12:34:56 + the VM's index in `vms`.
+   */
+  net?: string;
   /** Shared VMs: its claim on the pool's memory, against the others' (default 1000). */
   memoryShares?: number;
   /** Shared VMs: memory it keeps whatever the others need, in MiB (default 0). */
@@ -101,6 +107,8 @@ export interface PlannedVm {
   diskPath?: string;
   virtio: 1 | 2;
   input?: string;
+  /** The switch its network card is on, if it has one. */
+  net?: string;
   /** Shared VMs' memory claim (1000 by default) and the MiB it keeps (0 by default). */
   memoryShares: number;
   minMiB: number;
@@ -127,7 +135,7 @@ export interface PartitionPlan {
 }
 
 const TOP_LEVEL_FIELDS = ["machine", "memory", "scheduler", "duration", "vms"];
-const VM_FIELDS = ["name", "guest", "vcpus", "harts", "share", "memoryMiB", "disk", "virtio", "input", "memoryShares", "minMiB"];
+const VM_FIELDS = ["name", "guest", "vcpus", "harts", "share", "memoryMiB", "disk", "virtio", "input", "memoryShares", "minMiB", "net"];
 const MEMORY_FIELDS = ["sharing", "balloon", "idleTax", "swap"];
 /** The most memory a machine may claim: one board's worth per hart it may have. */
 const MAX_MACHINE_MIB = MAX_MACHINE_HARTS * MAX_BOARD_MIB;
@@ -248,6 +256,9 @@ export function validatePartitionConfig(json: unknown, baseDirectory: string, so
       else virtio = entry.virtio;
     }
     if (entry.input !== undefined && typeof entry.input !== "string") problems.push(`${at}.input: expected a string typed on the console at boot, got ${show(entry.input)}`);
+    if (entry.net !== undefined && (typeof entry.net !== "string" || entry.net.trim() === "")) {
+      problems.push(`${at}.net: expected the name of a virtual switch (VMs naming the same one share it), got ${show(entry.net)}`);
+    }
     let memoryShares = DEFAULT_MEMORY_SHARES;
     if (entry.memoryShares !== undefined) {
       if (typeof entry.memoryShares !== "number" || !Number.isFinite(entry.memoryShares) || entry.memoryShares <= 0) {
@@ -276,7 +287,8 @@ export function validatePartitionConfig(json: unknown, baseDirectory: string, so
     }
 
     if (problems.length === before && guestPath !== undefined && placement !== undefined) {
-      vms.push({ index, name, guestPath, vcpus, memoryMiB, diskPath, virtio, input: entry.input as string | undefined, memoryShares, minMiB, placement });
+      const net = typeof entry.net === "string" ? entry.net.trim() : undefined;
+      vms.push({ index, name, guestPath, vcpus, memoryMiB, diskPath, virtio, input: entry.input as string | undefined, memoryShares, minMiB, net, placement });
     }
   });
   if (problems.length > 0) fail();

@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { MemoryBlockBackend } from "@matryoshka/devices";
+import { MemoryBlockBackend, SharedRingNetBackend, defaultMac, type SharedLinkBuffers } from "@matryoshka/devices";
 import { VirtMachine, type RunOutcome } from "@matryoshka/machine";
 import { createEngine, type EngineName } from "@matryoshka/engines";
 import { CreditScheduler, RoundRobin, StrideScheduler, type Scheduler } from "@matryoshka/scheduler";
@@ -24,7 +24,12 @@ export type VmSpec = Pick<PlannedVm, "name" | "guestPath" | "vcpus" | "memoryMiB
   /** Scheduling parameters in the shared pool. */
   weight?: number;
   cap?: number;
+  /** Its network card: the shared-memory link to its switch, and the number of its MAC (`defaultMac`). */
+  net?: { link: SharedLinkBuffers; macIndex: number };
 };
+
+/** Instructions a networked VM runs between looks at its link (0.2 ms of guest time). */
+const NET_POLL_INSTRUCTIONS = 20_000;
 
 /**
  * Work for one host thread: a partition (one VM alone on a host board of `harts` harts) or the
@@ -148,13 +153,16 @@ export interface PreparedJob {
   run(): Promise<JobResult>;
 }
 
-function createVm(hypervisor: Hypervisor, spec: VmSpec, output: OutputCapture, balloon: boolean): VM {
+function createVm(hypervisor: Hypervisor, spec: VmSpec, output: OutputCapture, balloon: boolean, links: SharedRingNetBackend[]): VM {
   const disks = spec.diskPath === undefined ? undefined : [new MemoryBlockBackend(new Uint8Array(readFileSync(spec.diskPath)))];
+  const link = spec.net === undefined ? undefined : new SharedRingNetBackend(spec.net.link);
+  if (link !== undefined) links.push(link);
   const vm = hypervisor.createVm({
     name: spec.name,
     harts: spec.vcpus,
     memoryMiB: spec.memoryMiB,
     disks,
+    net: link === undefined ? undefined : [{ backend: link, mac: defaultMac(spec.net!.macIndex) }],
     virtioVersion: spec.virtio,
     console: output.sink,
     rtcEpochMilliseconds: RTC_EPOCH_MS,
@@ -181,7 +189,11 @@ export function prepareJob(job: Job): PreparedJob {
   const host = new VirtMachine({ harts: job.harts, memoryMiB: hostMiB, engine: createEngine(job.engine) });
   const hypervisor = new Hypervisor(bareMetal(host));
   const outputs = specs.map(() => new OutputCapture());
-  const vms = specs.map((spec, i) => createVm(hypervisor, spec, outputs[i]!, memory?.balloon === true));
+  const links: SharedRingNetBackend[] = [];
+  const vms = specs.map((spec, i) => createVm(hypervisor, spec, outputs[i]!, memory?.balloon === true, links));
+  const poll = () => {
+    for (const link of links) link.poll();
+  };
 
   if (job.kind === "partition") {
     const vm = vms[0]!;
@@ -192,8 +204,8 @@ export function prepareJob(job: Job): PreparedJob {
         // of the partition's harts (a machine's harts are threads: runVmThreaded).
         const outcome =
           vm.board.harts.length > 1
-            ? (await runVmThreaded(vm, { engine: host.engine.name, maxInstructions: duration })).outcome
-            : vm.run(duration);
+            ? (await runVmThreaded(vm, { engine: host.engine.name, maxInstructions: duration, poll })).outcome
+            : runPolling(vm, duration, links.length > 0 ? poll : undefined);
         const wallMilliseconds = performance.now() - started;
         const finished = outcome.kind !== "limit";
         return {
@@ -230,7 +242,7 @@ export function prepareJob(job: Job): PreparedJob {
         results = runScheduled(
           vms.map((vm, i) => ({ vm, params: { weight: job.vms[i]!.weight, cap: job.vms[i]!.cap } })),
           scheduler,
-          { duration, memoryManager },
+          { duration, memoryManager, onStep: links.length > 0 ? poll : undefined },
         );
       } finally {
         swap?.close();
@@ -252,4 +264,19 @@ export function prepareJob(job: Job): PreparedJob {
       };
     },
   };
+}
+
+/**
+ * Runs a lone VM for `duration` instructions of its time; with `poll` (a network link to look at),
+ * in short slices with a poll after each, so frames from other threads arrive while it runs.
+ */
+function runPolling(vm: VM, duration: number, poll: (() => void) | undefined): RunOutcome {
+  if (poll === undefined) return vm.run(duration);
+  for (;;) {
+    const left = duration - vm.board.clock.elapsed;
+    if (left <= 0) return { kind: "limit" };
+    const outcome = vm.run(Math.min(left, NET_POLL_INSTRUCTIONS));
+    if (outcome.kind !== "limit") return outcome;
+    poll();
+  }
 }

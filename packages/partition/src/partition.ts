@@ -1,4 +1,5 @@
 import { availableParallelism } from "node:os";
+import { NetSwitch, SharedRingPort, sharedLink, type SharedLinkBuffers } from "@matryoshka/devices";
 import { ENGINE_NAMES, type EngineName } from "@matryoshka/engines";
 import { PartitionConfigError, type PartitionPlan, type PlannedVm, type SchedulerName } from "./config.js";
 import { INSTRUCTIONS_PER_MS, type Job, type JobResult, type OutcomeData, type VmMemoryUse, type VmRunResult, type VmSpec } from "./jobs.js";
@@ -103,9 +104,47 @@ function defaultEngine(): EngineName {
   return ENGINE_NAMES.find((name) => name === fromEnvironment) ?? "interpreter";
 }
 
-function spec(vm: PlannedVm): VmSpec {
+/**
+ * The virtual switches of a run: one learning switch per name the VMs' `net` fields give, on this
+ * thread, with a shared-memory link per VM to the worker that runs it. `pump` moves the frames
+ * the VMs sent through the switches into the links of the VMs they are for.
+ */
+class Network {
+  readonly links = new Map<string, { link: SharedLinkBuffers; macIndex: number }>();
+  private readonly ports: SharedRingPort[] = [];
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(vms: readonly PlannedVm[]) {
+    const switches = new Map<string, NetSwitch>();
+    for (const vm of vms) {
+      if (vm.net === undefined) continue;
+      let sw = switches.get(vm.net);
+      if (sw === undefined) switches.set(vm.net, (sw = new NetSwitch(vm.net)));
+      const link = sharedLink();
+      this.links.set(vm.name, { link, macIndex: vm.index });
+      this.ports.push(new SharedRingPort(link, sw.port()));
+    }
+  }
+
+  /** Pumps every millisecond while the workers run (this thread only waits for them meanwhile). */
+  start(): void {
+    if (this.ports.length > 0) this.timer = setInterval(() => this.pump(), 1);
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  private pump(): void {
+    for (const port of this.ports) port.pump();
+  }
+}
+
+function spec(vm: PlannedVm, network?: Network): VmSpec {
   const placement = vm.placement;
+  const net = network?.links.get(vm.name);
   return {
+    ...(net === undefined ? {} : { net }),
     name: vm.name,
     guestPath: vm.guestPath,
     vcpus: vm.vcpus,
@@ -120,16 +159,16 @@ function spec(vm: PlannedVm): VmSpec {
 }
 
 /** The jobs for a set of VMs: one per partition, one for all the shared ones. */
-function jobsFor(plan: PartitionPlan, vms: readonly PlannedVm[], engine: EngineName): Job[] {
+function jobsFor(plan: PartitionPlan, vms: readonly PlannedVm[], engine: EngineName, network?: Network): Job[] {
   const jobs: Job[] = [];
   const shared: PlannedVm[] = [];
   for (const vm of vms) {
-    if (vm.placement.kind === "partition") jobs.push({ kind: "partition", harts: vm.placement.harts.length, vm: spec(vm), durationMs: plan.durationMs, engine });
+    if (vm.placement.kind === "partition") jobs.push({ kind: "partition", harts: vm.placement.harts.length, vm: spec(vm, network), durationMs: plan.durationMs, engine });
     else shared.push(vm);
   }
   if (shared.length > 0) {
     // Alone (a baseline), a shared VM gets the pool's memory all the same: what it had beside the others.
-    jobs.push({ kind: "pool", harts: plan.poolHarts.length, scheduler: plan.scheduler, vms: shared.map(spec), durationMs: plan.durationMs, engine, memoryMiB: plan.poolMemoryMiB, memory: plan.memory });
+    jobs.push({ kind: "pool", harts: plan.poolHarts.length, scheduler: plan.scheduler, vms: shared.map((vm) => spec(vm, network)), durationMs: plan.durationMs, engine, memoryMiB: plan.poolMemoryMiB, memory: plan.memory });
   }
   return jobs;
 }
@@ -138,11 +177,12 @@ function jobsFor(plan: PartitionPlan, vms: readonly PlannedVm[], engine: EngineN
  * Runs the jobs on worker threads at once: each builds and boots its machines, and only when all
  * are ready are they told to start, so that they overlap for real. Results come back in job order.
  */
-async function runTogether(plan: PartitionPlan, jobs: Job[]): Promise<{ results: JobResult[]; wallMilliseconds: number }> {
+async function runTogether(plan: PartitionPlan, jobs: Job[], network?: Network): Promise<{ results: JobResult[]; wallMilliseconds: number }> {
   const threads = jobs.map(startJobThread);
   try {
     await Promise.all(threads.map((thread) => thread.ready));
     const started = performance.now();
+    network?.start();
     const results = await Promise.all(threads.map((thread) => thread.start()));
     return { results, wallMilliseconds: performance.now() - started };
   } catch (error) {
@@ -152,6 +192,8 @@ async function runTogether(plan: PartitionPlan, jobs: Job[]): Promise<{ results:
       throw new PartitionConfigError([`vms[${vm?.index ?? "?"}].guest: cannot load ${vm?.guestPath ?? "the guest"}: ${error.message}`]);
     }
     throw error;
+  } finally {
+    network?.stop();
   }
 }
 
@@ -172,9 +214,10 @@ export async function runPartitions(plan: PartitionPlan, options: PartitionRunOp
       alone.set(vm.name, results[0]!.vms[0]!);
     }
   }
-  const jobs = jobsFor(plan, plan.vms, engine);
+  const network = new Network(plan.vms);
+  const jobs = jobsFor(plan, plan.vms, engine, network);
   options.onProgress?.(`running ${plan.vms.length} VMs on ${jobs.length} threads`);
-  const { results, wallMilliseconds } = await runTogether(plan, jobs);
+  const { results, wallMilliseconds } = await runTogether(plan, jobs, network);
   const runs = new Map<string, VmRunResult>();
   for (const result of results) for (const vm of result.vms) runs.set(vm.name, vm);
 

@@ -1,5 +1,5 @@
 import type { BlockBackend } from "@matryoshka/devices";
-import { runThreaded, type RunOutcome, type VirtioDisk } from "@matryoshka/machine";
+import { runThreaded, type RunOutcome, type VirtioConsoleCard, type VirtioDisk, type VirtioNic, type VirtioRngCard } from "@matryoshka/machine";
 import type { ShadowStats } from "@matryoshka/mmu";
 import type { ExitStats } from "@matryoshka/vmm";
 import { ISA_PROFILES, type IsaProfileName } from "@matryoshka/isa";
@@ -35,6 +35,16 @@ export interface RunOptions {
    * the others in the highest free slots (the first plain one at 0x10008000, as QEMU's first -device).
    */
   disks?: (BlockBackend | VirtioDisk)[];
+  /**
+   * virtio-net cards of the guest's board (at any depth), each on its backend (a socket, a switch
+   * port…). With a card, the run lets the event loop turn between short slices, so frames from
+   * sockets arrive, and an idle guest waits for them instead of ending the run.
+   */
+  net?: VirtioNic[];
+  /** A virtio-rng device for the guest (`seededEntropy` from `@matryoshka/devices` keeps runs repeatable). */
+  rng?: VirtioRngCard;
+  /** A virtio-console port for the guest (Linux's hvc0). */
+  virtioConsole?: VirtioConsoleCard;
   /** virtio-mmio version: 1 legacy (QEMU's default), 2 modern. */
   virtioVersion?: 1 | 2;
   /** Stop after this many instructions of machine time (exit status 124). */
@@ -153,6 +163,10 @@ export interface RunReport {
 
 /** Instructions between checks for console input and between event-loop turns. */
 const SLICE = 2_000_000;
+/** The same with a network card: frames from another process wait at most this many instructions. */
+const NET_SLICE = 200_000;
+/** How long an idle guest with a network card waits before looking again, in ms. */
+const NET_IDLE_WAIT = 2;
 
 /**
  * Boots a guest on the `virt` board, on bare metal (depth 0) or under `depth` nested hypervisors,
@@ -180,6 +194,9 @@ export async function runGuest(options: RunOptions): Promise<RunReport> {
       pmpEntries: options.pmpEntries,
       console: options.console,
       disks: options.disks,
+      net: options.net,
+      rng: options.rng,
+      virtioConsole: options.virtioConsole,
       virtioVersion: options.virtioVersion,
       frameOrder: options.frameOrder,
       balloon: options.balloonMiB !== undefined,
@@ -198,7 +215,9 @@ export async function runGuest(options: RunOptions): Promise<RunReport> {
   else boot(stack);
   const started = performance.now();
   const limit = options.maxInstructions ?? Number.POSITIVE_INFINITY;
-  const slice = options.sliceInstructions ?? SLICE;
+  const networked = (options.net?.length ?? 0) > 0;
+  // A network card needs short slices, so that frames move between the host and the guest often.
+  const slice = options.sliceInstructions ?? (networked ? NET_SLICE : SLICE);
   const pauseAt = options.pauseAt !== undefined && options.pauseAt < limit ? options.pauseAt : undefined;
   let paused: PausedRun | undefined;
   let inputOpen = options.input !== undefined;
@@ -240,7 +259,12 @@ export async function runGuest(options: RunOptions): Promise<RunReport> {
     if (outcome.kind === "limit") {
       if (earlierTime + machine.clock.elapsed >= limit) break;
       if (pauseAt !== undefined && earlierTime + machine.clock.elapsed >= pauseAt) continue;
-      if (options.input) await new Promise((resolve) => setImmediate(resolve));
+      if (options.input || networked) await new Promise((resolve) => setImmediate(resolve));
+      continue;
+    }
+    if (outcome.kind === "idle" && networked && !(inputOpen && options.input)) {
+      // A frame may yet come and raise the card's interrupt: as on QEMU, a NIC keeps the machine up.
+      await new Promise((resolve) => setTimeout(resolve, NET_IDLE_WAIT));
       continue;
     }
     if (outcome.kind === "idle" && inputOpen && options.input) {

@@ -40,6 +40,11 @@ export interface ScheduleOptions {
    */
   maxStep?: number;
   /**
+   * Called after every stretch with the platform time reached: where the caller feeds the VMs
+   * input from outside this thread (network frames from a shared-memory link, say).
+   */
+  onStep?: (now: number) => void;
+  /**
    * The hypervisor's memory manager, stepped every `memoryPeriod` instructions of platform time
    * (default 1 000 000, 10 ms of guest time): activity sampling, targets, balloons, sharing.
    */
@@ -180,6 +185,7 @@ export function runScheduled(entries: readonly ScheduledVm[], scheduler: Schedul
       }
     }
     now += step;
+    options.onStep?.(now);
   }
   return results;
 }

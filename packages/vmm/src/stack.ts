@@ -27,6 +27,11 @@ export interface GuestMachineOptions {
   memoryMiB?: number;
   pmpEntries?: number;
   disks?: MachineOptions["disks"];
+  /** The guest's network cards (see MachineOptions.net); the levels beneath get none. */
+  net?: MachineOptions["net"];
+  /** The guest's virtio-rng and virtio-console (see MachineOptions); the levels beneath get none. */
+  rng?: MachineOptions["rng"];
+  virtioConsole?: MachineOptions["virtioConsole"];
   /** Give the guest's VM a virtio-balloon device (VmConfig.balloon); needs depth 1 or more. */
   balloon?: boolean;
   /** The guest's board's own devices (see MachineOptions.devices); the levels beneath get none. */

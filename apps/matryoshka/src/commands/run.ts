@@ -1,7 +1,7 @@
-import { readFileSync, writeFileSync } from "node:fs";
+import { closeSync, openSync, readFileSync, writeFileSync, writeSync } from "node:fs";
 import { createServer, type AddressInfo, type Socket } from "node:net";
-import type { Command } from "commander";
-import { FileBlockBackend } from "@matryoshka/devices";
+import { InvalidArgumentError, type Command } from "commander";
+import { FileBlockBackend, PcapDump, SocketNetBackend, parseMac, seededEntropy, type NetBackend } from "@matryoshka/devices";
 import type { EngineName } from "@matryoshka/engines";
 import { ENGINE_NAMES } from "@matryoshka/engines";
 import type { IsaProfileName } from "@matryoshka/isa";
@@ -27,7 +27,50 @@ type RunFlags = GuestFlags & {
   migrateAt?: number;
   migrateLevel?: number;
   migrateDisks?: boolean;
+  net?: NetFlag;
+  netDump?: string;
+  rng?: boolean;
+  rngSeed?: number;
+  virtioConsole?: string;
 };
+
+/** A `--net` flag: a socket to listen on or connect to (QEMU's -netdev stream), and the card's MAC. */
+export interface NetFlag {
+  mode: "listen" | "connect";
+  host: string;
+  port: number;
+  mac?: Uint8Array;
+}
+
+/** Parses `socket,listen=HOST:PORT` or `socket,connect=HOST:PORT`, with an optional `,mac=52:54:…`. */
+export function netFlag(value: string): NetFlag {
+  const [kind, ...parts] = value.split(",");
+  if (kind !== "socket") throw new InvalidArgumentError(`unknown network backend "${kind}" (expected socket,listen=HOST:PORT or socket,connect=HOST:PORT)`);
+  let endpoint: Pick<NetFlag, "mode" | "host" | "port"> | undefined;
+  let mac: Uint8Array | undefined;
+  for (const part of parts) {
+    const equals = part.indexOf("=");
+    const key = part.slice(0, equals);
+    const text = part.slice(equals + 1);
+    if (equals > 0 && (key === "listen" || key === "connect")) {
+      if (endpoint !== undefined) throw new InvalidArgumentError("give one of listen= and connect=");
+      const colon = text.lastIndexOf(":");
+      const port = Number(text.slice(colon + 1));
+      if (colon <= 0 || !/^\d+$/.test(text.slice(colon + 1)) || port > 65535) throw new InvalidArgumentError(`${key}= takes HOST:PORT (a port 0..65535), got "${text}"`);
+      endpoint = { mode: key, host: text.slice(0, colon).replace(/^\[(.*)\]$/, "$1"), port };
+    } else if (equals > 0 && key === "mac") {
+      try {
+        mac = parseMac(text);
+      } catch (error) {
+        throw new InvalidArgumentError((error as Error).message);
+      }
+    } else {
+      throw new InvalidArgumentError(`unknown socket option "${part}" (expected listen=HOST:PORT, connect=HOST:PORT or mac=…)`);
+    }
+  }
+  if (endpoint === undefined) throw new InvalidArgumentError("socket needs listen=HOST:PORT or connect=HOST:PORT");
+  return { ...endpoint, mac };
+}
 
 /** Options of `run` that describe the machine: a restore takes them from the snapshot instead. */
 const MACHINE_FLAGS = ["bios", "append", "initrd", "depth", "harts", "mem", "pmp", "virtioVersion", "backend", "isaProfile"] as const;
@@ -45,6 +88,15 @@ export function addRunCommand(program: Command, io: Io, setStatus: SetStatus): v
       "give the guest's VM a virtio-balloon device (QEMU's -device virtio-balloon-device) asking the guest to give this much memory back (needs --depth 1 or more)",
       integerIn(0, 2047),
     )
+    .option(
+      "--net <socket,listen=HOST:PORT|socket,connect=HOST:PORT[,mac=MAC]>",
+      "a virtio-net card on a TCP link to another matryoshka (or QEMU -netdev stream): each frame sent as a 4-byte big-endian length and the frame",
+      netFlag,
+    )
+    .option("--net-dump <file>", "write every frame the card sends or receives to a pcap file (Wireshark, tcpdump)")
+    .option("--rng", "a virtio-rng device fed by the host's cryptographic RNG")
+    .option("--rng-seed <n>", "a virtio-rng device fed by a deterministic generator seeded with n (runs repeat exactly)", integerIn(0, 0xffff_ffff))
+    .option("--virtio-console <file>", "a virtio-console port (Linux's hvc0) whose output is written to file")
     .option("--stats", "print instructions, traps by cause and time on stderr at the end")
     .option(
       "--threads",
@@ -91,10 +143,42 @@ export function addRunCommand(program: Command, io: Io, setStatus: SetStatus): v
       if (options.balloon !== undefined && (options.snapshot !== undefined || target !== undefined)) {
         throw new UsageError("--balloon does not go with --snapshot or --migrate-to (yet): a snapshot does not hold the balloon's state");
       }
+      const extras = options.net !== undefined || options.rng === true || options.rngSeed !== undefined || options.virtioConsole !== undefined;
+      if (extras && (arriving !== undefined || options.snapshot !== undefined || target !== undefined)) {
+        throw new UsageError("--net, --rng and --virtio-console do not go with snapshots or migration (yet): a snapshot does not hold their state");
+      }
+      if (options.netDump !== undefined && options.net === undefined) throw new UsageError("--net-dump records a network card's frames: give --net too");
 
       const loaded = options.restore !== undefined ? readSnapshot(options.restore) : options.incoming !== undefined ? await incoming(options, io) : undefined;
       const setup = loaded === undefined ? freshRun(kernelPath!, options) : restoredRun(loaded, options, explicit("engine"));
       const disks = setup.diskFlags.map(({ path, slot }) => ({ backend: new FileBlockBackend(path), slot }));
+      const rng = options.rngSeed !== undefined ? { entropy: seededEntropy(options.rngSeed) } : options.rng ? {} : undefined;
+      let consoleFile: number | undefined;
+      if (options.virtioConsole !== undefined) {
+        try {
+          consoleFile = openSync(options.virtioConsole, "w");
+        } catch (error) {
+          throw new UsageError(`--virtio-console: ${(error as Error).message}`);
+        }
+      }
+      const fileDescriptor = consoleFile;
+      const virtioConsole = fileDescriptor === undefined ? undefined : { output: (bytes: Uint8Array) => void writeSync(fileDescriptor, bytes) };
+      let socket: SocketNetBackend | undefined;
+      let dump: PcapDump | undefined;
+      let nic: NetBackend | undefined;
+      if (options.net !== undefined) {
+        socket = new SocketNetBackend({ mode: options.net.mode, host: options.net.host, port: options.net.port });
+        try {
+          const address = await socket.ready;
+          if (options.net.mode === "listen") io.stderr(`matryoshka: listening for a network peer on ${address.host}:${address.port}\n`);
+        } catch (error) {
+          socket.close();
+          for (const disk of disks) disk.backend.close();
+          throw new UsageError(`--net: ${(error as Error).message}`);
+        }
+        nic = socket;
+        if (options.netDump !== undefined) nic = dump = new PcapDump(socket, options.netDump);
+      }
       const source = target === undefined ? undefined : new MigrationSource({
         ...setup.options,
         ...target,
@@ -113,6 +197,9 @@ export function addRunCommand(program: Command, io: Io, setStatus: SetStatus): v
           threads: options.threads,
           balloonMiB: options.balloon,
           disks,
+          net: nic === undefined ? undefined : [{ backend: nic, mac: options.net?.mac }],
+          rng,
+          virtioConsole,
           console: io.console ?? ((byte) => io.stdout(String.fromCharCode(byte))),
           input,
           pauseAt: options.snapshotAt,
@@ -129,6 +216,9 @@ export function addRunCommand(program: Command, io: Io, setStatus: SetStatus): v
       } finally {
         input?.close();
         for (const disk of disks) disk.backend.close();
+        dump?.close();
+        await socket?.end();
+        if (consoleFile !== undefined) closeSync(consoleFile);
       }
       if (report.paused !== undefined && source?.report !== undefined) {
         const moved = source.report;
