@@ -2,10 +2,19 @@ import type { Command } from "commander";
 import { FileBlockBackend } from "@matryoshka/devices";
 import { guestStatus, MAX_DEPTH, runGuest, type RunReport } from "@matryoshka/runner";
 import { integerIn } from "../arguments.js";
-import { usageErrorFromRun } from "../exit-status.js";
+import { failureCodeNote, UsageError, usageErrorFromRun } from "../exit-status.js";
 import { addGuestOptions, guestBoard, readGuestFiles, type GuestFlags } from "../guest-options.js";
 import type { Io, SetStatus } from "../io.js";
 import { statsTable } from "../run-view.js";
+
+/** A disk image opened for the guest to read and write; a file that cannot be is the user's input. */
+function openDisk(path: string): FileBlockBackend {
+  try {
+    return new FileBlockBackend(path);
+  } catch (error) {
+    throw new UsageError(`cannot open disk image ${path}: ${error instanceof Error ? error.message : String(error)}`);
+  }
+}
 
 /** `matryoshka run <kernel>`: one guest, console on stdio, under `--depth` hypervisors; exits with the guest's status. */
 export function addRunCommand(program: Command, io: Io, setStatus: SetStatus): void {
@@ -23,7 +32,13 @@ export function addRunCommand(program: Command, io: Io, setStatus: SetStatus): v
     )
     .action(async (kernelPath: string, options: GuestFlags & { depth: number; stats?: boolean; threads?: boolean }) => {
       const { kernel, bios, initrd } = readGuestFiles(kernelPath, options);
-      const disks = options.disk.map(({ path, slot }) => ({ backend: new FileBlockBackend(path), slot }));
+      const disks: { backend: FileBlockBackend; slot?: number }[] = [];
+      try {
+        for (const { path, slot } of options.disk) disks.push({ backend: openDisk(path), slot });
+      } catch (error) {
+        for (const disk of disks) disk.backend.close();
+        throw error;
+      }
       const input = io.input?.();
       let report: RunReport;
       try {
@@ -46,6 +61,11 @@ export function addRunCommand(program: Command, io: Io, setStatus: SetStatus): v
       else if (outcome.kind !== "pass" && outcome.kind !== "fail") {
         io.stderr(`matryoshka: the guest stopped the machine abnormally: ${"reason" in outcome ? outcome.reason : outcome.kind}\n`);
       }
-      setStatus(guestStatus(outcome));
+      const status = guestStatus(outcome);
+      if (outcome.kind === "fail") {
+        const note = failureCodeNote(outcome.code, status);
+        if (note !== undefined) io.stderr(note);
+      }
+      setStatus(status);
     });
 }
