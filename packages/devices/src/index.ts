@@ -60,5 +60,5 @@ export {
 } from "./virtio-blk.js";
 export type { VirtioBlkOptions, VirtioBlkStats } from "./virtio-blk.js";
 export { GOLDFISH_RTC_SIZE, GoldfishRtc, GoldfishRtcRegister } from "./rtc.js";
-export { HTIF_REGISTER_SIZE, Htif } from "./htif.js";
+export { HTIF_MAX_PENDING_ANSWERS, HTIF_MAX_WRITE_BYTES, HTIF_REGISTER_SIZE, Htif } from "./htif.js";
 export type { HtifOptions } from "./htif.js";
