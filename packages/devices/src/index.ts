@@ -37,7 +37,7 @@ export {
   featureBit,
 } from "./virtio-mmio.js";
 export type { VirtioDevice, VirtioMmioOptions } from "./virtio-mmio.js";
-export { FileBlockBackend, MemoryBlockBackend } from "./block-backend.js";
+export { CopyOnWriteBlockBackend, FileBlockBackend, MemoryBlockBackend } from "./block-backend.js";
 export type { BlockBackend } from "./block-backend.js";
 export {
   VIRTIO_BLK_DEFAULT_QUEUE_SIZE,
