@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { guestPath, repoRoot, runFrontDoor } from "@matryoshka/testkit";
+import { guestPath, qemuAvailability, repoRoot, runFrontDoor } from "@matryoshka/testkit";
 
 const scratch = mkdtempSync(join(tmpdir(), "matryoshka-hardening-"));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -108,6 +108,12 @@ describe("every hostile input ends with a status and one line", () => {
     const run = await runFrontDoor(["run", failingKernel(code)]);
     expect(run.status).toBe(status);
     expectOneLine(run.stderr, new RegExp(`the guest failed with code ${code} \\(exit status ${status}\\)`));
+  });
+
+  it.skipIf(!qemuAvailability().available)("names a colliding failure code on QEMU too (oracle)", async () => {
+    const run = await runFrontDoor(["oracle", failingKernel(124)]);
+    expect(run.status).toBe(124);
+    expectOneLine(run.stderr, /the guest failed with code 124 \(exit status 124\)/);
   });
 
   it("says nothing more for a failure code that is its own status", async () => {
