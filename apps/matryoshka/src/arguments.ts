@@ -21,14 +21,27 @@ export function integerIn(min: number, max: number) {
   };
 }
 
-export function requireFile(path: string, what: string): void {
+/** Checks that `path` is a file and returns its size in bytes. */
+export function requireFile(path: string, what: string): number {
   if (!existsSync(path)) throw new UsageError(`${what} not found: ${path}`);
-  if (!statSync(path).isFile()) throw new UsageError(`${what} is not a file: ${path}`);
+  const stat = statSync(path);
+  if (!stat.isFile()) throw new UsageError(`${what} is not a file: ${path}`);
+  return stat.size;
 }
 
-export function readInput(path: string, what: string): Uint8Array {
-  requireFile(path, what);
-  return new Uint8Array(readFileSync(path));
+/**
+ * Reads a whole file of at most `maxBytes` (`limit` says what the bound is, for the message). The
+ * size is checked before reading, so a file of any size (even over the 2 GiB Node can read at
+ * once) fails as one line, without the host allocating its size first.
+ */
+export function readInput(path: string, what: string, maxBytes: number, limit: string): Uint8Array {
+  const size = requireFile(path, what);
+  if (size > maxBytes) throw new UsageError(`${what} ${path} is ${size} bytes, larger than ${limit}`);
+  try {
+    return new Uint8Array(readFileSync(path));
+  } catch (error) {
+    throw new UsageError(`cannot read ${what} ${path}: ${error instanceof Error ? error.message : String(error)}`);
+  }
 }
 
 /** Fails early (before a long run) when a file could not be created at `path`. */

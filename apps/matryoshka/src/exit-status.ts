@@ -7,6 +7,13 @@ import { LoadError } from "@matryoshka/machine";
  * - 124: the instruction or time limit ran out (as `timeout(1)` does)
  * - 2: bad input (missing file, malformed ELF, out-of-range option); one line on stderr
  * - 3: the guest stopped the machine abnormally
+ * - 70: an internal error (a bug in matryoshka; the message says so, with the stack)
+ *
+ * A guest failure code that reads as one of the other statuses (2, 3, 70, 124), or that does
+ * not fit in a status (above 255, or a multiple of 256), is named on stderr.
+ *
+ * When the reader of stdout goes away (`run … | head -1`), the command ends at once, quietly,
+ * with status 0.
  *
  * `matryoshka sweep` runs a guest at many depths and exits with whether they agree, not with the
  * guest's own status (that is in its table and JSON, mapped as above):
@@ -28,7 +35,20 @@ export const ExitStatus = {
   badInput: 2,
   abnormal: 3,
   limit: 124,
+  /** EX_SOFTWARE of sysexits.h. */
+  internalError: 70,
 } as const;
+
+/**
+ * The line that names a guest's failure code when the exit status alone would mislead: the code
+ * collides with a status of the CLI's own, or was truncated to 8 bits. Undefined when the status
+ * says it all.
+ */
+export function failureCodeNote(code: number, status: number): string | undefined {
+  const collides = status === ExitStatus.badInput || status === ExitStatus.abnormal || status === ExitStatus.limit || status === ExitStatus.internalError;
+  if (!collides && code === status) return undefined;
+  return `matryoshka: the guest failed with code ${code} (exit status ${status})\n`;
+}
 
 /** A failure the user caused: printed as one line, exit status 2. */
 export class UsageError extends Error {}

@@ -119,10 +119,13 @@ export function guestBoard(flags: GuestFlags) {
 
 /** Reads the kernel, firmware and initrd, and checks the disks exist (UsageError otherwise). */
 export function readGuestFiles(kernelPath: string, flags: GuestFlags): { kernel: Uint8Array; bios?: Uint8Array; initrd?: Uint8Array } {
-  const kernel = readInput(kernelPath, "kernel");
+  // Each is loaded into the guest's RAM, so none can be larger than it.
+  const ramBytes = flags.mem * 1048576;
+  const ram = `the guest's ${flags.mem} MiB of RAM (--mem)`;
+  const kernel = readInput(kernelPath, "kernel", ramBytes, ram);
   if (flags.disk.length > 8) throw new UsageError("at most 8 disks (the board has 8 virtio-mmio slots)");
   for (const disk of flags.disk) requireFile(disk.path, "disk image");
-  const bios = flags.bios === undefined ? undefined : readInput(flags.bios, "firmware");
-  const initrd = flags.initrd === undefined ? undefined : readInput(flags.initrd, "initrd");
+  const bios = flags.bios === undefined ? undefined : readInput(flags.bios, "firmware", ramBytes, ram);
+  const initrd = flags.initrd === undefined ? undefined : readInput(flags.initrd, "initrd", ramBytes, ram);
   return { kernel, bios, initrd };
 }

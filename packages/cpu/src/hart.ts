@@ -378,11 +378,11 @@ export class Hart implements csrFile.CsrHart {
   private instructionBitsByWalk(pc: number): number {
     const pa = this.translateNoFault(pc, Access.Fetch);
     if (pa < 0) return 0;
-    const low = this.bus.load(pa, 2);
+    const low = this.bus.fetch(pa, 2);
     if (low === BUS_ERROR) return 0;
     if ((low & 3) !== 3) return low;
     const highPa = ((pc + 2) & 0xfff) === 0 ? this.translateNoFault(pc + 2, Access.Fetch) : pa + 2;
-    const high = highPa < 0 ? BUS_ERROR : this.bus.load(highPa, 2);
+    const high = highPa < 0 ? BUS_ERROR : this.bus.fetch(highPa, 2);
     return high === BUS_ERROR ? low : (low | (high << 16)) >>> 0;
   }
 
@@ -772,7 +772,7 @@ export class Hart implements csrFile.CsrHart {
   }
 
   private decodeFromBus(address: number, pa: number, page: Int32Array, slot: number): boolean {
-    const low = this.bus.load(pa, 2);
+    const low = this.bus.fetch(pa, 2);
     if (low === BUS_ERROR) {
       this.raiseException(Cause.InstructionAccessFault, address);
       return false;
@@ -782,7 +782,7 @@ export class Hart implements csrFile.CsrHart {
       const nextAddress = (address + 2) >>> 0;
       const highPa = (nextAddress & 0xfff) === 0 ? this.translate(nextAddress, Access.Fetch, 2) : pa + 2;
       if (highPa < 0) return false;
-      const high = this.bus.load(highPa, 2);
+      const high = this.bus.fetch(highPa, 2);
       if (high === BUS_ERROR) {
         this.raiseException(Cause.InstructionAccessFault, nextAddress);
         return false;

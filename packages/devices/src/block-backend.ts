@@ -104,6 +104,83 @@ export class FileBlockBackend implements BlockBackend {
   }
 }
 
+/**
+ * A private, writable view of a disk image that leaves the image as it was: reads come from the
+ * image (opened read-only) until a block is written; written blocks live in a scratch file, sparse
+ * and as large as the image. Opening costs nothing whatever the image's size (a copy of a 3 GiB
+ * image took seconds per run); the host holds one bit per 4 KiB block in memory.
+ */
+export class CopyOnWriteBlockBackend implements BlockBackend {
+  readonly size: number;
+  readonly readOnly = false;
+  private readonly base: FileBlockBackend;
+  private readonly scratch: FileBlockBackend;
+  /** Bit b set: block b has been written, and lives in the scratch file. */
+  private readonly written: Uint8Array;
+
+  /** Over the image at `imagePath`, with written blocks in a new file at `scratchPath` (removed by the caller). */
+  constructor(imagePath: string, scratchPath: string) {
+    this.base = new FileBlockBackend(imagePath, { readOnly: true });
+    try {
+      this.size = this.base.size;
+      fs.writeFileSync(scratchPath, "");
+      fs.truncateSync(scratchPath, this.size);
+      this.scratch = new FileBlockBackend(scratchPath);
+    } catch (error) {
+      this.base.close();
+      throw error;
+    }
+    this.written = new Uint8Array(Math.ceil(this.size / COW_BLOCK / 8));
+  }
+
+  private isWritten(block: number): boolean {
+    return (this.written[block >>> 3]! & (1 << (block & 7))) !== 0;
+  }
+
+  read(offset: number, length: number): Uint8Array {
+    checkRange(this, offset, length);
+    const out = new Uint8Array(length);
+    // Runs of blocks from the same place are read at once.
+    let at = offset;
+    while (at < offset + length) {
+      const fromScratch = this.isWritten(Math.floor(at / COW_BLOCK));
+      let end = Math.min(offset + length, (Math.floor(at / COW_BLOCK) + 1) * COW_BLOCK);
+      while (end < offset + length && this.isWritten(Math.floor(end / COW_BLOCK)) === fromScratch) end = Math.min(offset + length, end + COW_BLOCK);
+      out.set((fromScratch ? this.scratch : this.base).read(at, end - at), at - offset);
+      at = end;
+    }
+    return out;
+  }
+
+  write(offset: number, data: Uint8Array): void {
+    checkRange(this, offset, data.length);
+    if (data.length === 0) return;
+    // A block written in part gets the rest of its bytes from the image first.
+    const first = Math.floor(offset / COW_BLOCK);
+    const last = Math.floor((offset + data.length - 1) / COW_BLOCK);
+    for (const block of first === last ? [first] : [first, last]) {
+      if (this.isWritten(block)) continue;
+      const start = block * COW_BLOCK;
+      const length = Math.min(COW_BLOCK, this.size - start);
+      if (offset > start || offset + data.length < start + length) this.scratch.write(start, this.base.read(start, length));
+    }
+    this.scratch.write(offset, data);
+    for (let block = first; block <= last; block++) this.written[block >>> 3]! |= 1 << (block & 7);
+  }
+
+  flush(): void {
+    this.scratch.flush();
+  }
+
+  /** Closes both files; the backend cannot be used afterwards. */
+  close(): void {
+    this.base.close();
+    this.scratch.close();
+  }
+}
+
+const COW_BLOCK = 4096;
+
 function checkRange(backend: BlockBackend, offset: number, length: number): void {
   if (!Number.isInteger(offset) || !Number.isInteger(length) || offset < 0 || length < 0 || offset + length > backend.size) {
     throw new RangeError(`${offset}+${length} lies outside a ${backend.size}-byte disk`);

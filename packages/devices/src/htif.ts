@@ -11,6 +11,15 @@ const EFAULT = 14;
 const U64 = (1n << 64n) - 1n;
 const PAYLOAD_MASK = (1n << 48n) - 1n;
 
+/**
+ * Answers waiting for the guest to collect from `fromhost`. Target code waits for each answer
+ * before its next command; a guest that never collects them gets no more commands taken (its
+ * `tohost` stays set, as with a busy host) instead of a host queue that grows without bound.
+ */
+export const HTIF_MAX_PENDING_ANSWERS = 16;
+/** Bytes one proxied write takes at most: write(2) may write fewer, and says how many. */
+export const HTIF_MAX_WRITE_BYTES = 65536;
+
 export interface HtifOptions {
   /** The guest asked to exit: `code` 0 is a pass, anything else a failure (riscv-tests: the failing test number). */
   onExit: (code: number) => void;
@@ -64,6 +73,8 @@ export class Htif implements MmioDevice {
   /** `poll()` calls seen while a lone low-word exit waits. */
   private pollsWaiting = 0;
   private exitCode: number | undefined;
+  /** A command left in `tohost` because HTIF_MAX_PENDING_ANSWERS answers wait: taken when one is collected. */
+  private stalled = false;
 
   constructor(options: HtifOptions) {
     this.options = options;
@@ -146,9 +157,19 @@ export class Htif implements MmioDevice {
     }
   }
 
+  /** Answers queued for `fromhost` (at most HTIF_MAX_PENDING_ANSWERS, plus the one in it). */
+  get pendingAnswers(): number {
+    return this.responses.length;
+  }
+
   /** Takes the command in `tohost` and clears it, as spike's host does. */
   private take(): void {
     const command = this.tohost;
+    if (command !== 0n && this.exitCode === undefined && this.responses.length >= HTIF_MAX_PENDING_ANSWERS && this.answered(command)) {
+      this.stalled = true;
+      return;
+    }
+    this.stalled = false;
     this.tohostBytes.fill(0);
     this.lowWritten = false;
     this.highWritten = false;
@@ -166,6 +187,14 @@ export class Htif implements MmioDevice {
       if (this.options.acknowledgeConsole) this.respond(command, 0x100n | BigInt(byte));
     }
     // Other devices and commands (console read, block device, identify) are not modelled.
+  }
+
+  /** Whether taking `command` queues an answer (a proxied system call, an acknowledged console write). */
+  private answered(command: bigint): boolean {
+    const device = command >> 56n;
+    const cmd = (command >> 48n) & 0xffn;
+    if (device === 0n && cmd === 0n) return (command & 1n) === 0n;
+    return device === 1n && cmd === 1n && this.options.acknowledgeConsole === true;
   }
 
   private exit(code: number): void {
@@ -200,10 +229,11 @@ export class Htif implements MmioDevice {
   private sysWrite(memory: GuestMemory, fd: bigint, buffer: bigint, length: bigint): bigint {
     if (fd !== 1n && fd !== 2n) return BigInt(-9); // EBADF
     if (length > 0x1_0000_0000n || buffer > 0xffff_ffffn) return BigInt(-EFAULT);
-    const bytes = memory.read(guestPhysical(Number(buffer)), Number(length));
+    const count = Math.min(Number(length), HTIF_MAX_WRITE_BYTES);
+    const bytes = memory.read(guestPhysical(Number(buffer)), count);
     if (bytes === undefined) return BigInt(-EFAULT);
     for (const byte of bytes) this.options.output?.(byte);
-    return length;
+    return BigInt(count);
   }
 
   /** Queues an answer for `fromhost`: the command's device and command bytes with a 48-bit response. */
@@ -217,6 +247,7 @@ export class Htif implements MmioDevice {
     if (this.responses.length === 0 || this.fromhost !== 0n) return;
     const answer = this.responses.shift()!;
     new DataView(this.fromhostBytes.buffer).setBigUint64(0, answer, true);
+    if (this.stalled) this.take(); // room for the answer of the command that waited
   }
 }
 

@@ -38,7 +38,7 @@ export {
   featureBit,
 } from "./virtio-mmio.js";
 export type { VirtioDevice, VirtioMmioOptions, VirtioMmioState, VirtioQueueState, VirtioTransport } from "./virtio-mmio.js";
-export { FileBlockBackend, MemoryBlockBackend } from "./block-backend.js";
+export { CopyOnWriteBlockBackend, FileBlockBackend, MemoryBlockBackend } from "./block-backend.js";
 export type { BlockBackend } from "./block-backend.js";
 export {
   VIRTIO_BLK_DEFAULT_QUEUE_SIZE,
@@ -49,6 +49,8 @@ export {
   VIRTIO_BLK_F_SEG_MAX,
   VIRTIO_BLK_F_SIZE_MAX,
   VIRTIO_BLK_ID_BYTES,
+  VIRTIO_BLK_MAX_REQUEST_BYTES,
+  VIRTIO_BLK_TRANSFER_CHUNK,
   VIRTIO_BLK_SECTOR_SIZE,
   VIRTIO_BLK_S_IOERR,
   VIRTIO_BLK_S_OK,
@@ -62,7 +64,7 @@ export {
 export type { VirtioBlkOptions, VirtioBlkStats } from "./virtio-blk.js";
 export { GOLDFISH_RTC_SIZE, GoldfishRtc, GoldfishRtcRegister } from "./rtc.js";
 export type { GoldfishRtcState } from "./rtc.js";
-export { HTIF_REGISTER_SIZE, Htif } from "./htif.js";
+export { HTIF_MAX_PENDING_ANSWERS, HTIF_MAX_WRITE_BYTES, HTIF_REGISTER_SIZE, Htif } from "./htif.js";
 export type { HtifOptions } from "./htif.js";
 export { MAC_BYTES, MAX_FRAME_BYTES, MIN_FRAME_BYTES, backendPair, defaultMac, formatMac, frameLengthOk, parseMac } from "./net-backend.js";
 export type { NetBackend } from "./net-backend.js";

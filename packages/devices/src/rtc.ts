@@ -119,8 +119,10 @@ export class GoldfishRtc implements MmioDevice {
 
   read(offset: number, size: AccessSize): number | undefined {
     if (offset < 0 || offset + size > GOLDFISH_RTC_SIZE) return undefined;
+    // Only whole words, as on QEMU 7.2 (goldfish_rtc's region is valid for 4 bytes): anything
+    // narrower is an access fault, and has no side effect (reading TIME_LOW latches TIME_HIGH).
+    if (size !== 4) return undefined;
     this.update();
-    if (size !== 4) return 0;
     switch (offset) {
       case R.TimeLow: {
         const now = this.now();
@@ -138,7 +140,7 @@ export class GoldfishRtc implements MmioDevice {
 
   write(offset: number, size: AccessSize, value: number): boolean {
     if (offset < 0 || offset + size > GOLDFISH_RTC_SIZE) return false;
-    if (size !== 4) return true;
+    if (size !== 4) return false;
     switch (offset) {
       case R.TimeLow:
       case R.TimeHigh: {

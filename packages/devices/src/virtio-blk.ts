@@ -62,10 +62,23 @@ export interface VirtioBlkStats {
 }
 
 /**
+ * Bytes of a request the host holds at once: data moves between the disk and the guest's buffers in
+ * pieces of this size, so a request whose buffers alias the same guest memory many times over
+ * (up to 4 GiB in one chain) costs the host this much memory, not the request's length.
+ */
+export const VIRTIO_BLK_TRANSFER_CHUNK = 1048576;
+/**
+ * The largest data length of one request; longer ones are answered IOERR. Drivers split their I/O
+ * far below it (Linux: max_sectors_kb, 1280 KiB by default), and it bounds the host's work per
+ * request whatever the chain describes.
+ */
+export const VIRTIO_BLK_MAX_REQUEST_BYTES = 64 * 1048576;
+
+/**
  * A virtio-blk device (id 2) over a `BlockBackend`, with one request queue serviced synchronously
  * when the driver notifies it. Requests (§5.2.6): IN, OUT, FLUSH, GET_ID; anything else is UNSUPP.
- * A request outside the disk, of a length that is not whole sectors, a write to a read-only disk,
- * or a backend failure answers IOERR. A request without a 16-byte header or a status byte is a
+ * A request outside the disk, of a length that is not whole sectors or above
+ * VIRTIO_BLK_MAX_REQUEST_BYTES, a write to a read-only disk, or a backend failure answers IOERR. A request without a 16-byte header or a status byte is a
  * malformed chain and breaks the queue (DEVICE_NEEDS_RESET), as QEMU does.
  */
 export class VirtioBlk implements VirtioDevice {
@@ -173,7 +186,7 @@ export class VirtioBlk implements VirtioDevice {
 
   /** Byte offset of a request of `length` bytes at `sector`, or undefined when it does not fit the disk. */
   private diskOffset(sector: number, length: number): number | undefined {
-    if (length % VIRTIO_BLK_SECTOR_SIZE !== 0) return undefined;
+    if (length % VIRTIO_BLK_SECTOR_SIZE !== 0 || length > VIRTIO_BLK_MAX_REQUEST_BYTES) return undefined;
     const capacity = this.capacity;
     if (sector > capacity || length / VIRTIO_BLK_SECTOR_SIZE > capacity - sector) return undefined;
     return sector * VIRTIO_BLK_SECTOR_SIZE;
@@ -182,13 +195,17 @@ export class VirtioBlk implements VirtioDevice {
   private readSectors(chain: DescriptorChain, sector: number, length: number): number {
     const offset = this.diskOffset(sector, length);
     if (offset === undefined) return VIRTIO_BLK_S_IOERR;
-    let data: Uint8Array;
-    try {
-      data = this.backend.read(offset, length);
-    } catch {
-      return VIRTIO_BLK_S_IOERR;
+    // In pieces: the host holds at most VIRTIO_BLK_TRANSFER_CHUNK of the request at a time.
+    for (let done = 0; done < length; done += VIRTIO_BLK_TRANSFER_CHUNK) {
+      const count = Math.min(VIRTIO_BLK_TRANSFER_CHUNK, length - done);
+      let data: Uint8Array;
+      try {
+        data = this.backend.read(offset + done, count);
+      } catch {
+        return VIRTIO_BLK_S_IOERR;
+      }
+      if (!chain.write(done, data)) return VIRTIO_BLK_S_IOERR;
     }
-    if (!chain.write(0, data)) return VIRTIO_BLK_S_IOERR;
     this.stats.reads++;
     this.stats.bytesRead += length;
     return VIRTIO_BLK_S_OK;
@@ -198,12 +215,15 @@ export class VirtioBlk implements VirtioDevice {
     if (this.readOnly) return VIRTIO_BLK_S_IOERR;
     const offset = this.diskOffset(sector, length);
     if (offset === undefined) return VIRTIO_BLK_S_IOERR;
-    const data = chain.read(HEADER_SIZE, length);
-    if (data === undefined) return VIRTIO_BLK_S_IOERR;
-    try {
-      this.backend.write(offset, data);
-    } catch {
-      return VIRTIO_BLK_S_IOERR;
+    for (let done = 0; done < length; done += VIRTIO_BLK_TRANSFER_CHUNK) {
+      const count = Math.min(VIRTIO_BLK_TRANSFER_CHUNK, length - done);
+      const data = chain.read(HEADER_SIZE + done, count);
+      if (data === undefined) return VIRTIO_BLK_S_IOERR;
+      try {
+        this.backend.write(offset + done, data);
+      } catch {
+        return VIRTIO_BLK_S_IOERR;
+      }
     }
     this.stats.writes++;
     this.stats.bytesWritten += length;

@@ -3,6 +3,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import {
+  CopyOnWriteBlockBackend,
   FileBlockBackend,
   MemoryBlockBackend,
   VIRTIO_BLK_S_IOERR,
@@ -46,6 +47,49 @@ describe("MemoryBlockBackend", () => {
     const disk = new MemoryBlockBackend(Uint8Array.of(7, 7), { readOnly: true });
     expect(() => disk.write(0, Uint8Array.of(1))).toThrow();
     expect([...disk.bytes]).toEqual([7, 7]);
+  });
+});
+
+describe("CopyOnWriteBlockBackend", () => {
+  it("reads the image until a block is written, keeps partial blocks whole, and never writes the image", () => {
+    const image = pattern(5 * 4096 + 512, 3);
+    fs.writeFileSync(file, image);
+    const scratch = path.join(dir, "scratch.img");
+    const disk = new CopyOnWriteBlockBackend(file, scratch);
+    try {
+      expect(disk.size).toBe(image.length);
+      expect(disk.read(100, 9000)).toEqual(image.subarray(100, 9100));
+      // A write inside block 1 that spills into block 2, and one into the short last block.
+      const data = pattern(5000, 77);
+      disk.write(4096 + 3000, data);
+      disk.write(5 * 4096 + 10, Uint8Array.of(1, 2, 3));
+      const expected = image.slice();
+      expected.set(data, 4096 + 3000);
+      expected.set([1, 2, 3], 5 * 4096 + 10);
+      expect(disk.read(0, expected.length)).toEqual(expected);
+      expect(disk.read(4096, 100)).toEqual(image.subarray(4096, 4196)); // the rest of block 1: the image's
+      disk.flush();
+      expect(new Uint8Array(fs.readFileSync(file))).toEqual(image);
+      expect(() => disk.write(image.length - 1, Uint8Array.of(1, 2))).toThrow(RangeError);
+    } finally {
+      disk.close();
+    }
+  });
+
+  it("opens a 3 GiB image at once, holding a bit per block", () => {
+    const big = path.join(dir, "big.img");
+    fs.writeFileSync(big, "");
+    fs.truncateSync(big, 3 * 1024 ** 3);
+    const start = performance.now();
+    const disk = new CopyOnWriteBlockBackend(big, path.join(dir, "big-scratch.img"));
+    try {
+      expect(performance.now() - start).toBeLessThan(500);
+      disk.write(3 * 1024 ** 3 - 512, pattern(512, 9));
+      expect(disk.read(3 * 1024 ** 3 - 1024, 1024)).toEqual(new Uint8Array([...new Uint8Array(512), ...pattern(512, 9)]));
+      expect(fs.statSync(big).size).toBe(3 * 1024 ** 3);
+    } finally {
+      disk.close();
+    }
   });
 });
 

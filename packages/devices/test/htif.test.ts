@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { Htif, type HtifOptions } from "@matryoshka/devices";
+import { Htif, HTIF_MAX_PENDING_ANSWERS, HTIF_MAX_WRITE_BYTES, type HtifOptions } from "@matryoshka/devices";
 import { Ram, guestPhysical as gpa } from "@matryoshka/memory";
 
 function htif(options: Partial<HtifOptions> = {}) {
@@ -126,5 +126,37 @@ describe("HTIF tohost/fromhost", () => {
     view.setBigUint64(0x108, 3n, true);
     writeTohost(h.device, magic);
     expect(h.exits).toEqual([3]);
+  });
+
+  it("bounds the answers waiting for a guest that never collects them: further commands wait in tohost", () => {
+    const ram = new Ram(0x8000_0000, 0x1000);
+    const h = htif({ memory: ram });
+    const view = new DataView(ram.buffer);
+    view.setBigUint64(0x100, 1234n, true); // an unknown call: answered -ENOSYS
+    for (let i = 0; i < 100_000; i++) writeTohost(h.device, 0x8000_0100);
+    expect(h.device.pendingAnswers).toBe(HTIF_MAX_PENDING_ANSWERS);
+    expect(h.device.tohost).toBe(0x8000_0100n); // not taken: the guest sees a busy host
+    // Collecting one answer makes room: the waiting command is taken.
+    h.device.fromhostDevice.write(0, 4, 0);
+    h.device.fromhostDevice.write(4, 4, 0);
+    expect(h.device.fromhost).toBe(1n);
+    expect(h.device.tohost).toBe(0n);
+    expect(h.device.pendingAnswers).toBe(HTIF_MAX_PENDING_ANSWERS);
+    // An exit is no answer: it is taken even while answers wait.
+    writeTohost(h.device, (7 << 1) | 1);
+    expect(h.exits).toEqual([7]);
+  });
+
+  it("writes at most HTIF_MAX_WRITE_BYTES per proxied write, and says how many", () => {
+    const ram = new Ram(0x8000_0000, 0x40_0000);
+    const h = htif({ memory: ram });
+    const view = new DataView(ram.buffer);
+    view.setBigUint64(0x100, 64n, true); // SYS_write
+    view.setBigUint64(0x108, 1n, true);
+    view.setBigUint64(0x110, 0x8000_1000n, true);
+    view.setBigUint64(0x118, 0x30_0000n, true); // 3 MiB
+    writeTohost(h.device, 0x8000_0100);
+    expect(view.getBigUint64(0x100, true)).toBe(BigInt(HTIF_MAX_WRITE_BYTES));
+    expect(h.out).toHaveLength(HTIF_MAX_WRITE_BYTES);
   });
 });

@@ -10,6 +10,8 @@ import {
   VIRTIO_BLK_S_OK,
   VIRTIO_BLK_S_UNSUPP,
   VIRTIO_BLK_T_FLUSH,
+  VIRTIO_BLK_MAX_REQUEST_BYTES,
+  VIRTIO_BLK_TRANSFER_CHUNK,
   VIRTIO_BLK_T_GET_ID,
   VIRTIO_BLK_T_IN,
   VIRTIO_BLK_T_OUT,
@@ -364,6 +366,46 @@ describe("virtio-blk over the modern transport", () => {
     expect(driver.u8(request.status)).toBe(VIRTIO_BLK_S_OK);
     expect(driver.bytes(request.dataAddress, 512)).toEqual(pattern(DISK_SECTORS * 512, 7).subarray(1024, 1536));
     expect(driver.usedElement(0).len).toBe(513);
+  });
+
+  it("moves a request whose buffers alias the same guest memory in bounded pieces, and refuses one above the limit", () => {
+    // A disk larger than anything the host could hold for one request; it records what it is asked.
+    const asked: number[] = [];
+    const backend: BlockBackend = {
+      size: 4 * 1024 ** 3,
+      read: (_offset, length) => (asked.push(length), new Uint8Array(length)),
+      write: (_offset, data) => void asked.push(data.length),
+      flush: () => {},
+    };
+    const { driver, mmio, blk } = modernSession({ backend });
+    expect(mmio.negotiatedFeatures & featureBit(VIRTIO_F_INDIRECT_DESC)).not.toBe(0n);
+    // An indirect table of `count` descriptors after the header, each the same 256 KiB of guest
+    // memory: the chain describes count × 256 KiB, far more than the 1 MiB of guest RAM.
+    const header = driver.alloc(16);
+    const alias = driver.alloc(256 * 1024);
+    const status = driver.alloc(1);
+    const submit = (type: number, count: number) => {
+      driver.setU32(header, type);
+      driver.setU32(header + 8, 0);
+      const table = driver.alloc(16 * (count + 2));
+      driver.writeDescriptor(0, header, 16, 1, 1, table);
+      for (let i = 1; i <= count; i++) driver.writeDescriptor(i, alias, 256 * 1024, (type === VIRTIO_BLK_T_IN ? VIRTQ_DESC_F_WRITE : 0) | 1, i + 1, table);
+      driver.writeDescriptor(count + 1, status, 1, VIRTQ_DESC_F_WRITE, 0, table);
+      driver.setU8(status, 0xff);
+      driver.submit([{ address: table, length: 16 * (count + 2), flags: VIRTQ_DESC_F_INDIRECT }]);
+      driver.notify();
+      return driver.u8(status);
+    };
+    // 16 MiB each way, 16 times the guest's RAM: the host holds a piece at a time.
+    expect(submit(VIRTIO_BLK_T_IN, 64)).toBe(VIRTIO_BLK_S_OK);
+    expect(submit(VIRTIO_BLK_T_OUT, 64)).toBe(VIRTIO_BLK_S_OK);
+    expect(asked.reduce((sum, n) => sum + n, 0)).toBe(2 * 16 * 1048576);
+    expect(Math.max(...asked)).toBe(VIRTIO_BLK_TRANSFER_CHUNK);
+    // Above VIRTIO_BLK_MAX_REQUEST_BYTES: IOERR, and the disk is not touched.
+    asked.length = 0;
+    expect(submit(VIRTIO_BLK_T_IN, VIRTIO_BLK_MAX_REQUEST_BYTES / (256 * 1024) + 4)).toBe(VIRTIO_BLK_S_IOERR);
+    expect(asked).toEqual([]);
+    expect(blk.stats.errors).toBe(1);
   });
 
   it("suppresses the interrupt when the driver sets VIRTQ_AVAIL_F_NO_INTERRUPT", () => {

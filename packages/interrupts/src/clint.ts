@@ -153,7 +153,9 @@ export class Clint implements MmioDevice {
   }
 
   read(offset: number, size: AccessSize): number | undefined {
-    if (size !== 4) return this.readNarrow(offset, size);
+    // Only whole words, as on QEMU 7.2 (the ACLINT's mswi and mtimer regions are valid for 4
+    // and 8 bytes, and an RV32 hart has no 8-byte access): anything narrower is an access fault.
+    if (size !== 4) return undefined;
     if (offset >= MSIP_BASE && offset < MSIP_BASE + 4 * this.harts.length) return this.storage.msip((offset - MSIP_BASE) >> 2);
     if (offset >= MTIMECMP_BASE && offset < MTIMECMP_BASE + 8 * this.harts.length) {
       const hart = (offset - MTIMECMP_BASE) >> 3;
@@ -164,21 +166,8 @@ export class Clint implements MmioDevice {
     return 0;
   }
 
-  private readNarrow(offset: number, size: AccessSize): number | undefined {
-    const word = this.read(offset & ~3, 4);
-    if (word === undefined) return undefined;
-    const shifted = word >>> (8 * (offset & 3));
-    return size === 1 ? shifted & 0xff : shifted & 0xffff;
-  }
-
   write(offset: number, size: AccessSize, value: number): boolean {
-    if (size !== 4) {
-      // Narrow writes merge into the containing word, as on QEMU.
-      const shift = 8 * (offset & 3);
-      const mask = (size === 1 ? 0xff : 0xffff) << shift;
-      const current = this.read(offset & ~3, 4) ?? 0;
-      return this.write(offset & ~3, 4, ((current & ~mask) | ((value << shift) & mask)) >>> 0);
-    }
+    if (size !== 4) return false;
     if (offset >= MSIP_BASE && offset < MSIP_BASE + 4 * this.harts.length) {
       const hart = (offset - MSIP_BASE) >> 2;
       this.storage.setMsip(hart, value & 1);

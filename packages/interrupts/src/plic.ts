@@ -113,7 +113,10 @@ export class Plic implements MmioDevice {
   }
 
   read(offset: number, size: AccessSize): number | undefined {
-    if (size !== 4 || (offset & 3) !== 0) return 0;
+    // Only whole words, as on QEMU 7.2 (sifive_plic's region is valid for 4 bytes): anything
+    // narrower is an access fault, and has no side effect (reading a claim register claims).
+    if (size !== 4) return undefined;
+    if ((offset & 3) !== 0) return 0;
     if (offset < PENDING_BASE) {
       const source = offset >> 2;
       return source < PLIC_SOURCES ? this.priority[source]! : 0;
@@ -150,7 +153,8 @@ export class Plic implements MmioDevice {
   }
 
   write(offset: number, size: AccessSize, value: number): boolean {
-    if (size !== 4 || (offset & 3) !== 0) return true;
+    if (size !== 4) return false;
+    if ((offset & 3) !== 0) return true;
     const mask = (1 << PLIC_PRIORITY_BITS) - 1;
     if (offset < PENDING_BASE) {
       const source = offset >> 2;

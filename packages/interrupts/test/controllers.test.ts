@@ -59,6 +59,19 @@ describe("CLINT", () => {
     expect(harts[1]!.mip & LINE.MSIP).toBe(0);
   });
 
+  it("refuses byte and halfword accesses (an access fault, as on QEMU 7.2), changing nothing", () => {
+    const harts = [new Lines()];
+    const clint = new Clint(harts, clock(5));
+    for (const size of [1, 2] as const) {
+      expect(clint.read(0, size)).toBeUndefined();
+      expect(clint.read(0xbff8, size)).toBeUndefined();
+      expect(clint.write(0, size, 1)).toBe(false);
+      expect(clint.write(0x4000, size, 0)).toBe(false);
+    }
+    expect(harts[0]!.mip & LINE.MSIP).toBe(0);
+    expect(clint.read(0x4000, 4)).toBe(0); // mtimecmp as reset
+  });
+
   it("shifts time when software writes mtime", () => {
     const time = clock(1000);
     const clint = new Clint([new Lines()], time);
@@ -95,6 +108,21 @@ describe("PLIC", () => {
     const word = 0x2000 + 0x80 * context + 4 * (source >> 5);
     plic.write(word, 4, (plic.read(word, 4)! | (1 << (source & 31))) >>> 0);
   };
+
+  it("refuses byte and halfword accesses (an access fault, as on QEMU 7.2): a narrow read of the claim register claims nothing", () => {
+    const hart = new Lines();
+    const plic = new Plic([hart]);
+    plic.write(4 * 10, 4, 1);
+    enable(plic, 0, 10);
+    plic.setLevel(10, true);
+    for (const size of [1, 2] as const) {
+      expect(plic.read(0x20_0004, size)).toBeUndefined();
+      expect(plic.write(4 * 10, size, 7)).toBe(false);
+    }
+    expect(plic.read(4 * 10, 4)).toBe(1);
+    expect(hart.mip & LINE.MEIP).toBe(LINE.MEIP);
+    expect(plic.read(0x20_0004, 4)).toBe(10);
+  });
 
   it("delivers an enabled source above threshold to the context's hart line", () => {
     const hart = new Lines();

@@ -410,6 +410,7 @@ export class VirtMachine {
   }
 
   private loadChunks(image: KernelImage, what: string): void {
+    // Every chunk is checked before any is written, so a refused image costs no zero-filling.
     for (const chunk of image.chunks) {
       if (!this.ram.contains(guestPhysical(chunk.address), chunk.memSize)) {
         throw new LoadError(
@@ -417,6 +418,8 @@ export class VirtMachine {
             `0x${this.ram.base.toString(16)}..0x${(this.ram.base + this.ram.size).toString(16)}`,
         );
       }
+    }
+    for (const chunk of image.chunks) {
       // Cleared then written through the memory (a VM's pages are backed as they are loaded); a
       // refusal here is a VM whose hypervisor has no frames left.
       if (!this.ram.fill(guestPhysical(chunk.address), chunk.memSize, 0) || !this.ram.write(guestPhysical(chunk.address), chunk.data)) {

@@ -20,7 +20,7 @@ export type { VirtioDisk } from "./virt-devices.js";
 export { assignExtraSlots, extraVirtioDevices } from "./virt-net.js";
 export type { ExtraVirtioDevice, VirtioConsoleCard, VirtioNic, VirtioRngCard } from "./virt-net.js";
 export type { DeviceTreeOptions } from "./device-tree.js";
-export { ElfError, parseElf } from "./elf.js";
+export { ElfError, MAX_NAME_SCAN_BYTES, MAX_SYMBOL_NAME_BYTES, parseElf } from "./elf.js";
 export type { ElfImage, ElfSegment, ElfSymbol } from "./elf.js";
 export { EXAMPLE_COUNTER_COMPATIBLE, EXAMPLE_COUNTER_ID, ExampleCounter, ExampleCounterRegister, exampleCounter } from "./example-counter.js";
 export type { CounterAccess, ExampleCounterOptions } from "./example-counter.js";

@@ -12,6 +12,11 @@ export type AccessSize = 1 | 2 | 4;
 export interface MmioDevice {
   read(offset: number, size: AccessSize): number | undefined;
   write(offset: number, size: AccessSize, value: number): boolean;
+  /**
+   * True for memory a hart may execute from (a ROM). Fetching from any other device is an
+   * instruction access fault that never reads it, as on QEMU 7.2 (see `Bus.fetch`).
+   */
+  readonly executable?: boolean;
 }
 
 export interface MmioRegion {
@@ -148,6 +153,19 @@ export class Bus {
     return this.loadBytes(pa, size);
   }
 
+  /**
+   * Loads `size` bytes of an instruction: from RAM, or from a device that is `executable` (ROM);
+   * BUS_ERROR (an instruction access fault) for anything else, without reading the device, whose
+   * reads may have side effects. QEMU 7.2's virt board also faults a fetch from its devices.
+   */
+  fetch(pa: number, size: AccessSize): number {
+    const overlaid = this.overlays.length > 0 && this.overlayPages.has(pa >>> 12) && this.findOverlay(pa, size) !== undefined;
+    if (!overlaid && this.ram.contains(pa as GuestPhysicalAddress, size)) return this.load(pa, size);
+    const region = overlaid ? undefined : this.findRegion(pa);
+    if (region?.device.executable === true && pa + size <= region.base + region.size) return this.load(pa, size);
+    return BUS_ERROR;
+  }
+
   private loadBytes(pa: number, size: number): number {
     let value = 0;
     for (let i = 0; i < size; i++) {
@@ -211,6 +229,7 @@ function readBytes(bytes: Uint8Array, offset: number, size: number): number {
 /** A read-only block of bytes on the bus, such as QEMU's mask ROM holding the reset vector. */
 export class Rom implements MmioDevice {
   readonly bytes: Uint8Array;
+  readonly executable = true;
   constructor(bytes: Uint8Array) {
     this.bytes = bytes;
   }

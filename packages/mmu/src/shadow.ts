@@ -247,7 +247,9 @@ export class ShadowPageTables {
     let writable = true;
     let executable = true;
     if (context.translated) {
-      gpa = walkSv32(guest, pmp, va >>> 0, access, context, this.walkInfo);
+      // Only through plain RAM: a fill that gives up is emulated, and the emulated access walks
+      // again; a PTE in a device must be read once, by that walk.
+      gpa = walkSv32(guest, pmp, va >>> 0, access, context, this.walkInfo, true);
       if (gpa < 0) return Fill.Emulate;
       const pte = this.walkInfo.pte;
       megapage = this.walkInfo.level === 1;

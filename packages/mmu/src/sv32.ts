@@ -62,18 +62,28 @@ export interface PageWalker {
   walk(va: number, access: Access, state: TranslationState, info: WalkInfo): number;
 }
 
+/** Whether a PTE at `address` is RAM with no device over it (reading it has no side effect). */
+function isPlainRam(bus: Bus, address: number): boolean {
+  return bus.ram.contains(address as GuestPhysicalAddress, 4) && (bus.overlayPages.size === 0 || !bus.overlayPages.has(address >>> 12));
+}
+
 /**
  * The Sv32 page-table walk of privileged spec 1.12 §4.3.2. Page-table reads are checked by PMP as
  * S-mode accesses (§3.7.2); A and D are set in the PTE by the walk, as QEMU 7.2 does (the spec also
  * permits raising a page fault instead), never in a PTE outside RAM. Returns a physical address or
- * WALK_PAGE_FAULT / WALK_ACCESS_FAULT.
+ * WALK_PAGE_FAULT / WALK_ACCESS_FAULT. With `plainRamOnly`, a PTE outside plain RAM ends the walk
+ * with WALK_ACCESS_FAULT without being read (for walks that run ahead of an access that will walk again).
  */
-export function walkSv32(bus: Bus, pmp: Pmp, va: number, access: Access, state: TranslationState, info: WalkInfo): number {
+export function walkSv32(bus: Bus, pmp: Pmp, va: number, access: Access, state: TranslationState, info: WalkInfo, plainRamOnly = false): number {
   let table = (state.satp & 0x3f_ffff) * 4096;
   for (let level = 1; level >= 0; level--) {
     const vpn = level === 1 ? va >>> 22 : (va >>> 12) & 0x3ff;
     const pteAddress = table + vpn * 4;
     if (pteAddress > 0xffff_fffc || !pmp.check(pteAddress, 4, PMP_R, PRIV_S)) return WALK_ACCESS_FAULT;
+    // A walk ahead of the access (a shadow fill) must not read a device: its reads have side
+    // effects (a UART's receive register gives each byte once), and the access, emulated, walks
+    // again. It gives up instead, and the emulated walk reads the device once, as hardware does.
+    if (plainRamOnly && !isPlainRam(bus, pteAddress)) return WALK_ACCESS_FAULT;
     const loaded = bus.load(pteAddress, 4);
     if (loaded === BUS_ERROR) return WALK_ACCESS_FAULT;
     const pte = loaded >>> 0;

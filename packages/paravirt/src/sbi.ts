@@ -95,6 +95,13 @@ export const SRST_REASON_FAILURE_CODE = 0xf000_0000;
 export const HartState = { STARTED: 0, STOPPED: 1, START_PENDING: 2, STOP_PENDING: 3, SUSPENDED: 4 } as const;
 
 const MIP_SSIP = MIP.SSIP;
+/**
+ * Pages a remote sfence.vma invalidates one by one; a larger range is one full flush. Linux's
+ * riscv tlb_flush_all_threshold is the same 64 pages.
+ */
+export const REMOTE_FENCE_PAGE_LIMIT = 64;
+/** Bytes one debug-console call reads or writes at most (a guest asks again for the rest). */
+export const DBCN_MAX_BYTES = 4096;
 const MIP_MSIP = MIP.MSIP;
 const MIP_STIP = MIP.STIP;
 const MIP_MTIP = MIP.MTIP;
@@ -472,15 +479,22 @@ export class SbiFirmware implements VirtualizationBackend {
         return this.forHarts(mask, base, () => {});
       case 1: // remote_sfence_vma(start, size)
       case 2: { // remote_sfence_vma_asid(start, size, asid): our shadow tables fence per address
-        const all = size === 0xffff_ffff || size > 0x1000_0000;
+        // Pages from start's page to the page of the range's last byte, as unsigned numbers (a
+        // start at or above 2 GiB is no negative page). The SBI spec (v2.0, ch. 8.3) lets the
+        // firmware flush more than asked; past REMOTE_FENCE_PAGE_LIMIT pages, or for a range
+        // that wraps past 4 GiB, one full flush is cheaper, and bounds the host's work per call.
+        const first = Math.floor(start / 0x1000);
+        const pages = size === 0 ? 0 : Math.floor((start + size - 1) / 0x1000) - first + 1;
+        const all = size === 0 || pages > REMOTE_FENCE_PAGE_LIMIT || start + size > 0x1_0000_0000;
         return this.forHarts(mask, base, (hart) => {
           const vhart = this.harts[hart]!;
-          if (all || size === 0) {
+          if (all) {
             vm.shadow.invalidateAll();
             vhart.flushTlbs();
           } else {
-            for (let va = start & ~0xfff; va < start + size; va += 0x1000) {
-              vm.shadow.invalidatePage(va >>> 0);
+            for (let page = first; page < first + pages; page++) {
+              const va = page * 0x1000;
+              vm.shadow.invalidatePage(va);
               for (const tlb of vhart.tlbs) tlb.flushPage(va);
             }
           }
@@ -562,15 +576,18 @@ export class SbiFirmware implements VirtualizationBackend {
     switch (fn) {
       case 0: { // console_write(num_bytes, base_addr_lo, base_addr_hi)
         if (a2 !== 0 || !board.ram.contains(guestPhysical(a1), a0)) return { error: SbiError.INVALID_PARAM, value: 0 };
-        const bytes = board.dma.read(guestPhysical(a1), a0);
+        // At most DBCN_MAX_BYTES per call: the spec lets the firmware write fewer bytes than asked
+        // (SBI v2.0, ch. 12.1: value is the number written), and the host's work per call stays bounded.
+        const count = Math.min(a0, DBCN_MAX_BYTES);
+        const bytes = board.dma.read(guestPhysical(a1), count);
         if (bytes === undefined) return { error: SbiError.INVALID_PARAM, value: 0 };
         board.writeConsole(bytes);
-        return { error: SbiError.SUCCESS, value: a0 };
+        return { error: SbiError.SUCCESS, value: count };
       }
       case 1: { // console_read(num_bytes, base_addr_lo, base_addr_hi): what has arrived, no waiting
         if (a2 !== 0 || !board.ram.contains(guestPhysical(a1), a0)) return { error: SbiError.INVALID_PARAM, value: 0 };
         if (this.paging?.writable(a1, a0) === false) return { error: SbiError.INVALID_PARAM, value: 0 }; // a page table
-        const bytes = board.uart.take(a0);
+        const bytes = board.uart.take(Math.min(a0, DBCN_MAX_BYTES));
         if (!board.dma.write(guestPhysical(a1), bytes)) return { error: SbiError.INVALID_PARAM, value: 0 };
         return { error: SbiError.SUCCESS, value: bytes.length };
       }

@@ -1,10 +1,10 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { encode, Op } from "@matryoshka/isa";
 import { VirtMachine } from "@matryoshka/machine";
 import { bareMetal, Hypervisor, type VM } from "@matryoshka/vmm";
 import { guestPhysical as gpa } from "@matryoshka/memory";
 import { hostChangedOutside, li, Program as SbiProgram } from "./program.js";
-import { MATRYOSHKA_EXTENSION, MatryoshkaFunction, SBI_SPEC_VERSION, SbiError, SbiExtension, SbiFirmware, SharedPage, SRST_REASON_FAILURE_CODE } from "@matryoshka/paravirt";
+import { MATRYOSHKA_EXTENSION, MatryoshkaFunction, DBCN_MAX_BYTES, REMOTE_FENCE_PAGE_LIMIT, SBI_SPEC_VERSION, SbiError, SbiExtension, SbiFirmware, SharedPage, SRST_REASON_FAILURE_CODE } from "@matryoshka/paravirt";
 
 const RAM_BASE = 0x8000_0000;
 const RESULTS = RAM_BASE + 0x10000;
@@ -17,7 +17,7 @@ class Program extends SbiProgram {
   }
 }
 
-function run(program: Program | Uint8Array, harts = 2) {
+function run(program: Program | Uint8Array, harts = 2, watch?: (vm: VM) => void) {
   const host = new VirtMachine({ memoryMiB: 64 });
   // A sentinel pattern over all of host RAM: what the VM does not own must stay as it was.
   for (let i = 0; i < host.ram.i32.length; i++) host.ram.i32[i] = Math.imul(i, 0x9e3779b1);
@@ -26,6 +26,7 @@ function run(program: Program | Uint8Array, harts = 2) {
   const output: number[] = [];
   const vm: VM = new Hypervisor(bareMetal(host), { frameOrder: "interleaved" }).createVm({ memoryMiB: VM_MIB, harts, backend: firmware, console: (byte) => output.push(byte) });
   vm.boot({ kernel: program instanceof Uint8Array ? program : program.bytes() });
+  watch?.(vm);
   const outcome = vm.run(2_000_000);
   const word = (address: number) => vm.board.ram.readU32(gpa(address))!;
   const result = (k: number) => [word(RESULTS + 8 * k) | 0, word(RESULTS + 8 * k + 4)];
@@ -56,11 +57,15 @@ describe("the SBI firmware of the paravirtual backend", () => {
     p.words.push(...li(5, 0x000a_6b6f), ...li(6, MESSAGE), encode(Op.SW, { rs1: 6, rs2: 5, imm: 0 })); // "ok\n"
     const written = p.call(SbiExtension.DBCN, 0, 3, MESSAGE, 0);
     const byte = p.call(SbiExtension.DBCN, 2, 0x21); // "!"
+    // 6 MiB of RAM in one call: the firmware writes DBCN_MAX_BYTES of it (the guest asks again for the rest).
+    const huge = p.call(SbiExtension.DBCN, 0, 6 * 1048576, RAM_BASE, 0);
     p.call(SbiExtension.SRST, 0, 0, SRST_REASON_FAILURE_CODE | 42);
     const { outcome, result, output } = run(p);
     expect(result(written)).toEqual([SbiError.SUCCESS, 3]);
     expect(result(byte)).toEqual([SbiError.SUCCESS, 0]);
-    expect(output).toBe("ok\n!");
+    expect(result(huge)).toEqual([SbiError.SUCCESS, DBCN_MAX_BYTES]);
+    expect(output.slice(0, 4)).toBe("ok\n!");
+    expect(output).toHaveLength(4 + DBCN_MAX_BYTES);
     expect(outcome).toEqual({ kind: "fail", code: 42 });
   });
 
@@ -99,6 +104,27 @@ describe("the SBI firmware of the paravirtual backend", () => {
     expect(output).toBe("");
     expect(outcome).toEqual({ kind: "pass" });
     expect(hostChanged).toBe(0);
+  });
+
+  it("fences a range's pages (unsigned, even above 2 GiB), and a large range with one full flush: bounded host work per call", () => {
+    const p = new Program();
+    const small = p.call(SbiExtension.RFENCE, 1, 0b11, 0, 0xc000_0ffc, 8); // two pages, across a page boundary
+    const large = p.call(SbiExtension.RFENCE, 1, 0b11, 0, 0xc000_0000, 0x1000_0000); // 256 MiB at 3 GiB
+    const wrapping = p.call(SbiExtension.RFENCE, 2, 1, 0, 0xffff_f000, 0x2000, 0); // past 4 GiB
+    p.call(SbiExtension.SRST, 0, 0, 0);
+    const pages: number[] = [];
+    let full = 0;
+    const { outcome, result } = run(p, 2, (vm) => {
+      vi.spyOn(vm.shadow, "invalidatePage").mockImplementation((va: number) => void pages.push(va));
+      vi.spyOn(vm.shadow, "invalidateAll").mockImplementation(() => void full++);
+    });
+    expect(outcome).toEqual({ kind: "pass" });
+    for (const k of [small, large, wrapping]) expect(result(k)[0]).toBe(SbiError.SUCCESS);
+    // The two pages of the small range, on each of the two harts; the large and wrapping ones in
+    // one flush per hart (2 + 1), not a million page invalidations.
+    expect(pages).toEqual([0xc000_0000, 0xc000_1000, 0xc000_0000, 0xc000_1000]);
+    expect(full).toBe(3);
+    expect(REMOTE_FENCE_PAGE_LIMIT).toBe(64);
   });
 
   it("starts a second hart with HSM: it runs at the address given, with its id and the opaque value", () => {

@@ -83,6 +83,12 @@ export const MAX_MACHINE_HARTS = 64;
 /** Largest host RAM of one board (VirtMachine's limit), which a partition's or the pool's VMs must fit in. */
 const MAX_BOARD_MIB = 2047;
 const DEFAULT_VM_MIB = 64;
+/**
+ * Largest disk image a VM may have: the partitioner holds each VM's disk in memory (a private copy
+ * sent to its worker thread), so a file of any size must not become a buffer of that size.
+ */
+const MAX_CONFIG_BYTES = 1048576;
+export const MAX_PARTITION_DISK_BYTES = 512 * 1048576;
 const DEFAULT_WEIGHT = 1;
 
 /** A config that cannot run: every problem found, each naming the field (`vms[1].harts: ...`). */
@@ -150,7 +156,10 @@ const show = (value: unknown) => JSON.stringify(value) ?? String(value);
 /** Reads and validates a config file; throws PartitionConfigError naming the file and the fields at fault. */
 export function loadPartitionConfig(path: string): PartitionPlan {
   if (!existsSync(path)) throw new PartitionConfigError([`config file not found: ${path}`]);
-  if (!statSync(path).isFile()) throw new PartitionConfigError([`config is not a file: ${path}`]);
+  const stat = statSync(path);
+  if (!stat.isFile()) throw new PartitionConfigError([`config is not a file: ${path}`]);
+  // A config is a few hundred bytes of JSON; refuse to read a huge file whole.
+  if (stat.size > MAX_CONFIG_BYTES) throw new PartitionConfigError([`config is ${stat.size} bytes, larger than ${MAX_CONFIG_BYTES / 1048576} MiB: ${path}`]);
   return parsePartitionConfig(readFileSync(path, "utf8"), path);
 }
 
@@ -235,8 +244,8 @@ export function validatePartitionConfig(json: unknown, baseDirectory: string, so
     else nameOwner.set(name, index);
     const label = name === "" ? at : show(name);
 
-    const guestPath = existingFile(entry.guest, `${at}.guest`, "guest", baseDirectory, problems);
-    const diskPath = entry.disk === undefined ? undefined : existingFile(entry.disk, `${at}.disk`, "disk image", baseDirectory, problems);
+    const guestFile = existingFile(entry.guest, `${at}.guest`, "guest", baseDirectory, problems);
+    const diskFile = entry.disk === undefined ? undefined : existingFile(entry.disk, `${at}.disk`, "disk image", baseDirectory, problems);
 
     let vcpus = 1;
     if (entry.vcpus !== undefined) {
@@ -250,6 +259,10 @@ export function validatePartitionConfig(json: unknown, baseDirectory: string, so
         problems.push(`${at}.memoryMiB: expected an integer from 1 to ${MAX_BOARD_MIB - 4} (the host board holds its RAM and 4 MiB of shadow tables), got ${show(entry.memoryMiB)}`);
       } else memoryMiB = entry.memoryMiB;
     }
+    // Both files are read whole into host memory: check their sizes first (a file of any size,
+    // even one over 2 GiB that Node cannot read at all, fails here as a config problem).
+    const guestPath = withinSize(guestFile, memoryMiB * 1048576, `${at}.guest`, `the VM's ${memoryMiB} MiB of RAM (memoryMiB)`, problems);
+    const diskPath = withinSize(diskFile, MAX_PARTITION_DISK_BYTES, `${at}.disk`, `the ${MAX_PARTITION_DISK_BYTES / 1048576} MiB a VM's in-memory disk may have`, problems);
     let virtio: 1 | 2 = 1;
     if (entry.virtio !== undefined) {
       if (entry.virtio !== 1 && entry.virtio !== 2) problems.push(`${at}.virtio: expected 1 (legacy) or 2 (modern), got ${show(entry.virtio)}`);
@@ -403,6 +416,14 @@ function existingFile(value: unknown, at: string, what: string, baseDirectory: s
   if (!existsSync(path)) problems.push(`${at}: ${what} not found: ${path}`);
   else if (!statSync(path).isFile()) problems.push(`${at}: ${what} is not a file: ${path}`);
   else return path;
+  return undefined;
+}
+
+function withinSize(path: string | undefined, maxBytes: number, at: string, limit: string, problems: string[]): string | undefined {
+  if (path === undefined) return undefined;
+  const size = statSync(path).size;
+  if (size <= maxBytes) return path;
+  problems.push(`${at}: ${path} is ${size} bytes, larger than ${limit}`);
   return undefined;
 }
 

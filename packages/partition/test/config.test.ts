@@ -1,3 +1,5 @@
+import { mkdtempSync, rmSync, truncateSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { guestPath, repoRoot } from "@matryoshka/testkit";
@@ -117,6 +119,23 @@ describe("partition config validation", () => {
     expect(problemsOf(machine([vm("a", { harts: [0] }, { guest: "guests/nope/nope.elf" })]))).toEqual([`vms[0].guest: guest not found: ${join(repoRoot, "guests/nope/nope.elf")}`]);
     expect(problemsOf(machine([vm("a", { harts: [0] }, { guest: "guests" })]))).toEqual([`vms[0].guest: guest is not a file: ${join(repoRoot, "guests")}`]);
     expect(problemsOf(machine([vm("a", { harts: [0] }, { disk: "nope.img" })]))).toEqual([`vms[0].disk: disk image not found: ${join(repoRoot, "nope.img")}`]);
+  });
+
+  it("rejects a guest larger than the VM's RAM and a disk too large to hold in memory, without reading them (files of any size)", () => {
+    const directory = mkdtempSync(join(tmpdir(), "matryoshka-partition-"));
+    try {
+      // Sparse files: 3 GiB is more than Node can read into one buffer.
+      const big = join(directory, "big.bin");
+      writeFileSync(big, "");
+      truncateSync(big, 3 * 1024 ** 3);
+      expect(problemsOf(machine([vm("a", { harts: [0] }, { guest: big, memoryMiB: 16 })]))).toEqual([
+        `vms[0].guest: ${big} is ${3 * 1024 ** 3} bytes, larger than the VM's 16 MiB of RAM (memoryMiB)`,
+      ]);
+      expect(problemsOf(machine([vm("a", { harts: [0] }, { disk: big })]))).toEqual([`vms[0].disk: ${big} is ${3 * 1024 ** 3} bytes, larger than the 512 MiB a VM's in-memory disk may have`]);
+      expect(() => loadPartitionConfig(big)).toThrow(/config is 3221225472 bytes, larger than 1 MiB/);
+    } finally {
+      rmSync(directory, { recursive: true, force: true });
+    }
   });
 
   it("rejects duplicate names and bad per-VM options", () => {

@@ -1,8 +1,8 @@
 import { createHash } from "node:crypto";
-import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
-import { FileBlockBackend, MemoryBlockBackend } from "@matryoshka/devices";
+import { CopyOnWriteBlockBackend, MemoryBlockBackend } from "@matryoshka/devices";
 import type { RunOutcome, VirtioDisk } from "@matryoshka/machine";
 import { buildStack, MAX_DEPTH } from "@matryoshka/vmm";
 import { runGuest, type InputSource, type LevelReport, type RunOptions, type RunReport } from "./run.js";
@@ -53,7 +53,7 @@ const diskSpec = (disk: DiskImage) => (typeof disk === "string" || disk instance
 export interface SweepOptions extends Omit<RunOptions, "depth" | "disks" | "console" | "input"> {
   /** Depths to run at, in order; the first is the reference the others are compared with. */
   depths: readonly number[];
-  /** Disk images. Every depth starts from the same bytes: it runs on fresh copies, removed afterwards. */
+  /** Disk images. Every depth starts from the same bytes: it runs on a fresh copy-on-write view of each (the image is never written). */
   disks?: readonly DiskImage[];
   /** Console input, all of it available from the start at every depth, then end of input. */
   input?: Uint8Array;
@@ -272,10 +272,11 @@ export async function sweep(options: SweepOptions): Promise<SweepResult> {
       for (const [number, disk] of images.entries()) {
         const { image, slot } = diskSpec(disk);
         if (typeof image === "string") {
+          // A private view of the image: its blocks as written at this depth, the image untouched
+          // (copying it instead took seconds per depth for a large image).
           const copy = join(scratch!, `depth${depth}-disk${number}-${basename(image)}`);
-          copyFileSync(image, copy);
           copies.push(copy);
-          disks.push({ backend: new FileBlockBackend(copy), slot });
+          disks.push({ backend: new CopyOnWriteBlockBackend(image, copy), slot });
         } else {
           disks.push({ backend: new MemoryBlockBackend(image.slice()), slot });
         }
@@ -283,7 +284,7 @@ export async function sweep(options: SweepOptions): Promise<SweepResult> {
       const report = await runGuest({ ...guest, depth, disks, console: output.push, input: bytesInput(input) });
       return { report, bytes: output.contents() };
     } finally {
-      for (const { backend } of disks) if (backend instanceof FileBlockBackend) backend.close();
+      for (const { backend } of disks) if (backend instanceof CopyOnWriteBlockBackend) backend.close();
       for (const copy of copies) rmSync(copy, { force: true });
     }
   };

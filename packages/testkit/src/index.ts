@@ -3,3 +3,4 @@
 export * from "@matryoshka/qemu-oracle";
 export * from "./guests.js";
 export * from "./front-door.js";
+export * from "./fuzz.js";

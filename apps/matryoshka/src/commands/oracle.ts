@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { qemuAvailability, qemuCommandLine, runOnQemu } from "@matryoshka/qemu-oracle";
 import { positiveInteger, requireFile } from "../arguments.js";
-import { ExitStatus, UsageError } from "../exit-status.js";
+import { ExitStatus, failureCodeNote, UsageError } from "../exit-status.js";
 import type { Io, SetStatus } from "../io.js";
 
 /** `matryoshka oracle <elf>`: the guest on QEMU, the reference; exits as `run` does. */
@@ -25,6 +25,9 @@ export function addOracleCommand(program: Command, io: Io, setStatus: SetStatus)
         io.stderr(`matryoshka: time limit of ${options.timeout} ms ran out\n`);
         setStatus(ExitStatus.limit);
       } else {
+        // QEMU exits with the guest's failure code (8 bits of it): name one that reads as ours.
+        const note = result.status !== null && result.status !== 0 ? failureCodeNote(result.status, result.status) : undefined;
+        if (note !== undefined) io.stderr(note);
         setStatus(result.status ?? ExitStatus.abnormal);
       }
     });

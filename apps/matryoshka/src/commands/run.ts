@@ -8,7 +8,7 @@ import type { IsaProfileName } from "@matryoshka/isa";
 import { guestStatus, MAX_DEPTH, runGuest, type RunOptions, type RunReport } from "@matryoshka/runner";
 import { loadRun, MigrationError, MigrationSource, parseTcpAddress, receiveMigration, saveRun, SnapshotError, type LoadedRun } from "@matryoshka/snapshot";
 import { integerIn, requireFile, requireWritablePath } from "../arguments.js";
-import { UsageError, usageErrorFromRun } from "../exit-status.js";
+import { failureCodeNote, UsageError, usageErrorFromRun } from "../exit-status.js";
 import { addGuestOptions, guestBoard, readGuestFiles, type DiskFlag, type GuestFlags } from "../guest-options.js";
 import type { Io, SetStatus } from "../io.js";
 import { statsTable } from "../run-view.js";
@@ -70,6 +70,15 @@ export function netFlag(value: string): NetFlag {
   }
   if (endpoint === undefined) throw new InvalidArgumentError("socket needs listen=HOST:PORT or connect=HOST:PORT");
   return { ...endpoint, mac };
+}
+
+/** A disk image opened for the guest to read and write; a file that cannot be is the user's input. */
+function openDisk(path: string): FileBlockBackend {
+  try {
+    return new FileBlockBackend(path);
+  } catch (error) {
+    throw new UsageError(`cannot open disk image ${path}: ${error instanceof Error ? error.message : String(error)}`);
+  }
 }
 
 /** Options of `run` that describe the machine: a restore takes them from the snapshot instead. */
@@ -151,7 +160,13 @@ export function addRunCommand(program: Command, io: Io, setStatus: SetStatus): v
 
       const loaded = options.restore !== undefined ? readSnapshot(options.restore) : options.incoming !== undefined ? await incoming(options, io) : undefined;
       const setup = loaded === undefined ? freshRun(kernelPath!, options) : restoredRun(loaded, options, explicit("engine"));
-      const disks = setup.diskFlags.map(({ path, slot }) => ({ backend: new FileBlockBackend(path), slot }));
+      const disks: { backend: FileBlockBackend; slot?: number }[] = [];
+      try {
+        for (const { path, slot } of setup.diskFlags) disks.push({ backend: openDisk(path), slot });
+      } catch (error) {
+        for (const disk of disks) disk.backend.close();
+        throw error;
+      }
       const rng = options.rngSeed !== undefined ? { entropy: seededEntropy(options.rngSeed) } : options.rng ? {} : undefined;
       let consoleFile: number | undefined;
       if (options.virtioConsole !== undefined) {
@@ -259,7 +274,12 @@ export function addRunCommand(program: Command, io: Io, setStatus: SetStatus): v
       else if (outcome.kind !== "pass" && outcome.kind !== "fail") {
         io.stderr(`matryoshka: the guest stopped the machine abnormally: ${"reason" in outcome ? outcome.reason : outcome.kind}\n`);
       }
-      setStatus(guestStatus(outcome));
+      const status = guestStatus(outcome);
+      if (outcome.kind === "fail") {
+        const note = failureCodeNote(outcome.code, status);
+        if (note !== undefined) io.stderr(note);
+      }
+      setStatus(status);
     });
 }
 

@@ -7,6 +7,9 @@ import { addGuestOptions, guestBoard, readGuestFiles, type GuestFlags } from "..
 import type { Io, SetStatus } from "../io.js";
 import { differenceReport, progressReporter, summaryLine, sweepTable } from "../sweep-view.js";
 
+/** Largest --input file: console bytes every depth replays, held in memory once per depth. */
+const MAX_INPUT_BYTES = 64 * 1048576;
+
 /** The `--depths` list, as commander parses it. */
 function depthList(value: string): number[] {
   try {
@@ -35,7 +38,7 @@ export function addSweepCommand(program: Command, io: Io, setStatus: SetStatus):
     .option("--no-warmup", "time the first depth cold (by default it runs once untimed first, so slowdowns are not skewed by start-up)")
     .action(async (kernelPath: string, options: GuestFlags & { depths: number[]; input?: string; json?: string; showOutput?: boolean; warmup: boolean }) => {
       const { kernel, bios, initrd } = readGuestFiles(kernelPath, options);
-      const input = options.input === undefined ? undefined : readInput(options.input, "input file");
+      const input = options.input === undefined ? undefined : readInput(options.input, "input file", MAX_INPUT_BYTES, `${MAX_INPUT_BYTES / 1048576} MiB`);
       if (options.json !== undefined) requireWritablePath(options.json, "--json file");
       const progress = progressReporter(io.progress, io.stderr);
       let result: SweepResult;
