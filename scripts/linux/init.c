@@ -1,8 +1,8 @@
 /*
  * The initramfs's /init for scripts/linux/build.sh. It touches TOUCH_MIB MiB of anonymous memory
- * and unmaps it again, so that the kernel's free lists hold pages the hypervisor has frames for
- * (ballooning them out then visibly returns frames), prints a marker on the console and sleeps
- * forever, leaving the hart to the kernel's threads (the virtio_balloon driver's work).
+ * and unmaps it again (a little user work: page faults, then pages freed back to the kernel),
+ * prints a marker on the console and sleeps forever, leaving the hart to the kernel's threads
+ * (the virtio_balloon driver's work).
  * rv32 has no libc on Debian, so it makes its own system calls: asm-generic numbers, and rv32
  * has only the 64-bit-time calls, hence clock_nanosleep_time64; mmap is mmap2 there.
  */
