@@ -2,7 +2,8 @@ import { existsSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { buildStack, type Stack, type VM } from "@matryoshka/vmm";
+import { SbiFirmware } from "@matryoshka/paravirt";
+import { buildStack, type Stack, type VM, type VmBackend } from "@matryoshka/vmm";
 
 // Linux 6.1's own virtio_balloon driver on matryoshka (issue 19): a kernel built by
 // scripts/linux/build.sh (outside the repository, see scripts/linux/README.md) boots in a VM with
@@ -32,14 +33,24 @@ interface LinuxVm {
   output(): string;
 }
 
-function bootLinux(depth: number): LinuxVm {
+/**
+ * Boots the guest `depth` levels down. With the "pv" backend the kernel starts in S-mode with the
+ * hypervisor as its SBI firmware (no OpenSBI), as `run --backend pv` does.
+ */
+function bootLinux(depth: number, backend: VmBackend): LinuxVm {
   let text = "";
-  const stack = buildStack(depth, { memoryMiB: GUEST_MIB, balloon: true, console: (byte) => (text += String.fromCharCode(byte)) });
+  const stack = buildStack(depth, {
+    memoryMiB: GUEST_MIB,
+    balloon: true,
+    backend,
+    paravirtualFirmware: () => new SbiFirmware(),
+    console: (byte) => (text += String.fromCharCode(byte)),
+  });
   const vm = stack.vms.at(-1)!;
   // init_on_free=1: the kernel zeroes every page it frees, the boot's free memory included, so
   // every page of the guest has a frame and the balloon's pages visibly give theirs back (without
   // it the driver takes pages nobody ever touched, which had no frame to give).
-  vm.boot({ kernel: read(FILES.kernel), bios: read(FILES.bios), initrd: read(FILES.initrd), append: "console=ttyS0 init_on_free=1" });
+  vm.boot({ kernel: read(FILES.kernel), bios: backend === "pv" ? undefined : read(FILES.bios), initrd: read(FILES.initrd), append: "console=ttyS0 init_on_free=1" });
   return { stack, vm, output: () => text };
 }
 
@@ -57,8 +68,12 @@ function runUntil(linux: LinuxVm, what: string, done: () => boolean, budget: num
 }
 
 describe.skipIf(missing.length > 0)("Linux 6.1's virtio_balloon driver", () => {
-  it.each([1, 2])(`at depth %i: inflates to ${TARGET} pages when the hypervisor asks, giving their frames back, and deflates to half of it, then to 0`, { timeout: 1_800_000 }, (depth) => {
-    const linux = bootLinux(depth);
+  it.each([
+    { depth: 1, backend: "trap-and-emulate" },
+    { depth: 2, backend: "trap-and-emulate" },
+    { depth: 1, backend: "pv" },
+  ] as const)(`at depth $depth ($backend): inflates to ${TARGET} pages when the hypervisor asks, giving their frames back, and deflates to half of it, then to 0`, { timeout: 1_800_000 }, ({ depth, backend }) => {
+    const linux = bootLinux(depth, backend);
     const { vm } = linux;
     expect(linux.stack.vms.map((level) => level.level)).toEqual(depth === 1 ? [1] : [1, 2]);
     const balloon = vm.balloon!;
@@ -98,7 +113,7 @@ describe.skipIf(missing.length > 0)("Linux 6.1's virtio_balloon driver", () => {
     // Still alive: nothing went wrong in the kernel.
     expect(linux.output()).not.toMatch(/Oops|BUG|panic/);
     console.log(
-      `[linux-balloon depth ${depth}] boot ${bootInstructions} insns, inflate ${TARGET} pages ${inflateInstructions}, ` +
+      `[linux-balloon depth ${depth} ${backend}] boot ${bootInstructions} insns, inflate ${TARGET} pages ${inflateInstructions}, ` +
         `deflate ${deflateInstructions}; resident ${residentBefore} -> ${residentInflated} -> ${vm.memory.stats.resident} pages; ` +
         `${((performance.now() - started) / 1000).toFixed(1)} s`,
     );
