@@ -68,7 +68,10 @@ OPENSBI="$SRC/opensbi-$OPENSBI_TAG"
 if [[ ! -d "$OPENSBI/.git" ]]; then
   step "cloning OpenSBI $OPENSBI_TAG from $OPENSBI_REPO"
   rm -rf "$OPENSBI"
-  git -c advice.detachedHead=false clone --quiet --depth 1 --branch "$OPENSBI_TAG" "$OPENSBI_REPO" "$OPENSBI"
+  source_url="$OPENSBI_REPO"
+  # A local path is cloned through file:// so that --depth applies (git ignores it otherwise).
+  [[ -d "$source_url" ]] && source_url="file://$(cd "$source_url" && pwd)"
+  git -c advice.detachedHead=false clone --quiet --depth 1 --branch "$OPENSBI_TAG" "$source_url" "$OPENSBI"
 fi
 if [[ ! -f "$CACHE/fw_jump.bin" ]]; then
   step "building OpenSBI (log: $CACHE/logs/opensbi.log)"
