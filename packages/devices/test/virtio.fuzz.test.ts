@@ -11,9 +11,16 @@ import {
   VIRTQ_DESC_F_INDIRECT,
   VIRTQ_DESC_F_NEXT,
   VIRTQ_DESC_F_WRITE,
+  VirtioBalloon,
   VirtioBlk,
+  VirtioConsole,
   VirtioMmio,
   VirtioMmioRegister as R,
+  VirtioNet,
+  VirtioRng,
+  seededEntropy,
+  type NetBackend,
+  type VirtioDevice,
 } from "@matryoshka/devices";
 import { guestPhysical as gpa, observedMemory, Ram } from "@matryoshka/memory";
 import { fuzz, fuzzBudgetMs, fuzzSeed, type Random } from "@matryoshka/testkit";
@@ -141,5 +148,97 @@ describe("fuzzing the virtio devices", () => {
     }, 20);
     // The driver got far enough for requests to be carried out (or refused), not only rejected chains.
     expect(requests).toBeGreaterThan(0);
+  });
+});
+
+describe("fuzzing the other virtio devices", () => {
+  it("virtio-balloon, virtio-net, virtio-rng and virtio-console over virtio-mmio, legacy and modern: no exception, DMA only into guest RAM", () => {
+    const registers = Object.values(R);
+    const served = { balloon: 0, net: 0, rng: 0, console: 0 };
+    fuzz(fuzzSeed(0xd3f), fuzzBudgetMs(2000), (random) => {
+      const ram = new Ram(RAM_BASE, RAM_SIZE);
+      const writes: [number, number][] = [];
+      const memory = observedMemory(ram, (pa, length) => writes.push([pa, length]));
+      const version = random.chance(0.5) ? 1 : 2;
+      // Backends that check what they are given, and answer like real ones.
+      const pages = new Set<number>();
+      const net: NetBackend = { send: (frame) => expect(frame.length).toBeLessThanOrEqual(65550), onReceive: undefined };
+      const kind = random.pick(["balloon", "net", "rng", "console"] as const);
+      let device: VirtioDevice;
+      switch (kind) {
+        case "balloon":
+          device = new VirtioBalloon({
+            inflate: (numbers) => numbers.filter((n) => (pages.has(n) ? true : (pages.add(n), false))).length,
+            deflate: (numbers) => numbers.filter((n) => !pages.delete(n)).length,
+          }, { statsQueue: random.chance(0.7), deflateOnOom: random.chance(0.7) });
+          break;
+        case "net":
+          device = new VirtioNet(net, { queueSize: 2 ** random.between(4, 8), backlog: random.between(0, 8) });
+          break;
+        case "rng":
+          device = new VirtioRng(seededEntropy(random.u32()));
+          break;
+        case "console":
+          device = new VirtioConsole((bytes) => expect(bytes.length).toBeLessThanOrEqual(RAM_SIZE));
+          break;
+      }
+      const transport = new VirtioMmio(device, { memory, version });
+      if (random.chance(0.7)) {
+        // A driver that sets every queue up properly first (§3.1.1), so requests get processed.
+        transport.write(R.Status, 4, 1);
+        transport.write(R.Status, 4, 3);
+        transport.write(R.DriverFeaturesSel, 4, 0);
+        transport.write(R.DriverFeatures, 4, random.u32());
+        transport.write(R.DriverFeaturesSel, 4, 1);
+        transport.write(R.DriverFeatures, 4, version === 2 ? 1 : 0);
+        transport.write(R.Status, 4, version === 2 ? 11 : 3);
+        if (version === 1) transport.write(R.GuestPageSize, 4, 4096);
+        for (let q = 0; q < device.queueCount; q++) {
+          const queue = RAM_BASE + 0x1000 * random.below(RAM_SIZE / 0x1000 - 2);
+          transport.write(R.QueueSel, 4, q);
+          transport.write(R.QueueNum, 4, 16);
+          if (version === 1) transport.write(R.QueuePFN, 4, queue >>> 12);
+          else {
+            transport.write(R.QueueDescLow, 4, queue);
+            transport.write(R.QueueDriverLow, 4, queue + 0x100);
+            transport.write(R.QueueDeviceLow, 4, queue + 0x1000);
+            transport.write(R.QueueReady, 4, 1);
+          }
+          plausibleDescriptors(random, ram, queue, 16, 16);
+          for (let i = 0; i < 16; i++) ram.writeU16(gpa(queue + 0x100 + 4 + 2 * i), random.below(16));
+          ram.writeU16(gpa(queue + 0x100 + 2), random.below(17));
+        }
+        transport.write(R.Status, 4, version === 2 ? 15 : 7);
+      }
+      for (let step = 0; step < 200; step++) {
+        const roll = random.below(12);
+        if (roll < 5) {
+          const offset = random.chance(0.9) ? random.pick(registers) : random.below(VIRTIO_MMIO_SIZE + 8);
+          const value = random.chance(0.5) ? random.below(16) : random.chance(0.5) ? address(random) : random.interesting();
+          transport.write(offset, random.chance(0.9) ? 4 : random.pick([1, 2] as const), value);
+        } else if (roll < 7) {
+          transport.read(random.chance(0.9) ? random.pick(registers) : random.below(VIRTIO_MMIO_SIZE + 8), random.chance(0.9) ? 4 : random.pick([1, 2] as const));
+        } else if (roll < 9) {
+          const at = RAM_BASE + random.below(RAM_SIZE - 64);
+          if (random.chance(0.5)) plausibleDescriptors(random, ram, at, random.between(1, 16), 256);
+          else ram.u8.set(random.bytes(random.between(1, 64)), at - RAM_BASE);
+        } else if (roll < 11) {
+          transport.write(R.QueueNotify, 4, random.chance(0.9) ? random.below(device.queueCount) : random.below(8));
+        } else {
+          // The host side: a frame arrives, console input is typed, the balloon's target changes.
+          if (kind === "net") net.onReceive?.(random.bytes(random.chance(0.9) ? random.between(14, 1600) : random.below(70_000)));
+          else if (kind === "console") (device as VirtioConsole).receive(random.bytes(random.between(1, 300)));
+          else if (kind === "balloon") {
+            (device as VirtioBalloon).setTarget(random.chance(0.8) ? random.below(64) : random.u32());
+            if (random.chance(0.3)) (device as VirtioBalloon).requestStats();
+          }
+        }
+      }
+      for (const [pa, length] of writes) expect(ram.contains(gpa(pa), length)).toBe(true);
+      const stats = device.stats as Record<string, number> | undefined;
+      if (stats !== undefined) served[kind] += Object.values(stats).reduce((sum, value) => sum + (typeof value === "number" ? value : 0), 0);
+    }, 40);
+    // Every device saw requests it carried out or refused, not only rejected setups.
+    for (const count of Object.values(served)) expect(count).toBeGreaterThan(0);
   });
 });
