@@ -9,8 +9,9 @@
 //   MATRYOSHKA_FROM_SOURCE=1  always run the sources
 //
 // A build that fails leaves the sources to run, with one line on stderr saying so.
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { constants } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
@@ -122,20 +123,19 @@ function build(stale) {
 }
 
 function runSources() {
-  // Ctrl-C and kill reach the child (same process group on a terminal): it decides what to print
-  // and which status to end with, and this process only passes that status on.
-  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) process.on(signal, () => {});
   // The same program from its TypeScript sources, through tsx, in a child (the loader must be
-  // registered before the program's first import); its status is ours.
-  const result = spawnSync(process.execPath, ["--conditions=source", "--import", "tsx", sourceEntry, ...process.argv.slice(2)], { cwd: process.cwd(), stdio: "inherit" });
-  process.exit(result.status ?? (result.signal === "SIGINT" ? 130 : 1));
+  // registered before the program's first import); its status is ours. Signals sent to this
+  // process alone (pnpm passes Ctrl-C and kill on to its child, which is this) go on to the program,
+  // which decides what to print and how to end.
+  const child = spawn(process.execPath, ["--conditions=source", "--import", "tsx", sourceEntry, ...process.argv.slice(2)], { stdio: "inherit" });
+  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) process.on(signal, () => child.kill(signal));
+  child.on("exit", (status, signal) => process.exit(status ?? 128 + (constants.signals[signal] ?? 0)));
 }
 
 const isMain = process.argv[1] !== undefined && pathToFileURL(process.argv[1]).href === import.meta.url;
 if (isMain) {
   const mode = process.env.MATRYOSHKA_FROM_SOURCE === "1" ? "source" : (process.env.MATRYOSHKA_BUILD ?? "auto");
-  if (mode === "source") runSources();
-  const stale = staleBuilds();
-  if (stale.length > 0 && (mode === "never" || !build(stale))) runSources();
+  const stale = mode === "source" ? [] : staleBuilds();
+  if (mode === "source" || (stale.length > 0 && (mode === "never" || !build(stale)))) runSources();
   else await import(pathToFileURL(builtEntry).href);
 }
