@@ -9,14 +9,18 @@ export interface FrontDoorRun {
 }
 
 /**
- * Runs `pnpm matryoshka <args>` from the repository root, exactly as users do, with `input` on its
+ * Runs `pnpm matryoshka <args>` from the repository root, as users do, with `input` on its
  * stdin. Asynchronous on purpose: a test worker blocked in spawnSync for a long run starves
  * vitest's own messages ("Timeout calling onTaskUpdate"). Output is read as UTF-8, or stdout as
  * latin1 when asked (a guest's raw bytes).
  */
 export function runFrontDoor(args: string[], options: { input?: string; env?: NodeJS.ProcessEnv; stdoutEncoding?: BufferEncoding } = {}): Promise<FrontDoorRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn("pnpm", ["matryoshka", ...args], { cwd: repoRoot, env: options.env ?? process.env, stdio: ["pipe", "pipe", "pipe"] });
+    // The front door runs the built CLI, building it first when a source is newer (CI builds
+    // before the tests, so they run what users run); a test never builds: with a stale build
+    // (someone editing sources) the same program runs from its sources instead.
+    const env = { MATRYOSHKA_BUILD: "never", ...(options.env ?? process.env) };
+    const child = spawn("pnpm", ["matryoshka", ...args], { cwd: repoRoot, env, stdio: ["pipe", "pipe", "pipe"] });
     const stdout: Buffer[] = [];
     const stderr: Buffer[] = [];
     child.stdout.on("data", (chunk: Buffer) => stdout.push(chunk));
