@@ -1,4 +1,4 @@
-import { Interpreter, StopReason, type CodeCache, type Engine, type Hart } from "@matryoshka/cpu";
+import { Interpreter, StopReason, stepWithTriggers, type CodeCache, type Engine, type Hart } from "@matryoshka/cpu";
 import { decode, isPrivileged, isSensitive } from "@matryoshka/isa";
 import { Access } from "@matryoshka/mmu";
 import { BlockCompiler } from "./block-compiler.js";
@@ -92,8 +92,17 @@ export class Translator implements Engine {
         hart.takeInterrupt(irq);
         if (hart.stopRequested) return hart.consumeStop();
       }
-      remaining -= this.segment(hart, cache, remaining);
-      if (this.takeStop() === StopReason.Wfi) return StopReason.Wfi;
+      if (hart.triggers.executeArmed) {
+        // Armed execute triggers: the interpreter runs it, one checked instruction at a time
+        // (blocks would have to check every instruction's pc; guests arm triggers rarely).
+        const done = stepWithTriggers(this.interpreter, hart);
+        remaining -= done;
+        this.interpreted += done;
+        if (this.interpreter.takeSegmentStop() === StopReason.Wfi) return StopReason.Wfi;
+      } else {
+        remaining -= this.segment(hart, cache, remaining);
+        if (this.takeStop() === StopReason.Wfi) return StopReason.Wfi;
+      }
       if (hart.stopRequested) return hart.consumeStop();
     }
     return StopReason.Budget;

@@ -55,6 +55,8 @@ export interface MachineOptions {
    * profiles are not classically virtualizable (see `@matryoshka/isa` profiles.ts).
    */
   isaProfile?: IsaProfile;
+  /** Sdtrig triggers per hart (`HartOptions.triggers`): default 2, as QEMU 7.2; 0 for none. */
+  triggers?: number;
   /** Deterministic clock rate: instructions per mtime tick (default 10). */
   instructionsPerTick?: number;
   /** Instructions a hart runs before the next one gets its turn (default 10,000). */
@@ -232,7 +234,7 @@ export class VirtMachine {
     this.codeCache = new CodeCache(this.ram.base, this.ram.size, options.codeCache);
     this.harts = [];
     for (let id = 0; id < hartCount; id++) {
-      this.harts.push(new Hart(this.bus, { hartId: id, pmpEntries: options.pmpEntries ?? 16, codeCache: this.codeCache, profile: options.isaProfile }));
+      this.harts.push(new Hart(this.bus, { hartId: id, pmpEntries: options.pmpEntries ?? 16, codeCache: this.codeCache, profile: options.isaProfile, triggers: options.triggers }));
     }
     this.clock = new InstructionClock(options.instructionsPerTick ?? 10);
     for (const hart of this.harts) hart.readTime = () => this.clint.mtime;
