@@ -100,6 +100,24 @@ export class Triggers {
     this.tdata2[this.tselect] = value >>> 0;
   }
 
+  /**
+   * Lends these triggers (a platform hart's, about to run a guest's context in U-mode) to a
+   * guest's: trigger i matches what the guest's trigger i matches in the guest's mode `priv`
+   * (with mstatus.MIE `mie`), in U-mode, where the context runs. The platform hart then stops the
+   * context wherever the guest's trigger may fire, and the hypervisor decides by emulating that
+   * instruction with the guest's own triggers.
+   */
+  lend(guest: Triggers, priv: number, mie: boolean): void {
+    const modeBit = priv === 3 && !mie ? 0 : MODE_BIT[priv & 3]!;
+    const kept = ~(MCONTROL.M | MCONTROL.S | MCONTROL.U | HIT);
+    for (let i = 0; i < this.count; i++) {
+      const t = i < guest.count ? guest.tdata1[i]! : DISABLED;
+      this.tdata1[i] = (t & modeBit) !== 0 ? ((t & kept) | MCONTROL.U) >>> 0 : DISABLED;
+      this.tdata2[i] = i < guest.count ? guest.tdata2[i]! : 0;
+    }
+    this.rearm();
+  }
+
   private rearm(): void {
     let execute = false;
     let data = false;

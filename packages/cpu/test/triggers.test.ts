@@ -176,3 +176,27 @@ describe("load and store triggers", () => {
     expect(t.word(DATA)).toBe(0);
   });
 });
+
+describe("lending triggers to a guest (a hypervisor's platform hart)", () => {
+  it("match in U-mode what the guest's match in its own mode, and nothing else", () => {
+    const guest = setup([]).hart.triggers;
+    const platform = setup([]).hart.triggers;
+    guest.writeTselect(0);
+    guest.writeTdata1(TYPE2 | MCONTROL.S | MCONTROL.EXECUTE | match(2));
+    guest.writeTdata2(0x1000);
+    guest.writeTselect(1);
+    guest.writeTdata1(TYPE2 | MCONTROL.M | MCONTROL.LOAD);
+    guest.writeTdata2(0x2000);
+    platform.lend(guest, Priv.S, false);
+    expect(platform.tdata1[0]).toBe(TYPE2 | MCONTROL.U | MCONTROL.EXECUTE | match(2));
+    expect(platform.tdata2[0]).toBe(0x1000);
+    expect(platform.tdata1[1]).toBe(TYPE2);
+    expect([platform.executeArmed, platform.dataArmed]).toEqual([true, false]);
+    // M-mode with MIE clear: nothing fires; with MIE set, the M-mode load trigger does.
+    platform.lend(guest, Priv.M, false);
+    expect([platform.executeArmed, platform.dataArmed]).toEqual([false, false]);
+    platform.lend(guest, Priv.M, true);
+    expect(platform.tdata1[1]).toBe(TYPE2 | MCONTROL.U | MCONTROL.LOAD);
+    expect(platform.match(MCONTROL.LOAD, 0x2000, Priv.U, false)).toBe(1);
+  });
+});

@@ -98,6 +98,27 @@ export class ContextHart implements PlatformHart {
     return reason === StopReason.Budget ? ExitKind.Budget : ExitKind.Stop;
   }
 
+  /** Whether the hart's triggers are lent to a guest's (see `lendTriggers`). */
+  private lent = false;
+
+  /**
+   * Lends the hart's debug triggers to the virtual hart about to run on it (`Triggers.lend`): the
+   * hypervisor owns the platform's triggers, and a vCPU's are mapped onto them while it runs, as a
+   * hypervisor on hardware switches trigger state with the vCPU. Nothing is done while neither
+   * side has any armed.
+   */
+  lendTriggers(from: Hart): void {
+    const guest = from.triggers;
+    const armed = guest.executeArmed || guest.dataArmed;
+    if (!armed && !this.lent) return;
+    const own = this.hart.triggers;
+    const dataBefore = own.dataArmed;
+    own.lend(guest, from.priv, (from.mstatus & MSTATUS.MIE) !== 0);
+    this.lent = armed;
+    // The data TLBs must not hold entries past which loads and stores skip the trigger checks.
+    if (own.dataArmed && !dataBefore) this.hart.flushTlbs();
+  }
+
   /** Forgets cached translations of one page (`va`) or of all of them. */
   flushTlb(va?: number): void {
     if (va === undefined) this.hart.flushTlbs();

@@ -1,3 +1,4 @@
+import type { Hart } from "@matryoshka/cpu";
 import { Cause } from "@matryoshka/isa";
 import type { GuestMemory } from "@matryoshka/memory";
 import type { PlatformBalloon } from "./balloon.js";
@@ -38,6 +39,12 @@ export interface PlatformHart {
    * instructions do not trap in U-mode.
    */
   enter(satp: number, budget: number, sensitiveCalls?: boolean): ExitKind;
+  /**
+   * Maps a virtual hart's debug triggers onto this hart's for the contexts entered next (see
+   * `ContextHart.lendTriggers`); a platform without triggers leaves it out, and guests' triggers
+   * then fire only in emulated instructions.
+   */
+  lendTriggers?(from: Hart): void;
   /** Instructions the last `enter` retired (a trapping instruction does not retire). */
   readonly retired: number;
   /** After ExitKind.Trap: mcause (interrupt bit included), mtval and the instruction bits (0 if not known). */

@@ -126,12 +126,6 @@ export class VM implements Platform, BackendVm {
       balloon: this.balloon === undefined ? undefined : { backend: this.balloon, options: balloonConfig === true ? undefined : (balloonConfig as VirtioBalloonOptions) },
       ram: memory,
       engine: this.engine,
-      // No Sdtrig in a VM: its guest's instructions run on the hart beneath, in U-mode, where a
-      // virtual hart's triggers could only be honoured by checking every guest instruction and
-      // access on the way (one-instruction entries and no data TLB, at every level beneath).
-      // Rather than triggers that silently never fire, the virtual hart has none: the trigger
-      // CSRs are illegal instructions, exactly what a hart without Sdtrig gives its debugger.
-      triggers: 0,
       // Virtual harts only emulate single instructions; the guest's own stores bypass them, so
       // they keep no decoded code, and every write they or the devices make is forwarded down.
       codeCache: {
