@@ -576,6 +576,26 @@ export class Hart implements csrFile.CsrHart {
     return pa;
   }
 
+  /**
+   * A debugger's view of a virtual address: the physical address the hart's current privilege
+   * and satp map it to (untranslated in M-mode or with satp Bare), or -1. The walk reads the page
+   * tables as a load would, with SUM and MXR set (a debugger reads what the mode could reach with
+   * them), raises nothing, and does not read a PTE outside plain RAM; like a load, it may set
+   * the A bit of the leaf.
+   */
+  debugTranslate(va: number): number {
+    const priv = this.priv;
+    if (priv === Priv.M || (this.satp & SATP_MODE_SV32) === 0) return va >>> 0;
+    const savedFault = this.faulted;
+    const state = this.translationState(priv);
+    state.sum = true;
+    state.mxr = true;
+    const walker = this.pageWalker;
+    const pa = walker === null ? walkSv32(this.bus, this.pmp, va >>> 0, Access.Load, state, this.walkInfo, true) : walker.walk(va >>> 0, Access.Load, state, this.walkInfo);
+    this.faulted = savedFault;
+    return pa < 0 ? -1 : pa;
+  }
+
   /** Translation without side effects on failure (no exception, no A/D). */
   private translateNoFault(va: number, access: Access): number {
     const priv = access === Access.Fetch ? this.priv : this.dataPriv;

@@ -178,6 +178,16 @@ export type RunOutcome =
   | { kind: "stopped"; reason: string };
 
 /**
+ * A debugger's hold on a board's run loop (the GDB stub of `@matryoshka/gdbstub`): it runs each
+ * hart's turn in place of the engine, and while `paused` the board runs nothing and `run`
+ * returns `{ kind: "limit" }` at once, for its caller to wait on the debugger.
+ */
+export interface BoardDebugger {
+  runHart(hart: Hart, budget: number, engine: Engine): StopReason;
+  readonly paused: boolean;
+}
+
+/**
  * A board compatible with QEMU's riscv32 `virt` machine. `run` interleaves the harts
  * deterministically in one thread (round robin, `quantum` instructions each), with time that
  * advances by retired instructions, so every run of the same program is identical.
@@ -209,6 +219,8 @@ export class VirtMachine {
   readonly metrics = new Metrics();
   /** Every device on the board: built-ins and user devices, each with its device-tree node. */
   readonly devices: DeviceRegistry;
+  /** A debugger attached to the run loop (see `BoardDebugger`); undefined costs one check per turn. */
+  debugger: BoardDebugger | undefined = undefined;
   private htif: Htif | undefined;
   private readonly output: (byte: number) => void;
   private finished: FinisherEvent | { kind: "stopped"; reason: string } | undefined;
@@ -568,11 +580,12 @@ export class VirtMachine {
     const asleep = this.asleep;
     const limit = this.clock.elapsed + maxInstructions;
     while (this.finished === undefined) {
-      if (this.clock.elapsed >= limit) return { kind: "limit" };
+      if (this.clock.elapsed >= limit || this.debugger?.paused === true) return { kind: "limit" };
       this.clint.update();
       let longest = 0;
       let anyRan = false;
-      for (let h = 0; h < this.harts.length && this.finished === undefined; h++) {
+      const debug = this.debugger;
+      for (let h = 0; h < this.harts.length && this.finished === undefined && debug?.paused !== true; h++) {
         const hart = this.harts[h]!;
         if ((hartMask & (1 << h)) === 0) continue;
         if (asleep[h]) {
@@ -585,7 +598,7 @@ export class VirtMachine {
         const before = hart.steps;
         const retiredBefore = hart.steps - hart.trapped;
         this.clock.beginSlice(hart);
-        const reason = this.engine.run(hart, budget);
+        const reason = debug === undefined ? this.engine.run(hart, budget) : debug.runHart(hart, budget, this.engine);
         this.clock.endSlice();
         const ran = hart.steps - before;
         longest = Math.max(longest, ran);
