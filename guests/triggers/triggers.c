@@ -201,8 +201,10 @@ static void user_mode(void) {
     disarm_all();
 }
 
-/* What a debugger watches: `watched` counts to 3, one store per step. */
-static void count(void) {
+/* What a debugger watches: `watched` counts to 3, one store per step (a symbol of its own, for
+   `break count`). */
+void count(void);
+__attribute__((noinline)) void count(void) {
     for (uint32_t i = 0; i < 3; i++) watched = watched + 1;
     printf("watched = %u", (unsigned)watched);
     mtest_result(watched == 3);

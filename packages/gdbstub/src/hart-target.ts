@@ -1,4 +1,4 @@
-import { StopReason, type Engine, type Hart } from "@matryoshka/cpu";
+import { StopReason, type Hart } from "@matryoshka/cpu";
 import { CSR, decodeInto, Op, type Instruction } from "@matryoshka/isa";
 import { BUS_ERROR, Rom, type GuestPhysicalAddress } from "@matryoshka/memory";
 import type { GdbStub, PendingAccess } from "./stub.js";
@@ -160,6 +160,11 @@ export class HartTarget implements DebugTarget {
 export class HartDebugger {
   readonly stub: GdbStub;
   readonly target: HartTarget;
+  /**
+   * Called when the stub stops the target inside `runHart`: a debugger below the guest's level
+   * asks the levels above to return to the run loop here (see the CLI's --gdb-level).
+   */
+  onStop: () => void = () => {};
 
   constructor(stub: GdbStub, target: HartTarget) {
     this.stub = stub;
@@ -170,26 +175,35 @@ export class HartDebugger {
     return this.stub.paused;
   }
 
-  runHart(hart: Hart, budget: number, engine: Engine): StopReason {
+  /**
+   * Runs `hart` through `run` (its engine, or the hypervisor entry that runs it). When the stub
+   * stops it, returns StopReason.Halt (so that a hypervisor entry ends too) after `onStop`.
+   */
+  runHart(hart: Hart, budget: number, run: (hart: Hart, budget: number) => StopReason): StopReason {
     const stub = this.stub;
-    if (!stub.active) return engine.run(hart, budget);
+    if (!stub.active) return run(hart, budget);
     const thread = this.target.harts.indexOf(hart) + 1;
-    if (thread === 0) return engine.run(hart, budget);
+    if (thread === 0) return run(hart, budget);
     const target = this.target;
     const start = hart.steps;
     while (hart.steps - start < budget) {
-      if (stub.beforeInstruction(thread, hart.pc >>> 0)) return StopReason.Budget;
+      if (stub.beforeInstruction(thread, hart.pc >>> 0)) return this.stopped();
       const access = stub.watchpoints.length > 0 ? target.pendingAccess(hart) : undefined;
       const watch = access === undefined ? undefined : stub.watchHit(access);
       const steps = hart.steps;
       const trapped = hart.trapped;
-      const reason = engine.run(hart, 1);
+      const reason = run(hart, 1);
       // A watchpoint hits when the access happened: the instruction retired without a trap.
       const retired = hart.steps > steps && hart.trapped === trapped;
-      if (stub.afterInstruction(thread, retired ? watch : undefined)) return reason;
+      if (stub.afterInstruction(thread, retired ? watch : undefined)) return this.stopped();
       if (reason !== StopReason.Budget || hart.steps === steps) return reason;
-      if (!stub.active) return engine.run(hart, budget - (hart.steps - start));
+      if (!stub.active) return run(hart, budget - (hart.steps - start));
     }
     return StopReason.Budget;
+  }
+
+  private stopped(): StopReason {
+    this.onStop();
+    return StopReason.Halt;
   }
 }

@@ -2,4 +2,4 @@ export { encodePacket, fromHex, hexToWord, MAX_PACKET, PacketReader, parseHexNum
 export { FIRST_CSR_REGNUM, PC_REGNUM, PRIV_REGNUM, targetDescription, type CsrName, type DebugTarget } from "./target.js";
 export { GdbStub, type Connection, type PendingAccess } from "./stub.js";
 export { HartDebugger, HartTarget } from "./hart-target.js";
-export { listenGdb } from "./tcp.js";
+export { listenGdb, type GdbServer } from "./tcp.js";

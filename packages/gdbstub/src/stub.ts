@@ -47,7 +47,8 @@ const SIGTRAP = 5;
  * QEMU does; `k` calls `onKill`.
  */
 export class GdbStub {
-  readonly target: DebugTarget;
+  /** What it debugs; replaced when the machine is rebuilt (a guest's reset). */
+  target: DebugTarget;
   /** Breakpoint addresses (software and hardware alike). */
   readonly breakpoints = new Set<number>();
   readonly watchpoints: Watchpoint[] = [];
@@ -73,6 +74,12 @@ export class GdbStub {
     this.target = target;
     this.generalThread = target.threads[0] ?? 1;
     if (options.startStopped === true) this.stop(this.generalThread, `T05thread:${threadHex(this.generalThread)};`);
+  }
+
+  /** Debugs another target from now on (the machine was rebuilt): same client, same breakpoints. */
+  retarget(target: DebugTarget): void {
+    this.target = target;
+    if (!target.threads.includes(this.generalThread)) this.generalThread = target.threads[0] ?? 1;
   }
 
   /** The target is stopped: the run loop must not run it (see `waitWhileStopped`). */

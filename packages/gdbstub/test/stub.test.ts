@@ -49,7 +49,7 @@ function session(options: { startStopped?: boolean } = { startStopped: true }) {
   /** Runs like the board: turns of `budget` until the stub stops the hart (or `turns` run out). */
   const run = (turns = 10, budget = 100) => {
     replies.length = 0;
-    for (let i = 0; i < turns && !stub.paused; i++) debug.runHart(hart, budget, engine);
+    for (let i = 0; i < turns && !stub.paused; i++) debug.runHart(hart, budget, (h, n) => engine.run(h, n));
     return replies.at(-1);
   };
   return { ram, hart, stub, send, run, replies, ended: () => ended };

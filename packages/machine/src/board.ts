@@ -183,7 +183,8 @@ export type RunOutcome =
  * returns `{ kind: "limit" }` at once, for its caller to wait on the debugger.
  */
 export interface BoardDebugger {
-  runHart(hart: Hart, budget: number, engine: Engine): StopReason;
+  /** Runs `hart` for up to `budget` instructions, through `run` (the engine's run, or a hypervisor's entry). */
+  runHart(hart: Hart, budget: number, run: (hart: Hart, budget: number) => StopReason): StopReason;
   readonly paused: boolean;
 }
 
@@ -221,6 +222,7 @@ export class VirtMachine {
   readonly devices: DeviceRegistry;
   /** A debugger attached to the run loop (see `BoardDebugger`); undefined costs one check per turn. */
   debugger: BoardDebugger | undefined = undefined;
+  private readonly runEngine = (hart: Hart, budget: number): StopReason => this.engine.run(hart, budget);
   private htif: Htif | undefined;
   private readonly output: (byte: number) => void;
   private finished: FinisherEvent | { kind: "stopped"; reason: string } | undefined;
@@ -598,7 +600,7 @@ export class VirtMachine {
         const before = hart.steps;
         const retiredBefore = hart.steps - hart.trapped;
         this.clock.beginSlice(hart);
-        const reason = debug === undefined ? this.engine.run(hart, budget) : debug.runHart(hart, budget, this.engine);
+        const reason = debug === undefined ? this.engine.run(hart, budget) : debug.runHart(hart, budget, this.runEngine);
         this.clock.endSlice();
         const ran = hart.steps - before;
         longest = Math.max(longest, ran);

@@ -1,5 +1,6 @@
 import { CSR } from "@matryoshka/isa";
 import { MSTATUS, Priv, StopReason, type Hart } from "@matryoshka/cpu";
+import type { BoardDebugger } from "@matryoshka/machine";
 import { carriesInstruction, ExitKind, type PlatformHart } from "./platform.js";
 
 /** How a `ContextHart` runs the hart it stands for: an engine's `run`. */
@@ -30,6 +31,11 @@ export class ContextHart implements PlatformHart {
    */
   private readonly exclusive: boolean;
   private prepared = false;
+  /**
+   * A debugger watching this hart's contexts run (`--gdb-level` of a level beneath the guest's):
+   * every entry goes through it, as a board's turns go through `VirtMachine.debugger`.
+   */
+  debugger: BoardDebugger | undefined = undefined;
 
   constructor(hart: Hart, runner: HartRunner, exclusive: boolean) {
     this.hart = hart;
@@ -85,7 +91,8 @@ export class ContextHart implements PlatformHart {
     hart.needsResync = true;
     const steps = hart.steps;
     const trapped = hart.trapped;
-    const reason = this.runner(hart, budget);
+    const debug = this.debugger;
+    const reason = debug === undefined ? this.runner(hart, budget) : debug.runHart(hart, budget, this.runner);
     if (!this.exclusive) hart.interceptTraps = false;
     this.retired = hart.steps - steps - (hart.trapped - trapped);
     if (reason === StopReason.Intercept) {

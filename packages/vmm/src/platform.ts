@@ -1,4 +1,5 @@
 import type { Hart } from "@matryoshka/cpu";
+import type { BoardDebugger } from "@matryoshka/machine";
 import { Cause } from "@matryoshka/isa";
 import type { GuestMemory } from "@matryoshka/memory";
 import type { PlatformBalloon } from "./balloon.js";
@@ -45,6 +46,8 @@ export interface PlatformHart {
    * then fire only in emulated instructions.
    */
   lendTriggers?(from: Hart): void;
+  /** A debugger watching the contexts this hart runs (`ContextHart.debugger`). */
+  debugger?: BoardDebugger | undefined;
   /** Instructions the last `enter` retired (a trapping instruction does not retire). */
   readonly retired: number;
   /** After ExitKind.Trap: mcause (interrupt bit included), mtval and the instruction bits (0 if not known). */
