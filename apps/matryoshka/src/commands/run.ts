@@ -93,7 +93,7 @@ export function addRunCommand(program: Command, io: Io, setStatus: SetStatus): v
   const run = program
     .command("run")
     .description("boot a guest on the virt board (QEMU's -kernel, -bios, -append, -initrd) with its console on stdio")
-    .argument("[kernel]", "ELF file, Linux RISC-V Image, or raw binary (none with --restore)")
+    .argument("[kernel]", "ELF file, Linux RISC-V Image, raw binary, or a bundled guest's name (hello, crc32, …; none with --restore)")
     .option("--depth <n>", `levels of hypervisor beneath the guest, 0..${MAX_DEPTH} (0: bare board)`, integerIn(0, MAX_DEPTH), 0);
   addGuestOptions(run)
     .option(

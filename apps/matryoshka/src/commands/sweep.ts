@@ -25,7 +25,7 @@ export function addSweepCommand(program: Command, io: Io, setStatus: SetStatus):
   const command = program
     .command("sweep")
     .description("run a guest at many nesting depths and check that its console output and status are the same at every depth")
-    .argument("<kernel>", "ELF file, Linux RISC-V Image, or raw binary")
+    .argument("<kernel>", "ELF file, Linux RISC-V Image, raw binary, or a bundled guest's name (hello, crc32, …)")
     .addOption(
       new Option("--depths <list>", `depths, ascending, 0..${MAX_DEPTH}: a range A..B, a comma list (0,1,2,5,30) or one number`)
         .argParser(depthList)
