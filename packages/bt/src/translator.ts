@@ -1,4 +1,4 @@
-import { Interpreter, StopReason, stepWithTriggers, type CodeCache, type Engine, type Hart } from "@matryoshka/cpu";
+import { Interpreter, StopReason, type CodeCache, type Engine, type Hart } from "@matryoshka/cpu";
 import { decode, isPrivileged, isSensitive } from "@matryoshka/isa";
 import { Access } from "@matryoshka/mmu";
 import { BlockCompiler } from "./block-compiler.js";
@@ -93,12 +93,12 @@ export class Translator implements Engine {
         if (hart.stopRequested) return hart.consumeStop();
       }
       if (hart.triggers.executeArmed) {
-        // Armed execute triggers: the interpreter runs it, one checked instruction at a time
-        // (blocks would have to check every instruction's pc; guests arm triggers rarely).
-        const done = stepWithTriggers(this.interpreter, hart);
-        remaining -= done;
-        this.interpreted += done;
-        if (this.interpreter.takeSegmentStop() === StopReason.Wfi) return StopReason.Wfi;
+        // Armed execute triggers: one checked instruction at a time (blocks would have to check
+        // every instruction's pc; guests arm triggers rarely). A one-instruction segment still
+        // turns a sensitive instruction into a hypervisor call under the bt backend.
+        if (hart.executeTriggerFired()) remaining--;
+        else remaining -= this.segment(hart, cache, 1);
+        if (this.takeStop() === StopReason.Wfi) return StopReason.Wfi;
       } else {
         remaining -= this.segment(hart, cache, remaining);
         if (this.takeStop() === StopReason.Wfi) return StopReason.Wfi;
