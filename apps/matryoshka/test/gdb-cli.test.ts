@@ -1,5 +1,7 @@
 import { spawn, spawnSync } from "node:child_process";
+import { connect } from "node:net";
 import { describe, expect, it } from "vitest";
+import { encodePacket, PacketReader } from "@matryoshka/gdbstub";
 import { guestPath, repoRoot, runFrontDoor } from "@matryoshka/testkit";
 
 const gdbAvailable = spawnSync("gdb-multiarch", ["--version"], { stdio: "ignore" }).status === 0;
@@ -8,9 +10,9 @@ if (!gdbAvailable) console.log("[skip] the gdb-multiarch tests of run --gdb: gdb
 type Ended = { status: number | null; stdout: string; stderr: string };
 
 /** Starts `matryoshka run … --gdb tcp:127.0.0.1:0 --gdb-wait`; resolves with the port once it waits for gdb, and the run's end. */
-function waitingForGdb(args: string[]): Promise<{ port: number; done: Promise<Ended> }> {
+function waitingForGdb(args: string[], wait = true): Promise<{ port: number; done: Promise<Ended> }> {
   return new Promise((resolve, reject) => {
-    const child = spawn("pnpm", ["matryoshka", "run", ...args, "--gdb", "tcp:127.0.0.1:0", "--gdb-wait"], { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn("pnpm", ["matryoshka", "run", ...args, "--gdb", "tcp:127.0.0.1:0", ...(wait ? ["--gdb-wait"] : [])], { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
     const done = new Promise<Ended>((end) => child.on("close", (status) => end({ status, stdout, stderr })));
@@ -82,6 +84,50 @@ describe.skipIf(!gdbAvailable)("gdb-multiarch against run --gdb --gdb-wait (the 
     expect(ended.stdout).toContain("watched = 3 ok");
     expect(ended.stdout).toContain("triggers: 21 checks, 0 failed");
     expect(ended.status).toBe(0);
+  });
+});
+
+/** A raw protocol client: sends packets (or bytes), and waits for the next reply packet. */
+function rawClient(port: number) {
+  const socket = connect(port, "127.0.0.1");
+  const reader = new PacketReader();
+  const replies: string[] = [];
+  let wake: (() => void) | undefined;
+  socket.on("data", (bytes: Buffer) => {
+    for (const event of reader.feed(bytes)) if (event.kind === "packet") replies.push(event.payload);
+    wake?.();
+  });
+  const next = async (): Promise<string> => {
+    while (replies.length === 0) await new Promise<void>((resolve) => (wake = resolve));
+    return replies.shift()!;
+  };
+  return {
+    send: (packet: string) => socket.write(encodePacket(packet)),
+    interrupt: () => socket.write(Uint8Array.of(0x03)),
+    next,
+    close: () => socket.end(),
+  };
+}
+
+describe("run --gdb with a client of its own (no gdb needed)", () => {
+  it("stops the running guest when a client attaches, continues it, interrupts it on Ctrl-C, and lets it finish after D", async () => {
+    const run = await waitingForGdb([guestPath("crc32"), "--depth", "1"], false);
+    const client = rawClient(run.port);
+    client.send("?");
+    expect(await client.next()).toBe("T05thread:01;");
+    client.send("c");
+    client.interrupt();
+    expect(await client.next()).toBe("T02thread:01;");
+    client.send("g");
+    expect(await client.next()).toMatch(/^[0-9a-f]{264}$/);
+    client.send("mzz,4");
+    expect(await client.next()).toBe("E01");
+    client.send("D");
+    expect(await client.next()).toBe("OK");
+    client.close();
+    const ended = await run.done;
+    expect(ended.status).toBe(0);
+    expect(ended.stdout).toContain("crc32");
   });
 });
 
