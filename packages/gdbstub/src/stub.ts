@@ -209,12 +209,10 @@ export class GdbStub {
   /** The client went away: forget its breakpoints and let the target run, as QEMU does. */
   detach(): void {
     this.connection = undefined;
-    this.waiting = false;
     this.breakpoints.clear();
     this.watchpoints.length = 0;
     this.interruptRequested = false;
-    if (this.stopped) this.resume(0);
-    this.waiting = false;
+    if (this.stopped) this.resume(0); // with no connection, no stop reply is awaited
   }
 
   /** Bytes from the client. */
