@@ -92,8 +92,17 @@ export class Translator implements Engine {
         hart.takeInterrupt(irq);
         if (hart.stopRequested) return hart.consumeStop();
       }
-      remaining -= this.segment(hart, cache, remaining);
-      if (this.takeStop() === StopReason.Wfi) return StopReason.Wfi;
+      if (hart.triggers.executeArmed) {
+        // Armed execute triggers: one checked instruction at a time (blocks would have to check
+        // every instruction's pc; guests arm triggers rarely). A one-instruction segment still
+        // turns a sensitive instruction into a hypervisor call under the bt backend.
+        if (hart.executeTriggerFired()) remaining--;
+        else remaining -= this.segment(hart, cache, 1);
+        if (this.takeStop() === StopReason.Wfi) return StopReason.Wfi;
+      } else {
+        remaining -= this.segment(hart, cache, remaining);
+        if (this.takeStop() === StopReason.Wfi) return StopReason.Wfi;
+      }
       if (hart.stopRequested) return hart.consumeStop();
     }
     return StopReason.Budget;

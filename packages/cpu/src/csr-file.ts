@@ -8,6 +8,7 @@
 import { CSR, isUserCounter, Op, userSstatusAccessTraps, type IsaProfile } from "@matryoshka/isa";
 import { SATP_MODE_SV32, type Pmp } from "@matryoshka/mmu";
 import { Cause, COUNTEREN, MIP, MPP_SHIFT, MSTATUS, Priv } from "./constants.js";
+import type { Triggers } from "./triggers.js";
 
 /**
  * What the CSR file reads and writes of a hart: the CSR values (fields of `Hart`, which engines
@@ -45,6 +46,8 @@ export interface CsrHart {
   mcountinhibit: number;
   readonly mhpmevent: Int32Array;
   readonly mhpmcounter: Float64Array;
+  /** Sdtrig's triggers (triggers.ts); with none, their CSRs do not exist. */
+  readonly triggers: Triggers;
   steps: number;
   trapped: number;
   cycleOffset: number;
@@ -142,6 +145,11 @@ const CSR_MARCHID = CSR.marchid;
 const CSR_MIMPID = CSR.mimpid;
 const CSR_MHARTID = CSR.mhartid;
 const CSR_MCONFIGPTR = CSR.mconfigptr;
+const CSR_TSELECT = CSR.tselect;
+const CSR_TDATA1 = CSR.tdata1;
+const CSR_TDATA2 = CSR.tdata2;
+const CSR_TDATA3 = CSR.tdata3;
+const CSR_TINFO = CSR.tinfo;
 const CSR_PMPCFG0 = CSR.pmpcfg0;
 const CSR_PMPCFG15 = CSR.pmpcfg15;
 const CSR_PMPADDR0 = CSR.pmpaddr0;
@@ -270,6 +278,7 @@ export function readCsr(hart: CsrHart, csr: number): number | undefined {
     case CSR_MHARTID: return hart.hartId;
     case CSR_MCONFIGPTR: return 0; // no configuration structure
   }
+  if (csr >= CSR_TSELECT && csr <= CSR_TINFO) return readTrigger(hart.triggers, csr);
   if (csr >= CSR_PMPCFG0 && csr <= CSR_PMPCFG15) {
     const register = csr - CSR_PMPCFG0;
     return register * 4 < hart.pmp.count ? hart.pmp.readCfg(register) : undefined;
@@ -341,6 +350,10 @@ export function writeCsr(hart: CsrHart, csr: number, value: number): void {
     case CSR_MTVAL: hart.mtval = value; return;
     case CSR_MIP: hart.mipSoftware = value & MIP_WRITABLE; return;
   }
+  if (csr >= CSR_TSELECT && csr <= CSR_TINFO) {
+    writeTrigger(hart, csr, value);
+    return;
+  }
   if (csr >= CSR_PMPCFG0 && csr <= CSR_PMPCFG15) {
     hart.pmp.writeCfg(csr - CSR_PMPCFG0, value);
     hart.flushTlbs();
@@ -363,6 +376,35 @@ export function writeCsr(hart: CsrHart, csr: number, value: number): void {
     const next = (csr & COUNTER_HIGH) !== 0 ? (value >>> 0) * TWO32 + low : high * TWO32 + (value >>> 0);
     setCounter(hart, index, next);
   }
+}
+
+/**
+ * The trigger CSRs (Sdtrig, triggers.ts). A hart built without triggers has none of them: an
+ * access is an illegal instruction, as on a hart without Sdtrig.
+ */
+function readTrigger(triggers: Triggers, csr: number): number | undefined {
+  if (triggers.count === 0) return undefined;
+  switch (csr) {
+    case CSR_TSELECT: return triggers.tselect;
+    case CSR_TDATA1: return triggers.tdata1[triggers.tselect]!;
+    case CSR_TDATA2: return triggers.tdata2[triggers.tselect]!;
+    case CSR_TDATA3: return 0;
+    default: return triggers.tinfo;
+  }
+}
+
+function writeTrigger(hart: CsrHart, csr: number, value: number): void {
+  const triggers = hart.triggers;
+  if (csr === CSR_TSELECT) triggers.writeTselect(value);
+  else if (csr === CSR_TDATA2) triggers.writeTdata2(value);
+  else if (csr === CSR_TDATA1) {
+    triggers.writeTdata1(value);
+    // Loads and stores that hit the TLBs never reach the slow paths, where data triggers are
+    // checked: empty them (the hart fills no data entries while a data trigger is armed).
+    if (triggers.dataArmed) hart.flushTlbs();
+  }
+  // tdata3 and tinfo: read-only here, writes ignored (tinfo is read-only by the spec; tdata3's
+  // fields are all optional and none is implemented).
 }
 
 function writeMstatus(hart: CsrHart, value: number): void {

@@ -20,6 +20,7 @@ import {
 import { CodeCache, missPage, pack } from "./code-cache.js";
 import { Cause, INTERRUPT_BIT, Irq, MPP_SHIFT, MSTATUS, Priv } from "./constants.js";
 import * as csrFile from "./csr-file.js";
+import { TriggerAccess, Triggers } from "./triggers.js";
 
 /** Internal operations of the pre-decode cache, beyond the `isa` operations. */
 export const InternalOp = {
@@ -59,6 +60,11 @@ export interface HartOptions {
    * ISA_PROFILES.standard, RISC-V as specified.
    */
   profile?: IsaProfile;
+  /**
+   * Sdtrig triggers (triggers.ts), 0..16; 0 means no trigger CSRs at all (accessing them is an
+   * illegal instruction). Default 2, as QEMU 7.2.
+   */
+  triggers?: number;
 }
 
 /** Interrupts in priority order (§3.1.9): MEI, MSI, MTI, SEI, SSI, STI. */
@@ -113,6 +119,8 @@ export class Hart implements csrFile.CsrHart {
   mcountinhibit = 0;
   readonly mhpmevent = new Int32Array(32);
   readonly mhpmcounter = new Float64Array(32);
+  /** Sdtrig's trigger registers: tselect, tdata1..3, tinfo (see triggers.ts). */
+  readonly triggers: Triggers;
 
   /** Traps taken, by cause: exceptions and interrupts separately (for statistics). */
   readonly exceptionCounts = new Float64Array(32);
@@ -206,6 +214,7 @@ export class Hart implements csrFile.CsrHart {
     this.pmp = new Pmp(options.pmpEntries ?? 16);
     this.compressed = options.compressed ?? true;
     this.profile = options.profile ?? ISA_PROFILES.standard;
+    this.triggers = new Triggers(options.triggers);
     this.codeCache = options.codeCache ?? new CodeCache(bus.ram.base, bus.ram.size);
     this.tlbs = [];
     for (let i = 0; i < 9; i++) this.tlbs.push(new Tlb());
@@ -338,6 +347,31 @@ export class Hart implements csrFile.CsrHart {
   /** The bits of mepc and sepc that exist: IALIGN is 16 with C, 32 without (§3.1.14). */
   get epcMask(): number {
     return this.compressed ? ~1 : ~3;
+  }
+
+  /**
+   * Checks the execute triggers against the instruction at the pc, before it runs (timing 0), and
+   * raises the breakpoint exception (tval = the pc, priv. spec §3.1.16) if one fires: the
+   * instruction then started and trapped. Engines call this before each instruction only while
+   * `triggers.executeArmed`. Returns whether it fired.
+   */
+  executeTriggerFired(): boolean {
+    const pc = this.pc >>> 0;
+    if (this.triggers.match(TriggerAccess.Execute, pc, this.priv, (this.mstatus & MSTATUS.MIE) !== 0) < 0) return false;
+    this.steps++;
+    this.raiseException(Cause.Breakpoint, pc);
+    return true;
+  }
+
+  /**
+   * Checks the load or store triggers against a data access (the slow paths call it while
+   * `triggers.dataArmed`): a match raises the breakpoint exception before the access, with the
+   * address in tval. Returns whether one fired.
+   */
+  private dataTriggerFired(access: number, address: number): boolean {
+    if (this.triggers.match(access, address, this.priv, (this.mstatus & MSTATUS.MIE) !== 0) < 0) return false;
+    this.raiseException(Cause.Breakpoint, address);
+    return true;
   }
 
   /** Raises an illegal-instruction exception with the instruction bits in tval, as QEMU does. */
@@ -542,6 +576,26 @@ export class Hart implements csrFile.CsrHart {
     return pa;
   }
 
+  /**
+   * A debugger's view of a virtual address: the physical address the hart's current privilege
+   * and satp map it to (untranslated in M-mode or with satp Bare), or -1. The walk reads the page
+   * tables as a load would, with SUM and MXR set (a debugger reads what the mode could reach with
+   * them), raises nothing, and does not read a PTE outside plain RAM; like a load, it may set
+   * the A bit of the leaf.
+   */
+  debugTranslate(va: number): number {
+    const priv = this.priv;
+    if (priv === Priv.M || (this.satp & SATP_MODE_SV32) === 0) return va >>> 0;
+    const savedFault = this.faulted;
+    const state = this.translationState(priv);
+    state.sum = true;
+    state.mxr = true;
+    const walker = this.pageWalker;
+    const pa = walker === null ? walkSv32(this.bus, this.pmp, va >>> 0, Access.Load, state, this.walkInfo, true) : walker.walk(va >>> 0, Access.Load, state, this.walkInfo);
+    this.faulted = savedFault;
+    return pa < 0 ? -1 : pa;
+  }
+
   /** Translation without side effects on failure (no exception, no A/D). */
   private translateNoFault(va: number, access: Access): number {
     const priv = access === Access.Fetch ? this.priv : this.dataPriv;
@@ -562,6 +616,8 @@ export class Hart implements csrFile.CsrHart {
     const ram = this.bus.ram;
     const pagePa = pa - (pa & 0xfff);
     if (pagePa < ram.base || pagePa + 4096 > ram.base + ram.size) return;
+    // While a data trigger is armed, every load and store must reach the slow paths.
+    if (access !== Access.Fetch && this.triggers.dataArmed) return;
     const priv = access === Access.Fetch ? this.priv : this.dataPriv;
     const perms = this.pmp.pagePermissions(pagePa, priv);
     const perm = access === Access.Fetch ? PMP_X : access === Access.Load ? PMP_R : PMP_W;
@@ -595,6 +651,7 @@ export class Hart implements csrFile.CsrHart {
   /** A load that missed the TLB or is misaligned or MMIO. Returns the unsigned value. */
   loadSlow(va: number, size: 1 | 2 | 4): number {
     const address = va >>> 0;
+    if (this.triggers.dataArmed && this.dataTriggerFired(TriggerAccess.Load, address)) return 0;
     if ((address & 0xfff) + size > 4096) return this.loadStraddling(address, size);
     const pa = this.translate(address, Access.Load, size);
     if (pa < 0) return 0;
@@ -626,6 +683,7 @@ export class Hart implements csrFile.CsrHart {
   /** A store that missed the TLB, or is misaligned, MMIO, or to a page holding decoded code. */
   storeSlow(va: number, size: 1 | 2 | 4, value: number): void {
     const address = va >>> 0;
+    if (this.triggers.dataArmed && this.dataTriggerFired(TriggerAccess.Store, address)) return;
     if ((address & 0xfff) + size > 4096) {
       // Translate every byte before writing any, so a fault leaves memory untouched.
       const pas: number[] = [];
@@ -664,8 +722,13 @@ export class Hart implements csrFile.CsrHart {
    * a fault. AMOs need write permission and natural alignment (QEMU raises store/AMO misaligned);
    * they are only supported on RAM (an AMO to MMIO is a store/AMO access fault).
    */
-  atomicAddress(va: number, isLoadReserved: boolean): number {
+  atomicAddress(va: number, isLoadReserved: boolean, amo = false): number {
     const address = va >>> 0;
+    // Data triggers: LR loads, SC stores, an AMO does both (the load trigger is checked first).
+    if (this.triggers.dataArmed) {
+      if ((isLoadReserved || amo) && this.dataTriggerFired(TriggerAccess.Load, address)) return -1;
+      if (!isLoadReserved && this.dataTriggerFired(TriggerAccess.Store, address)) return -1;
+    }
     if ((address & 3) !== 0) {
       this.raiseException(isLoadReserved ? Cause.LoadMisaligned : Cause.StoreMisaligned, address);
       return -1;
@@ -813,6 +876,7 @@ export class Hart implements csrFile.CsrHart {
     this.mcause = 0;
     this.reservation = -1;
     this.satp = 0;
+    this.triggers.reset();
     this.flushTlbs();
     this.needsResync = true;
   }

@@ -5,6 +5,7 @@ export { SLOT_LONG, SLOT_OP_MASK, SLOT_RD_SHIFT, SLOT_RS1_SHIFT, SLOT_RS2_SHIFT 
 export type { Engine } from "./engine.js";
 export { Hart, InternalOp, StopReason } from "./hart.js";
 export type { HartOptions } from "./hart.js";
-export { Interpreter } from "./interpreter.js";
+export { Interpreter, stepWithTriggers } from "./interpreter.js";
+export { MCONTROL, TRIGGER_COUNT, TriggerAccess, Triggers } from "./triggers.js";
 export { createDefaultEngine, setDefaultEngine } from "./default-engine.js";
 export { div, divu, mulh, mulhsu, mulhu, rem, remu } from "./arith.js";

@@ -113,7 +113,10 @@ export class Interpreter implements Engine {
         hart.takeInterrupt(irq);
         if (hart.stopRequested) return hart.consumeStop();
       }
-      remaining -= this.runSegment(hart, remaining);
+      // Armed execute triggers: one instruction at a time, each checked before it runs. The
+      // check costs nothing else: arming one is a CSR write, which ends the segment.
+      if (hart.triggers.executeArmed) remaining -= stepWithTriggers(this, hart);
+      else remaining -= this.runSegment(hart, remaining);
       if (this.takeSegmentStop() === StopReason.Wfi) return StopReason.Wfi;
       if (hart.stopRequested) return hart.consumeStop();
     }
@@ -522,7 +525,7 @@ export class Interpreter implements Engine {
         case OP_AMOMIN_W: case OP_AMOMAX_W: case OP_AMOMINU_W: case OP_AMOMAXU_W: {
           hart.pc = (pageVa + at) | 0;
           hart.steps = base + n - 1;
-          const index = hart.atomicAddress(x[(w >>> 13) & 31]!, false);
+          const index = hart.atomicAddress(x[(w >>> 13) & 31]!, false, true);
           if (index < 0) { trapped = true; break loop; }
           const operand = x[(w >>> 18) & 31]!;
           const old = atomicReadModifyWrite(w & 0x7f, i32, index, operand);
@@ -650,4 +653,14 @@ function atomicReadModifyWrite(op: number, memory: Int32Array, index: number, op
     else next = old >>> 0 > operand >>> 0 ? old : operand;
     if (Atomics.compareExchange(memory, index, old, next) === old) return old;
   }
+}
+
+/**
+ * Runs one instruction of a hart whose execute triggers are armed: the breakpoint exception if
+ * one matches the pc, else the instruction (through `runSegment`, so that engines which
+ * interpret what they do not translate can use it too). Returns the instructions started (1).
+ */
+export function stepWithTriggers(interpreter: Interpreter, hart: Hart): number {
+  if (hart.executeTriggerFired()) return 1;
+  return interpreter.runSegment(hart, 1);
 }

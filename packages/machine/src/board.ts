@@ -55,6 +55,8 @@ export interface MachineOptions {
    * profiles are not classically virtualizable (see `@matryoshka/isa` profiles.ts).
    */
   isaProfile?: IsaProfile;
+  /** Sdtrig triggers per hart (`HartOptions.triggers`): default 2, as QEMU 7.2; 0 for none. */
+  triggers?: number;
   /** Deterministic clock rate: instructions per mtime tick (default 10). */
   instructionsPerTick?: number;
   /** Instructions a hart runs before the next one gets its turn (default 10,000). */
@@ -176,6 +178,17 @@ export type RunOutcome =
   | { kind: "stopped"; reason: string };
 
 /**
+ * A debugger's hold on a board's run loop (the GDB stub of `@matryoshka/gdbstub`): it runs each
+ * hart's turn in place of the engine, and while `paused` the board runs nothing and `run`
+ * returns `{ kind: "limit" }` at once, for its caller to wait on the debugger.
+ */
+export interface BoardDebugger {
+  /** Runs `hart` for up to `budget` instructions, through `run` (the engine's run, or a hypervisor's entry). */
+  runHart(hart: Hart, budget: number, run: (hart: Hart, budget: number) => StopReason): StopReason;
+  readonly paused: boolean;
+}
+
+/**
  * A board compatible with QEMU's riscv32 `virt` machine. `run` interleaves the harts
  * deterministically in one thread (round robin, `quantum` instructions each), with time that
  * advances by retired instructions, so every run of the same program is identical.
@@ -207,6 +220,9 @@ export class VirtMachine {
   readonly metrics = new Metrics();
   /** Every device on the board: built-ins and user devices, each with its device-tree node. */
   readonly devices: DeviceRegistry;
+  /** A debugger attached to the run loop (see `BoardDebugger`); undefined costs one check per turn. */
+  debugger: BoardDebugger | undefined = undefined;
+  private readonly runEngine = (hart: Hart, budget: number): StopReason => this.engine.run(hart, budget);
   private htif: Htif | undefined;
   private readonly output: (byte: number) => void;
   private finished: FinisherEvent | { kind: "stopped"; reason: string } | undefined;
@@ -232,7 +248,7 @@ export class VirtMachine {
     this.codeCache = new CodeCache(this.ram.base, this.ram.size, options.codeCache);
     this.harts = [];
     for (let id = 0; id < hartCount; id++) {
-      this.harts.push(new Hart(this.bus, { hartId: id, pmpEntries: options.pmpEntries ?? 16, codeCache: this.codeCache, profile: options.isaProfile }));
+      this.harts.push(new Hart(this.bus, { hartId: id, pmpEntries: options.pmpEntries ?? 16, codeCache: this.codeCache, profile: options.isaProfile, triggers: options.triggers }));
     }
     this.clock = new InstructionClock(options.instructionsPerTick ?? 10);
     for (const hart of this.harts) hart.readTime = () => this.clint.mtime;
@@ -566,11 +582,12 @@ export class VirtMachine {
     const asleep = this.asleep;
     const limit = this.clock.elapsed + maxInstructions;
     while (this.finished === undefined) {
-      if (this.clock.elapsed >= limit) return { kind: "limit" };
+      if (this.clock.elapsed >= limit || this.debugger?.paused === true) return { kind: "limit" };
       this.clint.update();
       let longest = 0;
       let anyRan = false;
-      for (let h = 0; h < this.harts.length && this.finished === undefined; h++) {
+      const debug = this.debugger;
+      for (let h = 0; h < this.harts.length && this.finished === undefined && debug?.paused !== true; h++) {
         const hart = this.harts[h]!;
         if ((hartMask & (1 << h)) === 0) continue;
         if (asleep[h]) {
@@ -583,7 +600,7 @@ export class VirtMachine {
         const before = hart.steps;
         const retiredBefore = hart.steps - hart.trapped;
         this.clock.beginSlice(hart);
-        const reason = this.engine.run(hart, budget);
+        const reason = debug === undefined ? this.engine.run(hart, budget) : debug.runHart(hart, budget, this.runEngine);
         this.clock.endSlice();
         const ran = hart.steps - before;
         longest = Math.max(longest, ran);

@@ -14,6 +14,12 @@ const FIELDS = [
   "mtval", "stval", "mscratch", "sscratch", "satp", "mcounteren", "scounteren", "menvcfg", "senvcfg", "mcountinhibit",
 ] as const;
 
+/** Keys of the trigger registers in `HartState.csrs` (negative: not CSR numbers); trigger i's are the key - i. */
+const TSELECT_KEY = -5;
+const TDATA1_KEY = -100;
+const TDATA2_KEY = -200;
+const MAX_TRIGGERS = 16;
+
 /** Where mhpmevent0 would be: mhpmeventN is at this + N (`Hart.mhpmevent` is indexed by N). */
 const MHPMEVENT_BASE = CSR.mhpmevent3 - 3;
 
@@ -27,6 +33,10 @@ export function captureHart(hart: Hart): HartState {
   for (let register = 0; register * 4 < hart.pmp.count; register++) csrs.push([CSR.pmpcfg0 + register, hart.readCsr(CSR.pmpcfg0 + register)!]);
   for (let entry = 0; entry < hart.pmp.count; entry++) csrs.push([CSR.pmpaddr0 + entry, hart.readCsr(CSR.pmpaddr0 + entry)!]);
   for (let event = 3; event < 32; event++) csrs.push([MHPMEVENT_BASE + event, hart.mhpmevent[event]!]);
+  // The debug triggers (Sdtrig): tselect, then each trigger's tdata1 and tdata2.
+  const triggers = hart.triggers;
+  csrs.push([TSELECT_KEY, triggers.tselect]);
+  for (let i = 0; i < triggers.count; i++) csrs.push([TDATA1_KEY - i, triggers.tdata1[i]!], [TDATA2_KEY - i, triggers.tdata2[i]!]);
   return {
     x: hart.x.slice(),
     pc: hart.pc,
@@ -56,6 +66,9 @@ export function restoreHart(hart: Hart, state: HartState): void {
   hart.exceptionCounts.set(state.exceptionCounts);
   hart.interruptCounts.set(state.interruptCounts);
   const pmpConfig: [number, number][] = [];
+  let tselect = 0;
+  const saved: { tdata1: number; tdata2: number }[] = [];
+  const trigger = (i: number) => (saved[i] ??= { tdata1: 0, tdata2: 0 });
   for (const [key, value] of state.csrs) {
     if (key >= 0 && key < FIELDS.length) (hart as unknown as Record<string, number>)[FIELDS[key]!] = value;
     else if (key === -1) hart.cycleOffset = value;
@@ -65,7 +78,20 @@ export function restoreHart(hart: Hart, state: HartState): void {
     else if (key >= CSR.pmpcfg0 && key <= CSR.pmpcfg15) pmpConfig.push([key, value]);
     else if (key >= CSR.pmpaddr0 && key <= CSR.pmpaddr63) hart.writeCsr(key, value);
     else if (key >= CSR.mhpmevent3 && key <= CSR.mhpmevent31) hart.mhpmevent[key - MHPMEVENT_BASE] = value;
+    else if (key === TSELECT_KEY) tselect = value;
+    else if (key <= TDATA1_KEY && key > TDATA1_KEY - MAX_TRIGGERS) trigger(TDATA1_KEY - key).tdata1 = value;
+    else if (key <= TDATA2_KEY && key > TDATA2_KEY - MAX_TRIGGERS) trigger(TDATA2_KEY - key).tdata2 = value;
   }
+  // Through the trigger CSRs' own WARL rules, which keep the armed flags right.
+  const triggers = hart.triggers;
+  triggers.reset();
+  saved.forEach(({ tdata1, tdata2 }, i) => {
+    if (i >= triggers.count) return;
+    triggers.writeTselect(i);
+    triggers.writeTdata1(tdata1);
+    triggers.writeTdata2(tdata2);
+  });
+  triggers.writeTselect(tselect);
   // Configuration last: a locked entry ignores later address writes (priv. §3.7.1.3).
   for (const [csr, value] of pmpConfig) hart.writeCsr(csr, value);
   hart.flushTlbs();

@@ -1,7 +1,7 @@
 export { VIRT, DEFAULT_MEMORY_MIB, TIMEBASE_FREQUENCY } from "./layout.js";
 export { InstructionClock } from "./clock.js";
 export { VirtMachine } from "./board.js";
-export type { BootInfo, BootOptions, HartData, MachineOptions, MachineState, RunOutcome, StatefulDevice } from "./board.js";
+export type { BoardDebugger, BootInfo, BootOptions, HartData, MachineOptions, MachineState, RunOutcome, StatefulDevice } from "./board.js";
 export { runThreaded, steadyWorkerJit } from "./threaded.js";
 export { engineModule, type EngineModule } from "./engines.js";
 export { siblingModule, startWorker } from "./worker.js";

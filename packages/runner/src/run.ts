@@ -92,6 +92,11 @@ export interface RunOptions {
   afterSlice?: (run: PausedRun) => boolean | Promise<boolean>;
   /** Instructions of machine time between checks for input and `afterSlice` calls (default 2,000,000). */
   sliceInstructions?: number;
+  /**
+   * Called with each stack the run builds, booted (or restored) and not run yet: the first, and a
+   * fresh one after every reset. A debugger attaches to its boards here (`VirtMachine.debugger`).
+   */
+  onStack?: (stack: Stack) => void;
 }
 
 /** What the run loop counts beside the machines: time and instructions of boots before a reset. */
@@ -213,6 +218,7 @@ export async function runGuest(options: RunOptions): Promise<RunReport> {
   let resets = 0;
   if (options.resume) ({ earlierTime, earlierInstructions, resets } = options.resume(stack));
   else boot(stack);
+  options.onStack?.(stack);
   const started = performance.now();
   const limit = options.maxInstructions ?? Number.POSITIVE_INFINITY;
   const networked = (options.net?.length ?? 0) > 0;
@@ -284,6 +290,7 @@ export async function runGuest(options: RunOptions): Promise<RunReport> {
       stack = build();
       if (!copyGuestMemory(previous, stack.guest.ram)) throw new Error("the guest's RAM could not be carried over the reset");
       boot(stack);
+      options.onStack?.(stack);
       continue;
     }
     break;

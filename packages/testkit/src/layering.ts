@@ -15,7 +15,7 @@ const SCOPE = "@matryoshka/";
 export const LAYERS = {
   hardware: ["metrics", "isa", "memory", "mmu", "cpu", "bt", "engines", "interrupts", "devices", "machine"],
   hypervisor: ["vmm", "paravirt", "scheduler"],
-  runner: ["runner", "partition", "snapshot"],
+  runner: ["runner", "partition", "snapshot", "gdbstub"],
   /** Test and reference tooling: the QEMU oracle, the bundled guests (files), and the private test kit (tests only). */
   tools: ["qemu-oracle", "guests", "testkit"],
 } as const;

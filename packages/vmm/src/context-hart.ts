@@ -1,5 +1,6 @@
 import { CSR } from "@matryoshka/isa";
 import { MSTATUS, Priv, StopReason, type Hart } from "@matryoshka/cpu";
+import type { BoardDebugger } from "@matryoshka/machine";
 import { carriesInstruction, ExitKind, type PlatformHart } from "./platform.js";
 
 /** How a `ContextHart` runs the hart it stands for: an engine's `run`. */
@@ -30,6 +31,11 @@ export class ContextHart implements PlatformHart {
    */
   private readonly exclusive: boolean;
   private prepared = false;
+  /**
+   * A debugger watching this hart's contexts run (`--gdb-level` of a level beneath the guest's):
+   * every entry goes through it, as a board's turns go through `VirtMachine.debugger`.
+   */
+  debugger: BoardDebugger | undefined = undefined;
 
   constructor(hart: Hart, runner: HartRunner, exclusive: boolean) {
     this.hart = hart;
@@ -85,7 +91,8 @@ export class ContextHart implements PlatformHart {
     hart.needsResync = true;
     const steps = hart.steps;
     const trapped = hart.trapped;
-    const reason = this.runner(hart, budget);
+    const debug = this.debugger;
+    const reason = debug === undefined ? this.runner(hart, budget) : debug.runHart(hart, budget, this.runner);
     if (!this.exclusive) hart.interceptTraps = false;
     this.retired = hart.steps - steps - (hart.trapped - trapped);
     if (reason === StopReason.Intercept) {
@@ -96,6 +103,27 @@ export class ContextHart implements PlatformHart {
       return ExitKind.Trap;
     }
     return reason === StopReason.Budget ? ExitKind.Budget : ExitKind.Stop;
+  }
+
+  /** Whether the hart's triggers are lent to a guest's (see `lendTriggers`). */
+  private lent = false;
+
+  /**
+   * Lends the hart's debug triggers to the virtual hart about to run on it (`Triggers.lend`): the
+   * hypervisor owns the platform's triggers, and a vCPU's are mapped onto them while it runs, as a
+   * hypervisor on hardware switches trigger state with the vCPU. Nothing is done while neither
+   * side has any armed.
+   */
+  lendTriggers(from: Hart): void {
+    const guest = from.triggers;
+    const armed = guest.executeArmed || guest.dataArmed;
+    if (!armed && !this.lent) return;
+    const own = this.hart.triggers;
+    const dataBefore = own.dataArmed;
+    own.lend(guest, from.priv, (from.mstatus & MSTATUS.MIE) !== 0);
+    this.lent = armed;
+    // The data TLBs must not hold entries past which loads and stores skip the trigger checks.
+    if (own.dataArmed && !dataBefore) this.hart.flushTlbs();
   }
 
   /** Forgets cached translations of one page (`va`) or of all of them. */

@@ -1,3 +1,5 @@
+import type { Hart } from "@matryoshka/cpu";
+import type { BoardDebugger } from "@matryoshka/machine";
 import { Cause } from "@matryoshka/isa";
 import type { GuestMemory } from "@matryoshka/memory";
 import type { PlatformBalloon } from "./balloon.js";
@@ -38,6 +40,14 @@ export interface PlatformHart {
    * instructions do not trap in U-mode.
    */
   enter(satp: number, budget: number, sensitiveCalls?: boolean): ExitKind;
+  /**
+   * Maps a virtual hart's debug triggers onto this hart's for the contexts entered next (see
+   * `ContextHart.lendTriggers`); a platform without triggers leaves it out, and guests' triggers
+   * then fire only in emulated instructions.
+   */
+  lendTriggers?(from: Hart): void;
+  /** A debugger watching the contexts this hart runs (`ContextHart.debugger`). */
+  debugger?: BoardDebugger | undefined;
   /** Instructions the last `enter` retired (a trapping instruction does not retire). */
   readonly retired: number;
   /** After ExitKind.Trap: mcause (interrupt bit included), mtval and the instruction bits (0 if not known). */

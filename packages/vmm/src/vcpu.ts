@@ -124,6 +124,7 @@ export class Vcpu {
       // emulated against the reservation the platform's LR made.
       platformHart.reservation = vhart.reservation;
       platformHart.reservationValue = vhart.reservationValue;
+      platformHart.lendTriggers?.(vhart);
       const kind = platformHart.enter(satp, budget - (vhart.steps - start), own ? backend.sensitiveCalls : vhart.sensitiveCalls);
       vhart.x.set(platformHart.x);
       vhart.pc = platformHart.pc;
@@ -181,9 +182,12 @@ export class Vcpu {
       exits.reflected++;
       return vhart.consumeStop();
     }
+    // A breakpoint may come from the triggers lent to the platform (`lendTriggers`), not from an
+    // ebreak: with triggers armed, emulation decides whether the guest's own trigger fires.
+    const triggersArmed = vhart.triggers.executeArmed || vhart.triggers.dataArmed;
     if (
       vhart.priv === Priv.U &&
-      (cause === Cause.EcallFromU || cause === Cause.Breakpoint || (cause === Cause.IllegalInstruction && vhart.interceptTraps))
+      (cause === Cause.EcallFromU || (cause === Cause.Breakpoint && !triggersArmed) || (cause === Cause.IllegalInstruction && vhart.interceptTraps))
     ) {
       // The context ran at the virtual hart's own privilege (U), so executing the instruction
       // there would raise the very same trap: raise it without interpreting. ecall and ebreak

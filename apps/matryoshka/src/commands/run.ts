@@ -8,6 +8,7 @@ import type { IsaProfileName } from "@matryoshka/isa";
 import { guestStatus, MAX_DEPTH, runGuest, type RunOptions, type RunReport } from "@matryoshka/runner";
 import { loadRun, MigrationError, MigrationSource, parseTcpAddress, receiveMigration, saveRun, SnapshotError, type LoadedRun } from "@matryoshka/snapshot";
 import { integerIn, requireFile, requireWritablePath } from "../arguments.js";
+import { GdbSession } from "../gdb.js";
 import { failureCodeNote, UsageError, usageErrorFromRun } from "../exit-status.js";
 import { addGuestOptions, guestBoard, readGuestFiles, type DiskFlag, type GuestFlags } from "../guest-options.js";
 import type { Io, SetStatus } from "../io.js";
@@ -32,6 +33,9 @@ type RunFlags = GuestFlags & {
   rng?: boolean;
   rngSeed?: number;
   virtioConsole?: string;
+  gdb?: string;
+  gdbWait?: boolean;
+  gdbLevel?: number;
 };
 
 /** A `--net` flag: a socket to listen on or connect to (QEMU's -netdev stream), and the card's MAC. */
@@ -121,6 +125,9 @@ export function addRunCommand(program: Command, io: Io, setStatus: SetStatus): v
     .option("--migrate-at <n>", "machine time (instructions) at which pre-copy starts", integerIn(0, Number.MAX_SAFE_INTEGER))
     .option("--migrate-level <k>", "the level whose VM moves, with everything nested inside it (default 1)", integerIn(1, MAX_DEPTH))
     .option("--migrate-disks", "copy the disk images too (default: shared storage, checked by content hash)")
+    .option("--gdb <tcp:HOST:PORT>", "serve the GDB remote protocol there (QEMU's -gdb; port 0: any free port, printed on stderr)")
+    .option("--gdb-wait", "with --gdb: do not run the guest until gdb continues it (QEMU's -S)")
+    .option("--gdb-level <k>", "with --gdb: debug the harts of level k (0: the machine) instead of the guest's own (level --depth)", integerIn(0, MAX_DEPTH))
     .action(async (kernelPath: string | undefined, options: RunFlags, command: Command) => {
       const explicit = (name: string) => command.getOptionValueSource(name) === "cli";
       const arriving = options.restore !== undefined ? "--restore" : options.incoming !== undefined ? "--incoming" : undefined;
@@ -157,6 +164,13 @@ export function addRunCommand(program: Command, io: Io, setStatus: SetStatus): v
         throw new UsageError("--net, --rng and --virtio-console do not go with snapshots or migration (yet): a snapshot does not hold their state");
       }
       if (options.netDump !== undefined && options.net === undefined) throw new UsageError("--net-dump records a network card's frames: give --net too");
+      if (options.gdb === undefined && (options.gdbWait === true || options.gdbLevel !== undefined)) throw new UsageError("--gdb-wait and --gdb-level need --gdb tcp:HOST:PORT");
+      const gdbAddress = options.gdb === undefined ? undefined : tcpAddress(options.gdb);
+      if (gdbAddress !== undefined) {
+        if (options.threads === true) throw new UsageError("--gdb needs the deterministic run: drop --threads");
+        if (arriving !== undefined || options.snapshot !== undefined || target !== undefined) throw new UsageError("--gdb does not go with snapshots or migration (yet)");
+        if (options.gdbLevel !== undefined && options.gdbLevel > options.depth) throw new UsageError(`--gdb-level ${options.gdbLevel} is deeper than --depth ${options.depth}`);
+      }
 
       const loaded = options.restore !== undefined ? readSnapshot(options.restore) : options.incoming !== undefined ? await incoming(options, io) : undefined;
       const setup = loaded === undefined ? freshRun(kernelPath!, options) : restoredRun(loaded, options, explicit("engine"));
@@ -204,6 +218,17 @@ export function addRunCommand(program: Command, io: Io, setStatus: SetStatus): v
         disks: setup.diskFlags,
         log: (line) => io.stderr(`matryoshka: ${line}\n`),
       });
+      let gdb: GdbSession | undefined;
+      if (gdbAddress !== undefined) {
+        try {
+          gdb = await GdbSession.listen(gdbAddress.host, gdbAddress.port, { wait: options.gdbWait === true, level: options.gdbLevel });
+        } catch (error) {
+          socket?.close();
+          for (const disk of disks) disk.backend.close();
+          throw new UsageError(`--gdb: ${(error as Error).message}`);
+        }
+        io.stderr(`gdb: waiting on tcp:${gdb.host}:${gdb.port}\n`);
+      }
       const input = io.input?.();
       let report: RunReport;
       try {
@@ -219,16 +244,19 @@ export function addRunCommand(program: Command, io: Io, setStatus: SetStatus): v
           input,
           pauseAt: options.snapshotAt,
           resume: loaded === undefined ? undefined : (stack) => loaded.restore(stack),
-          afterSlice: source?.afterSlice,
+          afterSlice: source?.afterSlice ?? gdb?.afterSlice,
+          onStack: gdb?.onStack,
           // Pre-copy rounds go between slices: shorter ones, so that each round has less to send.
           // A guest of several harts keeps the run's own slices: their boundaries cut rounds of the
           // harts' interleaving short, and the destination continues with the default ones.
-          sliceInstructions: source === undefined || (setup.options.harts ?? 1) > 1 ? undefined : MIGRATION_SLICE,
+          sliceInstructions: gdb !== undefined ? GdbSession.SLICE : source === undefined || (setup.options.harts ?? 1) > 1 ? undefined : MIGRATION_SLICE,
         });
+        gdb?.ended(report.outcome);
       } catch (error) {
         if (error instanceof SnapshotError) throw new UsageError(`${options.restore}: ${error.message}`);
         throw usageErrorFromRun(error);
       } finally {
+        await gdb?.close();
         input?.close();
         for (const disk of disks) disk.backend.close();
         dump?.close();

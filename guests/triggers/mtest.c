@@ -1,0 +1,2 @@
+/* The shared trap harness (guests/include/mtest_impl.h). */
+#include "mtest_impl.h"
