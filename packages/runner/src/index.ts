@@ -1,4 +1,4 @@
-export { runGuest } from "./run.js";
+export { guestDeviceTree, reportOf, runGuest } from "./run.js";
 export type { InputSource, LevelReport, PausedRun, RunCounters, RunOptions, RunReport } from "./run.js";
 export { describeOutcome, GuestStatus, guestStatus } from "./status.js";
 export { compareRuns, DepthListError, parseDepths, summarizeLevel, sweep, sweepJson } from "./sweep.js";

@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { qemuAvailability, qemuCommandLine, runOnQemu } from "@matryoshka/qemu-oracle";
-import { positiveInteger, requireFile } from "../arguments.js";
+import { positiveInteger, requireFile, userPath } from "../arguments.js";
 import { ExitStatus, failureCodeNote, UsageError } from "../exit-status.js";
 import type { Io, SetStatus } from "../io.js";
 
@@ -13,7 +13,8 @@ export function addOracleCommand(program: Command, io: Io, setStatus: SetStatus)
     .option("--timeout <ms>", "wall-clock limit in milliseconds", positiveInteger, 20_000)
     .option("--smp <harts>", "number of harts", positiveInteger)
     .option("--print-command", "print the QEMU command line on stderr first")
-    .action(async (elf: string, options: { timeout: number; smp?: number; printCommand?: boolean }) => {
+    .action(async (givenElf: string, options: { timeout: number; smp?: number; printCommand?: boolean }) => {
+      const elf = userPath(givenElf);
       requireFile(elf, "guest ELF");
       const qemu = qemuAvailability();
       if (!qemu.available) throw new UsageError(qemu.reason);

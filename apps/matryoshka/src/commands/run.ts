@@ -5,13 +5,15 @@ import { FileBlockBackend, PcapDump, SocketNetBackend, parseMac, seededEntropy, 
 import type { EngineName } from "@matryoshka/engines";
 import { ENGINE_NAMES } from "@matryoshka/engines";
 import type { IsaProfileName } from "@matryoshka/isa";
-import { guestStatus, MAX_DEPTH, runGuest, type RunOptions, type RunReport } from "@matryoshka/runner";
+import { guestDeviceTree, guestStatus, MAX_DEPTH, runGuest, type RunOptions, type RunReport } from "@matryoshka/runner";
 import { loadRun, MigrationError, MigrationSource, parseTcpAddress, receiveMigration, saveRun, SnapshotError, type LoadedRun } from "@matryoshka/snapshot";
-import { integerIn, requireFile, requireWritablePath } from "../arguments.js";
+import { integerIn, optionalUserPath, requireFile, requireWritablePath } from "../arguments.js";
 import { failureCodeNote, UsageError, usageErrorFromRun } from "../exit-status.js";
-import { addGuestOptions, guestBoard, readGuestFiles, type DiskFlag, type GuestFlags } from "../guest-options.js";
+import { ConsoleEscapes } from "../escapes.js";
+import { addGuestOptions, guestBoard, readGuestFiles, resolveGuestPaths, type DiskFlag, type GuestFlags } from "../guest-options.js";
 import type { Io, SetStatus } from "../io.js";
-import { statsTable } from "../run-view.js";
+import { RunMonitor } from "../monitor.js";
+import { runJson, statsTable } from "../run-view.js";
 
 type RunFlags = GuestFlags & {
   depth: number;
@@ -32,7 +34,12 @@ type RunFlags = GuestFlags & {
   rng?: boolean;
   rngSeed?: number;
   virtioConsole?: string;
+  dumpDtb?: string;
+  json?: string;
 };
+
+/** Exit statuses after a signal, as a shell reports a process the signal killed (128 + its number). */
+const SIGNAL_STATUS = { SIGINT: 130, SIGTERM: 143 } as const;
 
 /** A `--net` flag: a socket to listen on or connect to (QEMU's -netdev stream), and the card's MAC. */
 export interface NetFlag {
@@ -106,7 +113,9 @@ export function addRunCommand(program: Command, io: Io, setStatus: SetStatus): v
     .option("--rng", "a virtio-rng device fed by the host's cryptographic RNG")
     .option("--rng-seed <n>", "a virtio-rng device fed by a deterministic generator seeded with n (runs repeat exactly)", integerIn(0, 0xffff_ffff))
     .option("--virtio-console <file>", "a virtio-console port (Linux's hvc0) whose output is written to file")
-    .option("--stats", "print instructions, traps by cause and time on stderr at the end")
+    .option("--stats", "print instructions, traps by cause and time on stderr at the end (also after SIGINT or SIGTERM, then status 130 or 143)")
+    .option("--json <file>", "write the --stats numbers to this file as JSON (schema in the CLI README), at the end or after SIGINT or SIGTERM")
+    .option("--dump-dtb <file>", "write the flattened device tree the guest would boot with (the innermost VM's at --depth > 0) to file and exit 0 without running (QEMU's -machine dumpdtb=file)")
     .option(
       "--threads",
       "run the harts in parallel, each on its own worker thread (depth 0), or the VM's vCPUs (depth 1, trap-and-emulate); " +
@@ -121,7 +130,11 @@ export function addRunCommand(program: Command, io: Io, setStatus: SetStatus): v
     .option("--migrate-at <n>", "machine time (instructions) at which pre-copy starts", integerIn(0, Number.MAX_SAFE_INTEGER))
     .option("--migrate-level <k>", "the level whose VM moves, with everything nested inside it (default 1)", integerIn(1, MAX_DEPTH))
     .option("--migrate-disks", "copy the disk images too (default: shared storage, checked by content hash)")
-    .action(async (kernelPath: string | undefined, options: RunFlags, command: Command) => {
+    .action(async (givenKernelPath: string | undefined, options: RunFlags, command: Command) => {
+      // Paths are the user's, from the folder they ran `pnpm matryoshka` in.
+      const kernelPath = optionalUserPath(givenKernelPath);
+      resolveGuestPaths(options);
+      for (const key of ["snapshot", "restore", "netDump", "virtioConsole", "dumpDtb", "json"] as const) options[key] = optionalUserPath(options[key]);
       const explicit = (name: string) => command.getOptionValueSource(name) === "cli";
       const arriving = options.restore !== undefined ? "--restore" : options.incoming !== undefined ? "--incoming" : undefined;
       if (options.restore !== undefined && options.incoming !== undefined) throw new UsageError("--restore and --incoming do not go together");
@@ -157,6 +170,14 @@ export function addRunCommand(program: Command, io: Io, setStatus: SetStatus): v
         throw new UsageError("--net, --rng and --virtio-console do not go with snapshots or migration (yet): a snapshot does not hold their state");
       }
       if (options.netDump !== undefined && options.net === undefined) throw new UsageError("--net-dump records a network card's frames: give --net too");
+      if (options.json !== undefined) requireWritablePath(options.json, "--json file");
+      if (options.dumpDtb !== undefined) {
+        if (arriving !== undefined) throw new UsageError(`--dump-dtb describes the board a kernel boots on: drop ${arriving}`);
+        requireWritablePath(options.dumpDtb, "--dump-dtb file");
+        dumpDeviceTree(kernelPath!, options);
+        setStatus(0);
+        return;
+      }
 
       const loaded = options.restore !== undefined ? readSnapshot(options.restore) : options.incoming !== undefined ? await incoming(options, io) : undefined;
       const setup = loaded === undefined ? freshRun(kernelPath!, options) : restoredRun(loaded, options, explicit("engine"));
@@ -204,7 +225,37 @@ export function addRunCommand(program: Command, io: Io, setStatus: SetStatus): v
         disks: setup.diskFlags,
         log: (line) => io.stderr(`matryoshka: ${line}\n`),
       });
-      const input = io.input?.();
+      // Ctrl-A escapes on a terminal (QEMU's -nographic), its monitor, and the signals that end the
+      // run with a summary: each ends the run at the next slice boundary, where its state is whole.
+      const monitor = new RunMonitor((text) => io.stderr(text), (partial) => statsTable(partial, { color: io.stderrColour === true }));
+      const escapes = new ConsoleEscapes({
+        quit: () => {
+          monitor.end("quit");
+          input?.interrupt();
+        },
+        print: (text) => io.stderr(text),
+        command: (line) => {
+          monitor.command(line);
+          if (monitor.endedBy !== undefined) input?.interrupt();
+        },
+      });
+      const input = io.input?.({ escapes: (bytes) => escapes.filter(bytes) });
+      const summaryOnSignal = options.stats === true || options.json !== undefined;
+      const onSignal = (signal: keyof typeof SIGNAL_STATUS) => {
+        if (options.threads === true) {
+          // Worker threads run to the end of the guest without slice boundaries: no summary to stop at.
+          io.stderr(`matryoshka: interrupted by ${signal} (no summary with --threads)\n`);
+          process.exit(SIGNAL_STATUS[signal]);
+        }
+        monitor.end(signal);
+        input?.interrupt();
+      };
+      const onSigint = () => onSignal("SIGINT");
+      const onSigterm = () => onSignal("SIGTERM");
+      if (summaryOnSignal) {
+        process.on("SIGINT", onSigint);
+        process.on("SIGTERM", onSigterm);
+      }
       let report: RunReport;
       try {
         report = await runGuest({
@@ -219,7 +270,7 @@ export function addRunCommand(program: Command, io: Io, setStatus: SetStatus): v
           input,
           pauseAt: options.snapshotAt,
           resume: loaded === undefined ? undefined : (stack) => loaded.restore(stack),
-          afterSlice: source?.afterSlice,
+          afterSlice: async (run) => (await monitor.between(run)) || (source !== undefined && (await source.afterSlice(run))),
           // Pre-copy rounds go between slices: shorter ones, so that each round has less to send.
           // A guest of several harts keeps the run's own slices: their boundaries cut rounds of the
           // harts' interleaving short, and the destination continues with the default ones.
@@ -229,11 +280,32 @@ export function addRunCommand(program: Command, io: Io, setStatus: SetStatus): v
         if (error instanceof SnapshotError) throw new UsageError(`${options.restore}: ${error.message}`);
         throw usageErrorFromRun(error);
       } finally {
+        process.off("SIGINT", onSigint);
+        process.off("SIGTERM", onSigterm);
         input?.close();
         for (const disk of disks) disk.backend.close();
         dump?.close();
         await socket?.end();
         if (consoleFile !== undefined) closeSync(consoleFile);
+      }
+      const table = () => statsTable(report, { color: io.stderrColour === true, width: io.stderrColumns });
+      const writeJson = (status: number, interrupted?: string) => {
+        if (options.json === undefined) return;
+        try {
+          writeFileSync(options.json, `${JSON.stringify(runJson(report, { backend: setup.options.backend ?? "trap-and-emulate", status, interrupted }), null, 2)}\n`);
+        } catch (error) {
+          throw new UsageError(`cannot write --json file: ${error instanceof Error ? error.message : String(error)}`);
+        }
+      };
+      if (monitor.endedBy !== undefined) {
+        // Ended by Ctrl-A x (status 0, as QEMU's own C-a x) or by a signal (128 + its number, as a shell shows it).
+        const signal = monitor.endedBy as keyof typeof SIGNAL_STATUS;
+        const status = signal in SIGNAL_STATUS ? SIGNAL_STATUS[signal] : 0;
+        io.stderr(status === 0 ? "matryoshka: terminated\n" : `matryoshka: interrupted by ${signal}\n`);
+        if (options.stats) io.stderr(`${table()}\n`);
+        writeJson(status, monitor.endedBy);
+        setStatus(status);
+        return;
       }
       if (report.paused !== undefined && source?.report !== undefined) {
         const moved = source.report;
@@ -243,7 +315,8 @@ export function addRunCommand(program: Command, io: Io, setStatus: SetStatus): v
             `${moved.rounds} rounds, ${moved.pagesSent} pages sent, downtime ${moved.downtimeMilliseconds.toFixed(1)} ms ` +
             `(about ${Math.round(moved.downtimeMilliseconds * speed)} guest instructions at this run's speed; machine time stood still), total ${moved.totalMilliseconds.toFixed(1)} ms\n`,
         );
-        if (options.stats) io.stderr(`${statsTable(report, { color: io.stderrColour === true })}\n`);
+        if (options.stats) io.stderr(`${table()}\n`);
+        writeJson(0);
         setStatus(0);
         return;
       }
@@ -263,12 +336,13 @@ export function addRunCommand(program: Command, io: Io, setStatus: SetStatus): v
           `matryoshka: snapshot written to ${options.snapshot} at ${report.paused.machineTime} instructions of machine time ` +
             `(depth ${saved.config.depth}, ${saved.pages} RAM pages, ${saved.bytes.length} bytes)\n`,
         );
-        if (options.stats) io.stderr(`${statsTable(report, { color: io.stderrColour === true })}\n`);
+        if (options.stats) io.stderr(`${table()}\n`);
+        writeJson(0);
         setStatus(0);
         return;
       }
       if (source !== undefined && !source.began) io.stderr(`matryoshka: the guest ended before --migrate-at ${options.migrateAt}: nothing was migrated\n`);
-      if (options.stats) io.stderr(`${statsTable(report, { color: io.stderrColour === true })}\n`);
+      if (options.stats) io.stderr(`${table()}\n`);
       const outcome = report.outcome;
       if (outcome.kind === "limit") io.stderr(`matryoshka: instruction limit of ${options.maxInsns} reached\n`);
       else if (outcome.kind !== "pass" && outcome.kind !== "fail") {
@@ -279,8 +353,25 @@ export function addRunCommand(program: Command, io: Io, setStatus: SetStatus): v
         const note = failureCodeNote(outcome.code, status);
         if (note !== undefined) io.stderr(note);
       }
+      writeJson(status);
       setStatus(status);
     });
+}
+
+/** `--dump-dtb`: the guest's device tree, written without running anything. */
+function dumpDeviceTree(kernelPath: string, options: RunFlags): void {
+  const { options: run } = freshRun(kernelPath, options);
+  let fdt: Uint8Array;
+  try {
+    fdt = guestDeviceTree({ ...run, balloonMiB: options.balloon, console: () => {} });
+  } catch (error) {
+    throw usageErrorFromRun(error);
+  }
+  try {
+    writeFileSync(options.dumpDtb!, fdt);
+  } catch (error) {
+    throw new UsageError(`cannot write --dump-dtb file: ${error instanceof Error ? error.message : String(error)}`);
+  }
 }
 
 /** Instructions between pre-copy rounds. */
