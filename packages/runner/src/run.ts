@@ -8,6 +8,8 @@ import type { CounterValue, MetricsSnapshot } from "@matryoshka/metrics";
 import { SbiFirmware } from "@matryoshka/paravirt";
 import { buildStack, runVmThreaded, type Stack, type VmBackend } from "@matryoshka/vmm";
 import { createEngine, type EngineName } from "@matryoshka/engines";
+import { createDefaultEngine } from "@matryoshka/cpu";
+import { installTrace, TracingEngine, type TraceOptions } from "./trace.js";
 
 /** Everything `matryoshka run` needs, already read from disk. */
 export interface RunOptions {
@@ -92,6 +94,8 @@ export interface RunOptions {
   afterSlice?: (run: PausedRun) => boolean | Promise<boolean>;
   /** Instructions of machine time between checks for input and `afterSlice` calls (default 2,000,000). */
   sliceInstructions?: number;
+  /** Trace what the run does (`matryoshka run --trace`, trace.ts); not with `threads`. */
+  trace?: TraceOptions;
 }
 
 /** What the run loop counts beside the machines: time and instructions of boots before a reset. */
@@ -183,7 +187,12 @@ export async function runGuest(options: RunOptions): Promise<RunReport> {
   if (options.threads === true && (depth > 1 || (depth === 1 && (options.backend ?? "trap-and-emulate") !== "trap-and-emulate"))) {
     throw new RangeError("--threads runs harts on worker threads at depth 0, or a VM's vCPUs at depth 1 with the trap-and-emulate backend");
   }
-  const build = () => buildRunStack(options, depth);
+  if (options.trace !== undefined && options.threads === true) throw new RangeError("--trace needs the deterministic run: drop --threads");
+  const build = () => {
+    const built = buildRunStack(options, depth);
+    if (options.trace !== undefined) installTrace(built, options.trace);
+    return built;
+  };
   // A VM's boot also tells the levels beneath that its RAM changed.
   const boot = (stack: Stack) => bootRunStack(stack, options);
   let stack = build();
@@ -297,8 +306,11 @@ export function reportOf(stack: Stack, counters: RunCounters, outcome: RunOutcom
 
 /** The stack a run's options describe, not booted. */
 function buildRunStack(options: RunOptions, depth: number): Stack {
+  const trace = options.trace?.categories;
+  const engine = options.engine === undefined ? undefined : createEngine(options.engine);
+  const traceInstructions = trace !== undefined && (trace.has("exec") || trace.has("in_asm"));
   return buildStack(depth, {
-    engine: options.engine === undefined ? undefined : createEngine(options.engine),
+    engine: traceInstructions ? new TracingEngine(engine ?? createDefaultEngine(), trace.has("exec"), trace.has("in_asm"), options.trace!.write) : engine,
     backend: options.backend,
     paravirtualFirmware: () => new SbiFirmware(),
     isaProfile: options.isaProfile === undefined ? undefined : ISA_PROFILES[options.isaProfile],

@@ -5,7 +5,7 @@ import { FileBlockBackend, PcapDump, SocketNetBackend, parseMac, seededEntropy, 
 import type { EngineName } from "@matryoshka/engines";
 import { ENGINE_NAMES } from "@matryoshka/engines";
 import type { IsaProfileName } from "@matryoshka/isa";
-import { guestDeviceTree, guestStatus, MAX_DEPTH, runGuest, type RunOptions, type RunReport } from "@matryoshka/runner";
+import { guestDeviceTree, guestStatus, MAX_DEPTH, parseTrace, runGuest, TraceSpecError, type RunOptions, type RunReport, type TraceCategory } from "@matryoshka/runner";
 import { loadRun, MigrationError, MigrationSource, parseTcpAddress, receiveMigration, saveRun, SnapshotError, type LoadedRun } from "@matryoshka/snapshot";
 import { integerIn, optionalUserPath, requireFile, requireWritablePath } from "../arguments.js";
 import { failureCodeNote, UsageError, usageErrorFromRun } from "../exit-status.js";
@@ -36,7 +36,44 @@ type RunFlags = GuestFlags & {
   virtioConsole?: string;
   dumpDtb?: string;
   json?: string;
+  trace?: { categories: Set<TraceCategory>; level?: number };
+  traceFile?: string;
 };
+
+/** Parses `--trace`: an unknown category is the user's input (status 2, the valid ones listed). */
+function traceFlag(value: string): { categories: Set<TraceCategory>; level?: number } {
+  try {
+    return parseTrace(value);
+  } catch (error) {
+    if (error instanceof TraceSpecError) throw new InvalidArgumentError(error.message);
+    throw error;
+  }
+}
+
+/**
+ * Where trace lines go: a file descriptor, written in chunks (a line per write would be a system
+ * call per instruction with `exec`), flushed when full and at the end of the run.
+ */
+class TraceWriter {
+  private chunks: string[] = [];
+  private length = 0;
+
+  constructor(private readonly fd: number) {}
+
+  write = (line: string): void => {
+    this.chunks.push(line);
+    this.length += line.length;
+    if (this.length >= 65536) this.flush();
+  };
+
+  flush(): void {
+    if (this.chunks.length === 0) return;
+    const text = this.chunks.join("");
+    this.chunks = [];
+    this.length = 0;
+    writeSync(this.fd, text);
+  }
+}
 
 /** Exit statuses after a signal, as a shell reports a process the signal killed (128 + its number). */
 const SIGNAL_STATUS = { SIGINT: 130, SIGTERM: 143 } as const;
@@ -115,6 +152,12 @@ export function addRunCommand(program: Command, io: Io, setStatus: SetStatus): v
     .option("--virtio-console <file>", "a virtio-console port (Linux's hvc0) whose output is written to file")
     .option("--stats", "print instructions, traps by cause and time on stderr at the end (also after SIGINT or SIGTERM, then status 130 or 143)")
     .option("--json <file>", "write the --stats numbers to this file as JSON (schema in the CLI README), at the end or after SIGINT or SIGTERM")
+    .option(
+      "--trace <list>",
+      "trace categories, comma-separated, as QEMU's -d: in_asm, exec, int, mmu, exits, virtio; level=K picks the level traced (default: the guest's own)",
+      traceFlag,
+    )
+    .option("--trace-file <file>", "write the trace to this file instead of stderr (QEMU's -D)")
     .option("--dump-dtb <file>", "write the flattened device tree the guest would boot with (the innermost VM's at --depth > 0) to file and exit 0 without running (QEMU's -machine dumpdtb=file)")
     .option(
       "--threads",
@@ -134,7 +177,7 @@ export function addRunCommand(program: Command, io: Io, setStatus: SetStatus): v
       // Paths are the user's, from the folder they ran `pnpm matryoshka` in.
       const kernelPath = optionalUserPath(givenKernelPath);
       resolveGuestPaths(options);
-      for (const key of ["snapshot", "restore", "netDump", "virtioConsole", "dumpDtb", "json"] as const) options[key] = optionalUserPath(options[key]);
+      for (const key of ["snapshot", "restore", "netDump", "virtioConsole", "dumpDtb", "json", "traceFile"] as const) options[key] = optionalUserPath(options[key]);
       const explicit = (name: string) => command.getOptionValueSource(name) === "cli";
       const arriving = options.restore !== undefined ? "--restore" : options.incoming !== undefined ? "--incoming" : undefined;
       if (options.restore !== undefined && options.incoming !== undefined) throw new UsageError("--restore and --incoming do not go together");
@@ -171,6 +214,10 @@ export function addRunCommand(program: Command, io: Io, setStatus: SetStatus): v
       }
       if (options.netDump !== undefined && options.net === undefined) throw new UsageError("--net-dump records a network card's frames: give --net too");
       if (options.json !== undefined) requireWritablePath(options.json, "--json file");
+      if (options.traceFile !== undefined && options.trace === undefined) throw new UsageError("--trace-file says where --trace writes: give --trace too");
+      if (options.trace !== undefined && options.threads === true) throw new UsageError("--trace needs the deterministic run: drop --threads");
+      if (options.trace?.level !== undefined && options.trace.level > options.depth) throw new UsageError(`--trace level=${options.trace.level} is deeper than --depth ${options.depth}`);
+      if (options.trace?.categories.has("exits") && (options.trace.level ?? options.depth) === 0) throw new UsageError("--trace exits traces a VM's exits: give --depth 1 or more (and a level of 1 or more)");
       if (options.dumpDtb !== undefined) {
         if (arriving !== undefined) throw new UsageError(`--dump-dtb describes the board a kernel boots on: drop ${arriving}`);
         requireWritablePath(options.dumpDtb, "--dump-dtb file");
@@ -240,6 +287,16 @@ export function addRunCommand(program: Command, io: Io, setStatus: SetStatus): v
         },
       });
       const input = io.input?.({ escapes: (bytes) => escapes.filter(bytes) });
+      let traceFd: number | undefined;
+      if (options.traceFile !== undefined) {
+        try {
+          traceFd = openSync(options.traceFile, "w");
+        } catch (error) {
+          input?.close();
+          throw new UsageError(`--trace-file: ${(error as Error).message}`);
+        }
+      }
+      const tracer = options.trace === undefined ? undefined : new TraceWriter(traceFd ?? 2);
       const summaryOnSignal = options.stats === true || options.json !== undefined;
       const onSignal = (signal: keyof typeof SIGNAL_STATUS) => {
         if (options.threads === true) {
@@ -270,6 +327,7 @@ export function addRunCommand(program: Command, io: Io, setStatus: SetStatus): v
           input,
           pauseAt: options.snapshotAt,
           resume: loaded === undefined ? undefined : (stack) => loaded.restore(stack),
+          trace: tracer === undefined ? undefined : { ...options.trace!, write: tracer.write },
           afterSlice: async (run) => (await monitor.between(run)) || (source !== undefined && (await source.afterSlice(run))),
           // Pre-copy rounds go between slices: shorter ones, so that each round has less to send.
           // A guest of several harts keeps the run's own slices: their boundaries cut rounds of the
@@ -280,6 +338,8 @@ export function addRunCommand(program: Command, io: Io, setStatus: SetStatus): v
         if (error instanceof SnapshotError) throw new UsageError(`${options.restore}: ${error.message}`);
         throw usageErrorFromRun(error);
       } finally {
+        tracer?.flush();
+        if (traceFd !== undefined) closeSync(traceFd);
         process.off("SIGINT", onSigint);
         process.off("SIGTERM", onSigterm);
         input?.close();
