@@ -57,6 +57,30 @@ describe("run --dump-dtb", () => {
   });
 });
 
+describe("run --trace", () => {
+  it("an unknown category is status 2 with the valid ones listed", async () => {
+    const { status, stderr, stdout } = await runFrontDoor(["run", guestPath("hello"), "--trace", "int,tlb"]);
+    expect(status).toBe(2);
+    expect(stdout).toBe("");
+    expect(stderr).toContain("in_asm, exec, int, mmu, exits, virtio");
+  });
+
+  it("writes to stderr, or to --trace-file, the same lines for the same run", async () => {
+    const toStderr = await runFrontDoor(["run", guestPath("traps"), "--trace", "int"]);
+    const lines = toStderr.stderr.split("\n").filter((line) => line.startsWith("int: "));
+    expect(lines.length).toBeGreaterThan(0);
+    const toFile = await runFrontDoor(["run", guestPath("traps"), "--trace", "int", "--trace-file", join(scratch, "traps.trace")]);
+    expect(toFile.status).toBe(toStderr.status);
+    expect(toFile.stderr).not.toContain("int: ");
+    expect(readFileSync(join(scratch, "traps.trace"), "utf8").trimEnd().split("\n")).toEqual(lines);
+  });
+
+  it("exits at depth 0 and --trace-file without --trace are refused", async () => {
+    expect((await runFrontDoor(["run", guestPath("hello"), "--trace", "exits"])).stderr).toContain("--depth 1 or more");
+    expect((await runFrontDoor(["run", guestPath("hello"), "--trace-file", join(scratch, "t")])).status).toBe(2);
+  });
+});
+
 describe("--json", () => {
   it("run --json writes the statistics with a schema version, engine, backend and depth", async () => {
     const file = join(scratch, "run.json");
