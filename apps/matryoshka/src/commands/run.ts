@@ -8,7 +8,7 @@ import type { IsaProfileName } from "@matryoshka/isa";
 import { guestDeviceTree, guestStatus, MAX_DEPTH, parseTrace, runGuest, TraceSpecError, type RunOptions, type RunReport, type TraceCategory } from "@matryoshka/runner";
 import { loadRun, MigrationError, MigrationSource, parseTcpAddress, receiveMigration, saveRun, SnapshotError, type LoadedRun } from "@matryoshka/snapshot";
 import { integerIn, optionalUserPath, requireFile, requireWritablePath } from "../arguments.js";
-import { failureCodeNote, UsageError, usageErrorFromRun } from "../exit-status.js";
+import { ExitStatus, failureCodeNote, UsageError, usageErrorFromRun } from "../exit-status.js";
 import { ConsoleEscapes } from "../escapes.js";
 import { addGuestOptions, guestBoard, readGuestFiles, resolveGuestPaths, type DiskFlag, type GuestFlags } from "../guest-options.js";
 import type { Io, SetStatus } from "../io.js";
@@ -76,7 +76,7 @@ class TraceWriter {
 }
 
 /** Exit statuses after a signal, as a shell reports a process the signal killed (128 + its number). */
-const SIGNAL_STATUS = { SIGINT: 130, SIGTERM: 143 } as const;
+const SIGNAL_STATUS = { SIGINT: ExitStatus.sigint, SIGTERM: ExitStatus.sigterm } as const;
 
 /** A `--net` flag: a socket to listen on or connect to (QEMU's -netdev stream), and the card's MAC. */
 export interface NetFlag {
@@ -274,7 +274,7 @@ export function addRunCommand(program: Command, io: Io, setStatus: SetStatus): v
       });
       // Ctrl-A escapes on a terminal (QEMU's -nographic), its monitor, and the signals that end the
       // run with a summary: each ends the run at the next slice boundary, where its state is whole.
-      const monitor = new RunMonitor((text) => io.stderr(text), (partial) => statsTable(partial, { color: io.stderrColour === true }));
+      const monitor = new RunMonitor((text) => io.stderr(text), (partial) => statsTable(partial, { color: io.stderrColour === true, width: io.stderrColumns }));
       const escapes = new ConsoleEscapes({
         quit: () => {
           monitor.end("quit");
