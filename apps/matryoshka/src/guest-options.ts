@@ -6,6 +6,7 @@ import { ISA_PROFILES, type IsaProfileName } from "@matryoshka/isa";
 import type { RunOptions, VmBackend } from "@matryoshka/runner";
 import { integerIn, optionalUserPath, readInput, requireFile, userPath } from "./arguments.js";
 import { UsageError } from "./exit-status.js";
+import { kernelFile } from "./bundled-guests.js";
 
 /** A `--disk FILE[,slot=N]` flag: the image, and the virtio-mmio slot it asks for. */
 export interface DiskFlag {
@@ -122,7 +123,7 @@ export function readGuestFiles(kernelPath: string, flags: GuestFlags): { kernel:
   // Each is loaded into the guest's RAM, so none can be larger than it.
   const ramBytes = flags.mem * 1048576;
   const ram = `the guest's ${flags.mem} MiB of RAM (--mem)`;
-  const kernel = readInput(kernelPath, "kernel", ramBytes, ram);
+  const kernel = readInput(kernelFile(kernelPath), "kernel", ramBytes, ram);
   if (flags.disk.length > 8) throw new UsageError("at most 8 disks (the board has 8 virtio-mmio slots)");
   for (const disk of flags.disk) requireFile(disk.path, "disk image");
   const bios = flags.bios === undefined ? undefined : readInput(flags.bios, "firmware", ramBytes, ram);

@@ -16,8 +16,8 @@ export const LAYERS = {
   hardware: ["metrics", "isa", "memory", "mmu", "cpu", "bt", "engines", "interrupts", "devices", "machine"],
   hypervisor: ["vmm", "paravirt", "scheduler"],
   runner: ["runner", "partition", "snapshot"],
-  /** Test and reference tooling: the QEMU oracle, and the private test kit (tests only). */
-  tools: ["qemu-oracle", "testkit"],
+  /** Test and reference tooling: the QEMU oracle, the bundled guests (files), and the private test kit (tests only). */
+  tools: ["qemu-oracle", "guests", "testkit"],
 } as const;
 
 export type Layer = keyof typeof LAYERS | "app";
@@ -322,23 +322,28 @@ function sourcesUnder(directory: string): Map<string, string> {
   return sources;
 }
 
-/** The workspace's packages (packages/* and apps/* with a package.json) as the checks see them. */
+/** The workspace's packages (packages/*, apps/* and guests with a package.json) as the checks see them. */
 export function readWorkspace(root: string): WorkspacePackage[] {
   const packages: WorkspacePackage[] = [];
+  const dirs: string[] = [];
   for (const group of ["packages", "apps"]) {
     if (!existsSync(join(root, group))) continue;
     for (const entry of readdirSync(join(root, group), { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
-      const dir = `${group}/${entry.name}`;
-      const manifest = join(root, dir, "package.json");
-      if (!entry.isDirectory() || !existsSync(manifest)) continue;
-      const json = JSON.parse(readFileSync(manifest, "utf8")) as { name: string } & Partial<Record<DependencyField, Record<string, string>>>;
-      const dependencies = FIELDS.flatMap((field) =>
-        Object.keys(json[field] ?? {})
-          .filter((name) => name.startsWith(SCOPE))
-          .map((name) => ({ name, field })),
-      );
-      packages.push({ name: json.name, dir, dependencies, sources: sourcesUnder(join(root, dir, "src")) });
+      if (entry.isDirectory()) dirs.push(`${group}/${entry.name}`);
     }
+  }
+  // The bundled guests are a package of their own at the top (files, no sources to scan).
+  dirs.push("guests");
+  for (const dir of dirs) {
+    const manifest = join(root, dir, "package.json");
+    if (!existsSync(manifest)) continue;
+    const json = JSON.parse(readFileSync(manifest, "utf8")) as { name: string } & Partial<Record<DependencyField, Record<string, string>>>;
+    const dependencies = FIELDS.flatMap((field) =>
+      Object.keys(json[field] ?? {})
+        .filter((name) => name.startsWith(SCOPE))
+        .map((name) => ({ name, field })),
+    );
+    packages.push({ name: json.name, dir, dependencies, sources: sourcesUnder(join(root, dir, "src")) });
   }
   return packages;
 }

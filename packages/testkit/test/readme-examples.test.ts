@@ -17,14 +17,14 @@ interface Example {
 
 function examples(): Example[] {
   const found: Example[] = [];
-  for (const parent of ["packages", "apps"]) {
-    for (const name of readdirSync(join(repoRoot, parent)).sort()) {
-      const readme = join(parent, name, "README.md");
-      if (!existsSync(join(repoRoot, readme))) continue;
-      const text = readFileSync(join(repoRoot, readme), "utf8");
-      let index = 0;
-      for (const match of text.matchAll(/```ts\n([\s\S]*?)```/g)) found.push({ readme, index: index++, code: match[1]! });
-    }
+  const readmes = ["packages", "apps"].flatMap((parent) => readdirSync(join(repoRoot, parent)).sort().map((name) => join(parent, name, "README.md")));
+  // The bundled guests' package (an example importing it by its own name).
+  readmes.push(join("guests", "README.md"));
+  for (const readme of readmes) {
+    if (!existsSync(join(repoRoot, readme))) continue;
+    const text = readFileSync(join(repoRoot, readme), "utf8");
+    let index = 0;
+    for (const match of text.matchAll(/```ts\n([\s\S]*?)```/g)) found.push({ readme, index: index++, code: match[1]! });
   }
   return found;
 }

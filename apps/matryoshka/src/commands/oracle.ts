@@ -1,20 +1,22 @@
 import type { Command } from "commander";
 import { qemuAvailability, qemuCommandLine, runOnQemu } from "@matryoshka/qemu-oracle";
-import { positiveInteger, requireFile, userPath } from "../arguments.js";
+import { positiveInteger, requireFile } from "../arguments.js";
 import { ExitStatus, failureCodeNote, UsageError } from "../exit-status.js";
 import type { Io, SetStatus } from "../io.js";
+import { kernelFile } from "../bundled-guests.js";
 
 /** `matryoshka oracle <elf>`: the guest on QEMU, the reference; exits as `run` does. */
 export function addOracleCommand(program: Command, io: Io, setStatus: SetStatus): void {
   program
     .command("oracle")
     .description("run a guest ELF on QEMU's riscv32 virt machine (the reference our machine is tested against)")
-    .argument("<elf>", "guest ELF file")
+    .argument("<elf>", "guest ELF file, or a bundled guest's name (hello, crc32, …)")
     .option("--timeout <ms>", "wall-clock limit in milliseconds", positiveInteger, 20_000)
     .option("--smp <harts>", "number of harts", positiveInteger)
     .option("--print-command", "print the QEMU command line on stderr first")
-    .action(async (givenElf: string, options: { timeout: number; smp?: number; printCommand?: boolean }) => {
-      const elf = userPath(givenElf);
+    .action(async (argument: string, options: { timeout: number; smp?: number; printCommand?: boolean }) => {
+      // A path relative to the user's folder (INIT_CWD), or a bundled guest's name.
+      const elf = kernelFile(argument);
       requireFile(elf, "guest ELF");
       const qemu = qemuAvailability();
       if (!qemu.available) throw new UsageError(qemu.reason);

@@ -133,7 +133,7 @@ export function addRunCommand(program: Command, io: Io, setStatus: SetStatus): v
   const run = program
     .command("run")
     .description("boot a guest on the virt board (QEMU's -kernel, -bios, -append, -initrd) with its console on stdio")
-    .argument("[kernel]", "ELF file, Linux RISC-V Image, or raw binary (none with --restore)")
+    .argument("[kernel]", "ELF file, Linux RISC-V Image, raw binary, or a bundled guest's name (hello, crc32, …; none with --restore)")
     .option("--depth <n>", `levels of hypervisor beneath the guest, 0..${MAX_DEPTH} (0: bare board)`, integerIn(0, MAX_DEPTH), 0);
   addGuestOptions(run)
     .option(
@@ -174,8 +174,9 @@ export function addRunCommand(program: Command, io: Io, setStatus: SetStatus): v
     .option("--migrate-level <k>", "the level whose VM moves, with everything nested inside it (default 1)", integerIn(1, MAX_DEPTH))
     .option("--migrate-disks", "copy the disk images too (default: shared storage, checked by content hash)")
     .action(async (givenKernelPath: string | undefined, options: RunFlags, command: Command) => {
-      // Paths are the user's, from the folder they ran `pnpm matryoshka` in.
-      const kernelPath = optionalUserPath(givenKernelPath);
+      // Paths are the user's, from the folder they ran `pnpm matryoshka` in (the kernel's too:
+      // `kernelFile` resolves it, or takes it as a bundled guest's name).
+      const kernelPath = givenKernelPath;
       resolveGuestPaths(options);
       for (const key of ["snapshot", "restore", "netDump", "virtioConsole", "dumpDtb", "json", "traceFile"] as const) options[key] = optionalUserPath(options[key]);
       const explicit = (name: string) => command.getOptionValueSource(name) === "cli";

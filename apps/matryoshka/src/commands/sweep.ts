@@ -1,7 +1,7 @@
 import { writeFileSync } from "node:fs";
 import { InvalidArgumentError, Option, type Command } from "commander";
 import { DepthListError, MAX_DEPTH, parseDepths, sweep, sweepJson, type SweepResult } from "@matryoshka/runner";
-import { optionalUserPath, readInput, requireWritablePath, userPath } from "../arguments.js";
+import { optionalUserPath, readInput, requireWritablePath } from "../arguments.js";
 import { ExitStatus, UsageError, usageErrorFromRun } from "../exit-status.js";
 import { addGuestOptions, guestBoard, readGuestFiles, resolveGuestPaths, type GuestFlags } from "../guest-options.js";
 import type { Io, SetStatus } from "../io.js";
@@ -26,7 +26,7 @@ export function addSweepCommand(program: Command, io: Io, setStatus: SetStatus):
   const command = program
     .command("sweep")
     .description("run a guest at many nesting depths and check that its console output and status are the same at every depth")
-    .argument("<kernel>", "ELF file, Linux RISC-V Image, or raw binary")
+    .argument("<kernel>", "ELF file, Linux RISC-V Image, raw binary, or a bundled guest's name (hello, crc32, …)")
     .addOption(
       new Option("--depths <list>", `depths, ascending, 0..${MAX_DEPTH}: a range A..B, a comma list (0,1,2,5,30) or one number`)
         .argParser(depthList)
@@ -38,7 +38,8 @@ export function addSweepCommand(program: Command, io: Io, setStatus: SetStatus):
     .option("--show-output", "print the first depth's console output before the table")
     .option("--no-warmup", "time the first depth cold (by default it runs once untimed first, so slowdowns are not skewed by start-up)")
     .action(async (givenKernelPath: string, options: GuestFlags & { depths: number[]; input?: string; json?: string; showOutput?: boolean; warmup: boolean }) => {
-      const kernelPath = userPath(givenKernelPath);
+      // The kernel is resolved by `kernelFile` (readGuestFiles): a path from INIT_CWD, or a bundled guest's name.
+      const kernelPath = givenKernelPath;
       resolveGuestPaths(options);
       options.input = optionalUserPath(options.input);
       options.json = optionalUserPath(options.json);
