@@ -109,7 +109,8 @@ describe("--json", () => {
 describe("paths", () => {
   it("resolve against the folder `pnpm matryoshka` was run from (pnpm passes it as INIT_CWD)", async () => {
     const run = await new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
-      const child = spawn("pnpm", ["matryoshka", "run", "hello/hello.elf", "--json", join(scratch, "from-subfolder.json")], { cwd: join(repoRoot, "guests"), stdio: ["ignore", "pipe", "pipe"] });
+      // docs/ is a folder of the repository that is no package (pnpm runs the root's script from it).
+      const child = spawn("pnpm", ["matryoshka", "run", "../guests/hello/hello.elf", "--json", join(scratch, "from-subfolder.json")], { cwd: join(repoRoot, "docs"), stdio: ["ignore", "pipe", "pipe"] });
       let stdout = "";
       let stderr = "";
       child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString("utf8")));
@@ -136,6 +137,20 @@ describe("paths", () => {
     expect(status).toBe(0);
     expect(JSON.parse(readFileSync(join(folder, "stats.json"), "utf8")).status).toBe(0);
     expect(existsSync(join(repoRoot, "stats.json"))).toBe(false);
+  });
+
+  it("a bare word that is no file in the user's folder is still a bundled guest's name", async () => {
+    const folder = mkdtempSync(join(scratch, "elsewhere-"));
+    const child = spawn(process.execPath, ["--conditions=source", "--import", "tsx", "apps/matryoshka/src/main.ts", "run", "hello"], {
+      cwd: repoRoot,
+      env: { ...process.env, INIT_CWD: folder },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString("utf8")));
+    const status = await new Promise((resolve) => child.on("close", resolve));
+    expect(stdout).toContain("Hello from matryoshka");
+    expect(status).toBe(0);
   });
 });
 
