@@ -1,7 +1,7 @@
 // Option parsers and file checks shared by the commands: what fails here is the user's input, so
 // it fails as commander's InvalidArgumentError or as a UsageError (status 2, one line).
 import { existsSync, readFileSync, statSync } from "node:fs";
-import { dirname, resolve } from "node:path";
+import { dirname, isAbsolute, resolve } from "node:path";
 import { InvalidArgumentError } from "commander";
 import { UsageError } from "./exit-status.js";
 
@@ -49,4 +49,21 @@ export function requireWritablePath(path: string, what: string): void {
   const directory = dirname(resolve(path));
   if (!existsSync(directory) || !statSync(directory).isDirectory()) throw new UsageError(`${what}: no such directory: ${directory}`);
   if (existsSync(path) && statSync(path).isDirectory()) throw new UsageError(`${what} is a directory: ${path}`);
+}
+
+/**
+ * A path the user typed, as it names a file from the folder they ran the command in: `pnpm
+ * matryoshka` runs us from the repository root and says where the user was in `INIT_CWD`, so a
+ * relative path resolves against that (else against the current directory, left as typed so that
+ * messages quote it unchanged).
+ */
+export function userPath(path: string, environment: NodeJS.ProcessEnv = process.env): string {
+  const base = environment.INIT_CWD;
+  if (isAbsolute(path) || base === undefined || base === "" || resolve(base) === process.cwd()) return path;
+  return resolve(base, path);
+}
+
+/** `userPath` of an optional path. */
+export function optionalUserPath(path: string | undefined): string | undefined {
+  return path === undefined ? undefined : userPath(path);
 }

@@ -1,5 +1,6 @@
 import { existsSync } from "node:fs";
 import { bundledGuests, guestElf } from "@matryoshka/guests";
+import { userPath } from "./arguments.js";
 import { UsageError } from "./exit-status.js";
 
 /**
@@ -8,7 +9,9 @@ import { UsageError } from "./exit-status.js";
  * run from an npm install as they do in the repository. A file of that name always wins.
  */
 export function kernelFile(argument: string): string {
-  if (existsSync(argument) || /[/\\.]/.test(argument)) return argument;
+  // A path is the user's, relative to the folder they ran `pnpm matryoshka` from (`userPath`).
+  const path = userPath(argument);
+  if (existsSync(path) || /[/\\.]/.test(argument)) return path;
   const names = bundledGuests();
   if (names.includes(argument)) return guestElf(argument);
   throw new UsageError(`kernel not found: ${argument} (no such file, nor a bundled guest: ${names.join(", ")})`);

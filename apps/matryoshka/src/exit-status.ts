@@ -15,6 +15,10 @@ import { LoadError } from "@matryoshka/machine";
  * When the reader of stdout goes away (`run … | head -1`), the command ends at once, quietly,
  * with status 0.
  *
+ * `run` ended early by the user: Ctrl-A x on a terminal exits 0 (as QEMU's own C-a x); SIGINT and
+ * SIGTERM, when `--stats` or `--json` asks for a summary, exit 130 and 143 (128 + the signal's
+ * number, what a shell reports for a process the signal killed).
+ *
  * `matryoshka sweep` runs a guest at many depths and exits with whether they agree, not with the
  * guest's own status (that is in its table and JSON, mapped as above):
  * - 0: at every depth the console output (byte for byte) and the guest's status equal the first depth's
@@ -37,6 +41,9 @@ export const ExitStatus = {
   limit: 124,
   /** EX_SOFTWARE of sysexits.h. */
   internalError: 70,
+  /** `run` stopped by SIGINT or SIGTERM with a summary asked for: 128 + the signal's number. */
+  sigint: 130,
+  sigterm: 143,
 } as const;
 
 /**

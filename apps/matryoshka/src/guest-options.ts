@@ -4,7 +4,7 @@ import { InvalidArgumentError, Option, type Command } from "commander";
 import { ENGINE_NAMES, type EngineName } from "@matryoshka/engines";
 import { ISA_PROFILES, type IsaProfileName } from "@matryoshka/isa";
 import type { RunOptions, VmBackend } from "@matryoshka/runner";
-import { integerIn, readInput, requireFile } from "./arguments.js";
+import { integerIn, optionalUserPath, readInput, requireFile, userPath } from "./arguments.js";
 import { UsageError } from "./exit-status.js";
 import { kernelFile } from "./bundled-guests.js";
 
@@ -129,4 +129,11 @@ export function readGuestFiles(kernelPath: string, flags: GuestFlags): { kernel:
   const bios = flags.bios === undefined ? undefined : readInput(flags.bios, "firmware", ramBytes, ram);
   const initrd = flags.initrd === undefined ? undefined : readInput(flags.initrd, "initrd", ramBytes, ram);
   return { kernel, bios, initrd };
+}
+
+/** Resolves the files the shared guest options name against the user's folder (`userPath`). */
+export function resolveGuestPaths(flags: GuestFlags): void {
+  flags.bios = optionalUserPath(flags.bios);
+  flags.initrd = optionalUserPath(flags.initrd);
+  flags.disk = flags.disk.map((disk) => ({ ...disk, path: userPath(disk.path) }));
 }

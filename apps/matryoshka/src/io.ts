@@ -1,5 +1,4 @@
-import type { InputSource } from "@matryoshka/runner";
-import { streamInput } from "./input.js";
+import { streamInput, type ConsoleInput, type InputOptions } from "./input.js";
 
 /** Where the commands write and read: the process's streams, or a test's buffers. */
 export interface Io {
@@ -15,7 +14,9 @@ export interface Io {
   /** Raw console bytes from the guest. */
   console?: (byte: number) => void;
   /** Console input for the guest; none means the guest sees no input. */
-  input?: () => InputSource & { close(): void };
+  input?: (options?: InputOptions) => ConsoleInput;
+  /** How wide tables on stderr may be (`--stats`): the terminal's width, else `COLUMNS`, else no limit. */
+  stderrColumns?: number;
 }
 
 /**
@@ -28,6 +29,16 @@ export function colourFor(isTTY: boolean, environment: NodeJS.ProcessEnv = proce
   if (force !== undefined) return force !== "0" && force !== "false";
   if (environment.NO_COLOR !== undefined && environment.NO_COLOR !== "") return false;
   return isTTY;
+}
+
+/**
+ * The width tables should fit: a terminal's own, else `COLUMNS` when it holds a positive number
+ * (shells set it; tests and scripts can too), else none (files and pipes get whole tables).
+ */
+export function columnsOf(stream: { isTTY?: boolean; columns?: number }, environment: NodeJS.ProcessEnv = process.env): number | undefined {
+  if (stream.isTTY && stream.columns !== undefined && stream.columns > 0) return stream.columns;
+  const columns = Number(environment.COLUMNS);
+  return Number.isSafeInteger(columns) && columns > 0 ? columns : undefined;
 }
 
 /** What a command's action reports back: the status the process exits with. */
@@ -66,6 +77,7 @@ export function processIo(): Io {
     stdoutColour: colourFor(process.stdout.isTTY === true),
     stderrColour: colourFor(process.stderr.isTTY === true),
     console: bufferedConsole(),
-    input: () => streamInput(process.stdin),
+    input: (options) => streamInput(process.stdin, options),
+    stderrColumns: columnsOf(process.stderr),
   };
 }

@@ -1,6 +1,7 @@
 // Presentation of `matryoshka run --stats`: the run's counts, then a table of hypervisor levels.
+import { stripVTControlCharacters } from "node:util";
 import Table from "cli-table3";
-import type { RunReport } from "@matryoshka/runner";
+import { describeOutcome, summarizeLevel, type RunReport } from "@matryoshka/runner";
 
 /** Names of exception and interrupt causes (privileged spec 1.12, table 3.6). */
 const EXCEPTION_NAMES: Record<number, string> = {
@@ -14,8 +15,17 @@ const INTERRUPT_NAMES: Record<number, string> = {
   9: "supervisor external", 11: "machine external",
 };
 
+/**
+ * How tables are drawn: in colour or not, and at most how many columns of characters wide (none:
+ * no limit). A table wider than that is cut into several, each repeating the first column.
+ */
+export interface TableOptions {
+  color: boolean;
+  width?: number;
+}
+
 /** What `run --stats` prints on stderr: the run, traps by cause, then per level what each hypervisor did. */
-export function statsTable(report: RunReport, options: { color: boolean }): string {
+export function statsTable(report: RunReport, options: TableOptions): string {
   const table = new Table({ head: ["statistic", "value"], ...(options.color ? {} : { style: { head: [], border: [] } }) });
   table.push(["engine", report.engine]);
   table.push(["instructions", report.instructions.toLocaleString("en-US")]);
@@ -62,7 +72,7 @@ const SHORT_INTERRUPT_NAMES: Record<number, string> = { 1: "S soft", 3: "M soft"
  * exits by cause, budget exits, instructions emulated, exits reflected to the level above, shadow
  * paging and injected interrupts. Rows, not columns, so that 30 levels stay readable.
  */
-function levelsTable(report: RunReport, options: { color: boolean }): string {
+function levelsTable(report: RunReport, options: TableOptions): string {
   const levels = report.levels;
   const causes = new Set<number>();
   for (const level of levels) level.exits.byCause.forEach((count, cause) => count && causes.add(cause));
@@ -70,31 +80,89 @@ function levelsTable(report: RunReport, options: { color: boolean }): string {
   const injected = new Set<number>();
   for (const level of levels) for (const cause of level.injectedInterrupts.keys()) injected.add(cause);
   const injectedCauses = [...injected].sort((a, b) => a - b);
-  const table = new Table({
-    head: [
-      "level",
-      ...exitCauses.map((cause) => `exit: ${EXIT_COLUMN_NAMES[cause] ?? `cause ${cause}`}`),
-      "exit: budget", "emulated", "SBI calls", "reflected", "shadow fills", "flushes page/all", "roots", "pages resident/shared", "balloon held/target",
-      ...injectedCauses.map((cause) => `injected ${SHORT_INTERRUPT_NAMES[cause] ?? `irq ${cause}`}`),
-    ],
-    style: options.color ? { compact: true } : { compact: true, head: [], border: [] },
-  });
+  const head = [
+    "level",
+    ...exitCauses.map((cause) => `exit: ${EXIT_COLUMN_NAMES[cause] ?? `cause ${cause}`}`),
+    "exit: budget", "emulated", "SBI calls", "reflected", "shadow fills", "flushes page/all", "roots", "pages resident/shared", "balloon held/target",
+    ...injectedCauses.map((cause) => `injected ${SHORT_INTERRUPT_NAMES[cause] ?? `irq ${cause}`}`),
+  ];
   const number = (value: number) => value.toLocaleString("en-US");
-  for (const level of levels) {
-    table.push([
-      `L${level.level}`,
-      ...exitCauses.map((cause) => number(level.exits.byCause[cause]!)),
-      number(level.exits.budget),
-      number(level.exits.emulated),
-      number(level.exits.hypercalls),
-      number(level.exits.reflected),
-      number(level.shadow.fills),
-      `${number(level.shadow.pageFlushes)}/${number(level.shadow.fullFlushes)}`,
-      number(level.shadow.rootsCreated),
-      `${number(counter(level.metrics.memory?.resident))}/${number(counter(level.metrics.memory?.shared))}`,
-      level.metrics.balloon === undefined ? "-" : `${number(counter(level.metrics.balloon.heldPages))}/${number(counter(level.metrics.balloon.targetPages))}`,
-      ...injectedCauses.map((cause) => number(level.injectedInterrupts.get(cause) ?? 0)),
-    ]);
+  const rows = levels.map((level) => [
+    `L${level.level}`,
+    ...exitCauses.map((cause) => number(level.exits.byCause[cause]!)),
+    number(level.exits.budget),
+    number(level.exits.emulated),
+    number(level.exits.hypercalls),
+    number(level.exits.reflected),
+    number(level.shadow.fills),
+    `${number(level.shadow.pageFlushes)}/${number(level.shadow.fullFlushes)}`,
+    number(level.shadow.rootsCreated),
+    `${number(counter(level.metrics.memory?.resident))}/${number(counter(level.metrics.memory?.shared))}`,
+    level.metrics.balloon === undefined ? "-" : `${number(counter(level.metrics.balloon.heldPages))}/${number(counter(level.metrics.balloon.targetPages))}`,
+    ...injectedCauses.map((cause) => number(level.injectedInterrupts.get(cause) ?? 0)),
+  ]);
+  return fittedTables(head, rows, options);
+}
+
+/**
+ * Draws a table of `head` and `rows` within `options.width` columns of characters: as many columns
+ * as fit go in the first table, the rest in further tables below it, each starting again with the
+ * first column (the row's name), so that 30 levels and a dozen exit causes stay readable on an
+ * 80-column terminal. A single column wider than the limit still gets a table of its own.
+ */
+export function fittedTables(head: string[], rows: string[][], options: TableOptions): string {
+  const style = options.color ? { compact: true } : { compact: true, head: [], border: [] };
+  const draw = (columns: number[]) => {
+    const table = new Table({ head: columns.map((column) => head[column]!), style });
+    for (const row of rows) table.push(columns.map((column) => row[column]!));
+    return table.toString();
+  };
+  const width = (text: string) => Math.max(...text.split("\n").map((line) => stripVTControlCharacters(line).length));
+  const limit = options.width;
+  if (limit === undefined || head.length <= 1) return draw(head.map((_, column) => column));
+  const tables: string[] = [];
+  let columns = [0];
+  for (let column = 1; column < head.length; column++) {
+    const wider = [...columns, column];
+    if (columns.length > 1 && width(draw(wider)) > limit) {
+      tables.push(draw(columns));
+      columns = [0, column];
+    } else {
+      columns = wider;
+    }
   }
-  return table.toString();
+  tables.push(draw(columns));
+  return tables.join("\n");
+}
+
+/** The version of the JSON documents `run --json` and `sweep --json` write: raised when a field changes meaning or goes. */
+export const JSON_SCHEMA_VERSION = 1;
+
+/** The fields every JSON document of the CLI starts with (see the CLI README). */
+export function jsonHeader(command: string, engine: string, backend: string): { schemaVersion: number; command: string; engine: string; backend: string } {
+  return { schemaVersion: JSON_SCHEMA_VERSION, command, engine, backend };
+}
+
+/** Non-zero counts by cause, as a JSON object. */
+function causes(map: Map<number, number>): Record<number, number> {
+  const object: Record<number, number> = {};
+  for (const [cause, count] of [...map].sort((a, b) => a[0] - b[0])) if (count) object[cause] = count;
+  return object;
+}
+
+/** What `run --json FILE` writes: the `--stats` numbers, and how the run ended. */
+export function runJson(report: RunReport, run: { backend: string; status: number; interrupted?: string }): object {
+  return {
+    ...jsonHeader("run", report.engine, run.backend),
+    depth: report.depth,
+    status: run.status,
+    outcome: run.interrupted === undefined ? describeOutcome(report.outcome) : `interrupted by ${run.interrupted}`,
+    instructions: report.instructions,
+    wallMilliseconds: report.wallMilliseconds,
+    resets: report.resets,
+    exceptions: causes(report.exceptions),
+    interrupts: causes(report.interrupts),
+    levels: report.levels.map((level) => ({ ...summarizeLevel(level), hypercalls: level.exits.hypercalls })),
+    metrics: report.metrics,
+  };
 }

@@ -188,6 +188,11 @@ export class Hart implements csrFile.CsrHart {
    */
   interceptTraps = false;
   /**
+   * What watches this hart's traps and page walks (`--trace int,mmu`): null unless tracing, so
+   * that the only cost when off is one check on paths that are slow anyway (trap delivery, TLB misses).
+   */
+  observer: HartObserver | null = null;
+  /**
    * Set by a hypervisor entering a guest context that must not execute sensitive instructions
    * natively (the binary-translation backend): an engine that translates code turns each one into
    * `hypervisorCall` instead of executing it. Engines that do not translate (the interpreter)
@@ -279,6 +284,7 @@ export class Hart implements csrFile.CsrHart {
     (interrupt ? this.interruptCounts : this.exceptionCounts)[cause & 31]!++;
     const delegation = interrupt ? this.mideleg : this.medeleg;
     const pc = this.pc;
+    const from = this.priv;
     if (this.priv !== Priv.M && ((delegation >>> cause) & 1) !== 0) {
       this.scause = (interrupt ? INTERRUPT_BIT | cause : cause) >>> 0;
       this.sepc = pc & this.epcMask;
@@ -300,6 +306,7 @@ export class Hart implements csrFile.CsrHart {
       this.priv = Priv.M;
       this.pc = trapVector(this.mtvec, cause, interrupt);
     }
+    if (this.observer !== null) this.observer.trap(this, cause, interrupt, pc, tval >>> 0, from);
   }
 
   get mip(): number {
@@ -559,6 +566,7 @@ export class Hart implements csrFile.CsrHart {
       const walker = this.pageWalker;
       const state = this.translationState(priv);
       pa = walker === null ? walkSv32(this.bus, this.pmp, address, access, state, this.walkInfo) : walker.walk(address, access, state, this.walkInfo);
+      if (this.observer !== null) this.observer.walk(this, address, pa, access);
       if (pa === WALK_PAGE_FAULT) {
         this.raiseException(PAGE_FAULT_CAUSE[access], address);
         return -1;
@@ -885,6 +893,14 @@ export class Hart implements csrFile.CsrHart {
 /** ALU operations with no effect but writing rd, which become NOPs when rd is x0. */
 function writesOnlyRd(op: number): boolean {
   return (op >= Op.ADDI && op <= Op.AND) || op === Op.LUI || op === Op.AUIPC || (op >= Op.MUL && op <= Op.REMU);
+}
+
+/** Watches a hart for tracing (see `Hart.observer`); called after the event, with the hart's new state. */
+export interface HartObserver {
+  /** A trap taken into the hart's own CSRs: `epc` the pc it left, `from` the privilege it left (§3.1.7). */
+  trap(hart: Hart, cause: number, interrupt: boolean, epc: number, tval: number, from: number): void;
+  /** An Sv32 walk on a TLB miss (§4.3.2): `pa` the physical address, or negative for a fault. */
+  walk(hart: Hart, va: number, pa: number, access: number): void;
 }
 
 /** Trap target (§3.1.7): vectored mode sends interrupts to base + 4 × cause. */

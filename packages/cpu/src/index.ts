@@ -4,7 +4,7 @@ export type { CodeCacheOptions, CodeInvalidationListener } from "./code-cache.js
 export { SLOT_LONG, SLOT_OP_MASK, SLOT_RD_SHIFT, SLOT_RS1_SHIFT, SLOT_RS2_SHIFT } from "./code-cache.js";
 export type { Engine } from "./engine.js";
 export { Hart, InternalOp, StopReason } from "./hart.js";
-export type { HartOptions } from "./hart.js";
+export type { HartObserver, HartOptions } from "./hart.js";
 export { Interpreter, stepWithTriggers } from "./interpreter.js";
 export { MCONTROL, TRIGGER_COUNT, TriggerAccess, Triggers } from "./triggers.js";
 export { createDefaultEngine, setDefaultEngine } from "./default-engine.js";

@@ -218,6 +218,11 @@ export class VirtioMmio implements MmioDevice, VirtioTransport {
   /** Legacy GuestPageSize: Linux writes it once at probe, before any reset, so reset keeps it. */
   private guestPageSize = 4096;
   private configGeneration = 0;
+  /**
+   * What watches the queues (`--trace virtio`): called after a queue was serviced, with how many
+   * buffers the device put in its used ring; null unless tracing.
+   */
+  observer: ((transport: VirtioMmio, queue: number, served: number) => void) | null = null;
   private failed: string | undefined;
 
   constructor(device: VirtioDevice, options: VirtioMmioOptions) {
@@ -279,6 +284,7 @@ export class VirtioMmio implements MmioDevice, VirtioTransport {
   processQueue(index: number): void {
     const ring = this.queues[index]?.ring;
     if (ring === undefined || (this.deviceStatus & VIRTIO_STATUS_DRIVER_OK) === 0 || this.failed !== undefined) return;
+    const usedBefore = ring.usedIndex;
     try {
       this.device.processQueue(ring, index);
     } catch (error) {
@@ -286,6 +292,7 @@ export class VirtioMmio implements MmioDevice, VirtioTransport {
       ring.fail(`device error: ${error instanceof Error ? error.message : String(error)}`);
     }
     // Buffers completed before a failure are still the driver's: notify them as usual.
+    if (this.observer !== null) this.observer(this, index, (ring.usedIndex - usedBefore) & 0xffff);
     if (ring.takeNotification()) this.raise(VIRTIO_INTERRUPT_USED_BUFFER);
     if (ring.failure !== undefined) this.enterNeedsReset(`queue ${index}: ${ring.failure}`);
   }

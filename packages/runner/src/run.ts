@@ -1,5 +1,5 @@
 import type { BlockBackend } from "@matryoshka/devices";
-import { runThreaded, type RunOutcome, type VirtioConsoleCard, type VirtioDisk, type VirtioNic, type VirtioRngCard } from "@matryoshka/machine";
+import { runThreaded, type BootInfo, type RunOutcome, type VirtioConsoleCard, type VirtioDisk, type VirtioNic, type VirtioRngCard } from "@matryoshka/machine";
 import type { ShadowStats } from "@matryoshka/mmu";
 import type { ExitStats } from "@matryoshka/vmm";
 import { ISA_PROFILES, type IsaProfileName } from "@matryoshka/isa";
@@ -8,6 +8,8 @@ import type { CounterValue, MetricsSnapshot } from "@matryoshka/metrics";
 import { SbiFirmware } from "@matryoshka/paravirt";
 import { buildStack, runVmThreaded, type Stack, type VmBackend } from "@matryoshka/vmm";
 import { createEngine, type EngineName } from "@matryoshka/engines";
+import { createDefaultEngine } from "@matryoshka/cpu";
+import { installTrace, TracingEngine, type TraceOptions } from "./trace.js";
 
 /** Everything `matryoshka run` needs, already read from disk. */
 export interface RunOptions {
@@ -97,6 +99,8 @@ export interface RunOptions {
    * fresh one after every reset. A debugger attaches to its boards here (`VirtMachine.debugger`).
    */
   onStack?: (stack: Stack) => void;
+  /** Trace what the run does (`matryoshka run --trace`, trace.ts); not with `threads`. */
+  trace?: TraceOptions;
 }
 
 /** What the run loop counts beside the machines: time and instructions of boots before a reset. */
@@ -188,29 +192,14 @@ export async function runGuest(options: RunOptions): Promise<RunReport> {
   if (options.threads === true && (depth > 1 || (depth === 1 && (options.backend ?? "trap-and-emulate") !== "trap-and-emulate"))) {
     throw new RangeError("--threads runs harts on worker threads at depth 0, or a VM's vCPUs at depth 1 with the trap-and-emulate backend");
   }
-  const build = () =>
-    buildStack(depth, {
-      engine: options.engine === undefined ? undefined : createEngine(options.engine),
-      backend: options.backend,
-      paravirtualFirmware: () => new SbiFirmware(),
-      isaProfile: options.isaProfile === undefined ? undefined : ISA_PROFILES[options.isaProfile],
-      harts: options.harts,
-      memoryMiB: options.memoryMiB,
-      pmpEntries: options.pmpEntries,
-      console: options.console,
-      disks: options.disks,
-      net: options.net,
-      rng: options.rng,
-      virtioConsole: options.virtioConsole,
-      virtioVersion: options.virtioVersion,
-      frameOrder: options.frameOrder,
-      balloon: options.balloonMiB !== undefined,
-    });
-  // A VM's boot also tells the levels beneath that its RAM changed.
-  const boot = (stack: Stack) => {
-    (stack.vms.at(-1) ?? stack.guest).boot({ kernel: options.kernel, bios: options.bios, append: options.append, initrd: options.initrd });
-    if (options.balloonMiB !== undefined) stack.vms.at(-1)!.balloon!.setTarget(options.balloonMiB * 256);
+  if (options.trace !== undefined && options.threads === true) throw new RangeError("--trace needs the deterministic run: drop --threads");
+  const build = () => {
+    const built = buildRunStack(options, depth);
+    if (options.trace !== undefined) installTrace(built, options.trace);
+    return built;
   };
+  // A VM's boot also tells the levels beneath that its RAM changed.
+  const boot = (stack: Stack) => bootRunStack(stack, options);
   let stack = build();
   // Machine time and instructions of the boots before a reset.
   let earlierTime = 0;
@@ -295,6 +284,14 @@ export async function runGuest(options: RunOptions): Promise<RunReport> {
     }
     break;
   }
+  return { ...reportOf(stack, { earlierTime, earlierInstructions, resets }, outcome, performance.now() - started), paused };
+}
+
+/**
+ * The report of a run as its stack stands: at the end of `runGuest`, or of a run stopped between
+ * slices (`afterSlice` gets a `PausedRun`) for a summary of the run so far.
+ */
+export function reportOf(stack: Stack, counters: RunCounters, outcome: RunOutcome, wallMilliseconds: number): RunReport {
   const hardware = stack.host.metrics.snapshot();
   const levelMetrics = stack.vms.map((vm) => vm.board.metrics.snapshot());
   // The guest's own board counted what the guest took: the hardware at depth 0, its VM's otherwise.
@@ -302,17 +299,58 @@ export async function runGuest(options: RunOptions): Promise<RunReport> {
   const levels = stack.vms.map((vm, index): LevelReport => levelReport(vm.level, levelMetrics[index]!));
   return {
     outcome,
-    depth,
+    depth: stack.vms.length,
     engine: stack.host.engine.name,
     levels,
-    instructions: earlierInstructions + (guestHarts.instructions as number),
-    resets,
+    instructions: counters.earlierInstructions + (guestHarts.instructions as number),
+    resets: counters.resets,
     exceptions: byCause(guestHarts.exceptions),
     interrupts: byCause(guestHarts.interrupts),
-    wallMilliseconds: performance.now() - started,
+    wallMilliseconds,
     metrics: { hardware, levels: levelMetrics },
-    paused,
   };
+}
+
+/** The stack a run's options describe, not booted. */
+function buildRunStack(options: RunOptions, depth: number): Stack {
+  const trace = options.trace?.categories;
+  const engine = options.engine === undefined ? undefined : createEngine(options.engine);
+  const traceInstructions = trace !== undefined && (trace.has("exec") || trace.has("in_asm"));
+  return buildStack(depth, {
+    engine: traceInstructions ? new TracingEngine(engine ?? createDefaultEngine(), trace.has("exec"), trace.has("in_asm"), options.trace!.write) : engine,
+    backend: options.backend,
+    paravirtualFirmware: () => new SbiFirmware(),
+    isaProfile: options.isaProfile === undefined ? undefined : ISA_PROFILES[options.isaProfile],
+    harts: options.harts,
+    memoryMiB: options.memoryMiB,
+    pmpEntries: options.pmpEntries,
+    console: options.console,
+    disks: options.disks,
+    net: options.net,
+    rng: options.rng,
+    virtioConsole: options.virtioConsole,
+    virtioVersion: options.virtioVersion,
+    frameOrder: options.frameOrder,
+    balloon: options.balloonMiB !== undefined,
+  });
+}
+
+/** Boots the innermost board (a VM's boot also tells the levels beneath that its RAM changed). */
+function bootRunStack(stack: Stack, options: RunOptions): BootInfo {
+  const info = (stack.vms.at(-1) ?? stack.guest).boot({ kernel: options.kernel, bios: options.bios, append: options.append, initrd: options.initrd });
+  if (options.balloonMiB !== undefined) stack.vms.at(-1)!.balloon!.setTarget(options.balloonMiB * 256);
+  return info;
+}
+
+/**
+ * The flattened device tree the guest boots with (QEMU's `-machine dumpdtb`): at depth > 0 the
+ * innermost VM's, the board the guest itself sees. Builds and boots the stack, runs nothing.
+ */
+export function guestDeviceTree(options: RunOptions): Uint8Array {
+  const depth = options.depth ?? 0;
+  if (options.balloonMiB !== undefined && depth === 0) throw new RangeError("--balloon needs --depth 1 or more: the balloon gives memory back to a hypervisor");
+  if (options.backend === "pv" && depth === 0) throw new RangeError("the pv backend needs --depth 1 or more: the hypervisor is the guest kernel's firmware");
+  return bootRunStack(buildRunStack(options, depth), options).fdt;
 }
 
 /** A level's report, read from its metrics. */

@@ -5,7 +5,7 @@ export { BinaryTranslationBackend, ExitOutcome, TrapAndEmulateBackend } from "./
 export type { BackendVm, VcpuExit, VirtualizationBackend, VmBackend } from "./backend.js";
 export { ContextHart } from "./context-hart.js";
 export { Vcpu, VmEngine } from "./vcpu.js";
-export type { ExitStats } from "./vcpu.js";
+export type { ExitStats, VmObserver } from "./vcpu.js";
 export { VM } from "./vm.js";
 export type { VmConfig, VmPlacement, VmStats } from "./vm.js";
 export { DEFAULT_SHADOW_FRAMES, Hypervisor, vmFootprintBytes } from "./hypervisor.js";

@@ -42,6 +42,19 @@ export interface VcpuShared {
   readonly backend: VirtualizationBackend;
   readonly exits: ExitStats;
   readonly emulator: Interpreter;
+  /** What watches the VM's exits and shadow fills (`--trace exits,mmu`); null unless tracing. */
+  observer: VmObserver | null;
+}
+
+/** Watches a VM's vCPUs for tracing (see `VmEngine.observer`); called after the event. */
+export interface VmObserver {
+  /**
+   * An exit of the virtual hart `vhart` (its pc is where the guest stopped): `kind` an `ExitKind`,
+   * `cause` and `tval` the trap's for a trap exit, `retired` the instructions run since entering.
+   */
+  exit(vhart: Hart, kind: number, cause: number, tval: number, retired: number): void;
+  /** A shadow entry filled for the guest's `va` on a page fault (`access` an `Access`). */
+  shadowFill(vhart: Hart, va: number, access: number): void;
 }
 
 /**
@@ -137,6 +150,7 @@ export class Vcpu {
       exit.instruction = platformHart.exitInstruction;
       vhart.steps += exit.retired;
       this.record(kind);
+      if (this.shared.observer !== null) this.shared.observer.exit(vhart, kind, exit.cause, exit.tval, exit.retired);
       const outcome = this.handleExit(kind, own);
       if (outcome !== ExitOutcome.Resume) return outcome as StopReason;
     }
@@ -218,6 +232,7 @@ export class Vcpu {
     if (repeated) return false;
     const access = (bit & FETCH_FAULTS) !== 0 ? Access.Fetch : (bit & LOAD_FAULTS) !== 0 ? Access.Load : Access.Store;
     if (this.shared.shadow.fill(this.key, this.context, va, access, vhart.bus, vhart.pmp, this.shared.frames) !== Fill.Mapped) return false;
+    if (this.shared.observer !== null) this.shared.observer.shadowFill(vhart, va, access);
     this.lastFillPc = vhart.pc;
     this.lastFillVa = va;
     this.lastFillCause = cause;
@@ -273,7 +288,12 @@ export class VmEngine implements Engine {
     this.platformHarts = platformHarts;
     this.shadow = shadow;
     this.backend = backend;
-    this.shared = { shadow, frames, backend, exits: this.exits, emulator: new Interpreter() };
+    this.shared = { shadow, frames, backend, exits: this.exits, emulator: new Interpreter(), observer: null };
+  }
+
+  /** Watches this VM's exits and shadow fills (null: nothing watches, the default). */
+  set observer(observer: VmObserver | null) {
+    this.shared.observer = observer;
   }
 
   run(vhart: Hart, budget: number): StopReason {

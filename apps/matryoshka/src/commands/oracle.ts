@@ -15,6 +15,7 @@ export function addOracleCommand(program: Command, io: Io, setStatus: SetStatus)
     .option("--smp <harts>", "number of harts", positiveInteger)
     .option("--print-command", "print the QEMU command line on stderr first")
     .action(async (argument: string, options: { timeout: number; smp?: number; printCommand?: boolean }) => {
+      // A path relative to the user's folder (INIT_CWD), or a bundled guest's name.
       const elf = kernelFile(argument);
       requireFile(elf, "guest ELF");
       const qemu = qemuAvailability();

@@ -2,7 +2,7 @@ import { writeFileSync } from "node:fs";
 import { Option, type Command } from "commander";
 import { ENGINE_NAMES, type EngineName } from "@matryoshka/engines";
 import { loadPartitionConfig, PartitionConfigError, runPartitions } from "@matryoshka/partition";
-import { requireWritablePath } from "../arguments.js";
+import { optionalUserPath, requireWritablePath, userPath } from "../arguments.js";
 import { UsageError } from "../exit-status.js";
 import type { Io, SetStatus } from "../io.js";
 import { partitionJson, partitionSummary, partitionTable } from "../partition-view.js";
@@ -20,7 +20,10 @@ export function addPartitionCommand(program: Command, io: Io, setStatus: SetStat
     .option("--baseline", "first run each VM alone, one at a time, to measure how much slower it runs beside the others")
     .option("--json <file>", "also write the report, per VM, as JSON")
     .option("--show-output", "print each VM's console output after the table")
-    .action(async (configPath: string, options: { engine?: EngineName; baseline?: boolean; json?: string; showOutput?: boolean }) => {
+    .action(async (givenConfigPath: string, options: { engine?: EngineName; baseline?: boolean; json?: string; showOutput?: boolean }) => {
+      // The config's own paths are relative to the config file (@matryoshka/partition).
+      const configPath = userPath(givenConfigPath);
+      options.json = optionalUserPath(options.json);
       if (options.json !== undefined) requireWritablePath(options.json, "--json file");
       try {
         const plan = loadPartitionConfig(configPath);

@@ -5,14 +5,16 @@ import { FileBlockBackend, PcapDump, SocketNetBackend, parseMac, seededEntropy, 
 import type { EngineName } from "@matryoshka/engines";
 import { ENGINE_NAMES } from "@matryoshka/engines";
 import type { IsaProfileName } from "@matryoshka/isa";
-import { guestStatus, MAX_DEPTH, runGuest, type RunOptions, type RunReport } from "@matryoshka/runner";
+import { guestDeviceTree, guestStatus, MAX_DEPTH, parseTrace, runGuest, TraceSpecError, type RunOptions, type RunReport, type TraceCategory } from "@matryoshka/runner";
 import { loadRun, MigrationError, MigrationSource, parseTcpAddress, receiveMigration, saveRun, SnapshotError, type LoadedRun } from "@matryoshka/snapshot";
-import { integerIn, requireFile, requireWritablePath } from "../arguments.js";
+import { integerIn, optionalUserPath, requireFile, requireWritablePath } from "../arguments.js";
+import { ExitStatus, failureCodeNote, UsageError, usageErrorFromRun } from "../exit-status.js";
+import { ConsoleEscapes } from "../escapes.js";
 import { GdbSession } from "../gdb.js";
-import { failureCodeNote, UsageError, usageErrorFromRun } from "../exit-status.js";
-import { addGuestOptions, guestBoard, readGuestFiles, type DiskFlag, type GuestFlags } from "../guest-options.js";
+import { addGuestOptions, guestBoard, readGuestFiles, resolveGuestPaths, type DiskFlag, type GuestFlags } from "../guest-options.js";
 import type { Io, SetStatus } from "../io.js";
-import { statsTable } from "../run-view.js";
+import { RunMonitor } from "../monitor.js";
+import { runJson, statsTable } from "../run-view.js";
 
 type RunFlags = GuestFlags & {
   depth: number;
@@ -36,7 +38,49 @@ type RunFlags = GuestFlags & {
   gdb?: string;
   gdbWait?: boolean;
   gdbLevel?: number;
+  dumpDtb?: string;
+  json?: string;
+  trace?: { categories: Set<TraceCategory>; level?: number };
+  traceFile?: string;
 };
+
+/** Parses `--trace`: an unknown category is the user's input (status 2, the valid ones listed). */
+function traceFlag(value: string): { categories: Set<TraceCategory>; level?: number } {
+  try {
+    return parseTrace(value);
+  } catch (error) {
+    if (error instanceof TraceSpecError) throw new InvalidArgumentError(error.message);
+    throw error;
+  }
+}
+
+/**
+ * Where trace lines go: a file descriptor, written in chunks (a line per write would be a system
+ * call per instruction with `exec`), flushed when full and at the end of the run.
+ */
+class TraceWriter {
+  private chunks: string[] = [];
+  private length = 0;
+
+  constructor(private readonly fd: number) {}
+
+  write = (line: string): void => {
+    this.chunks.push(line);
+    this.length += line.length;
+    if (this.length >= 65536) this.flush();
+  };
+
+  flush(): void {
+    if (this.chunks.length === 0) return;
+    const text = this.chunks.join("");
+    this.chunks = [];
+    this.length = 0;
+    writeSync(this.fd, text);
+  }
+}
+
+/** Exit statuses after a signal, as a shell reports a process the signal killed (128 + its number). */
+const SIGNAL_STATUS = { SIGINT: ExitStatus.sigint, SIGTERM: ExitStatus.sigterm } as const;
 
 /** A `--net` flag: a socket to listen on or connect to (QEMU's -netdev stream), and the card's MAC. */
 export interface NetFlag {
@@ -110,7 +154,15 @@ export function addRunCommand(program: Command, io: Io, setStatus: SetStatus): v
     .option("--rng", "a virtio-rng device fed by the host's cryptographic RNG")
     .option("--rng-seed <n>", "a virtio-rng device fed by a deterministic generator seeded with n (runs repeat exactly)", integerIn(0, 0xffff_ffff))
     .option("--virtio-console <file>", "a virtio-console port (Linux's hvc0) whose output is written to file")
-    .option("--stats", "print instructions, traps by cause and time on stderr at the end")
+    .option("--stats", "print instructions, traps by cause and time on stderr at the end (also after SIGINT or SIGTERM, then status 130 or 143)")
+    .option("--json <file>", "write the --stats numbers to this file as JSON (schema in the CLI README), at the end or after SIGINT or SIGTERM")
+    .option(
+      "--trace <list>",
+      "trace categories, comma-separated, as QEMU's -d: in_asm, exec, int, mmu, exits, virtio; level=K picks the level traced (default: the guest's own)",
+      traceFlag,
+    )
+    .option("--trace-file <file>", "write the trace to this file instead of stderr (QEMU's -D)")
+    .option("--dump-dtb <file>", "write the flattened device tree the guest would boot with (the innermost VM's at --depth > 0) to file and exit 0 without running (QEMU's -machine dumpdtb=file)")
     .option(
       "--threads",
       "run the harts in parallel, each on its own worker thread (depth 0), or the VM's vCPUs (depth 1, trap-and-emulate); " +
@@ -128,7 +180,12 @@ export function addRunCommand(program: Command, io: Io, setStatus: SetStatus): v
     .option("--gdb <tcp:HOST:PORT>", "serve the GDB remote protocol there (QEMU's -gdb; port 0: any free port, printed on stderr)")
     .option("--gdb-wait", "with --gdb: do not run the guest until gdb continues it (QEMU's -S)")
     .option("--gdb-level <k>", "with --gdb: debug the harts of level k (0: the machine) instead of the guest's own (level --depth)", integerIn(0, MAX_DEPTH))
-    .action(async (kernelPath: string | undefined, options: RunFlags, command: Command) => {
+    .action(async (givenKernelPath: string | undefined, options: RunFlags, command: Command) => {
+      // Paths are the user's, from the folder they ran `pnpm matryoshka` in (the kernel's too:
+      // `kernelFile` resolves it, or takes it as a bundled guest's name).
+      const kernelPath = givenKernelPath;
+      resolveGuestPaths(options);
+      for (const key of ["snapshot", "restore", "netDump", "virtioConsole", "dumpDtb", "json", "traceFile"] as const) options[key] = optionalUserPath(options[key]);
       const explicit = (name: string) => command.getOptionValueSource(name) === "cli";
       const arriving = options.restore !== undefined ? "--restore" : options.incoming !== undefined ? "--incoming" : undefined;
       if (options.restore !== undefined && options.incoming !== undefined) throw new UsageError("--restore and --incoming do not go together");
@@ -170,6 +227,18 @@ export function addRunCommand(program: Command, io: Io, setStatus: SetStatus): v
         if (options.threads === true) throw new UsageError("--gdb needs the deterministic run: drop --threads");
         if (arriving !== undefined || options.snapshot !== undefined || target !== undefined) throw new UsageError("--gdb does not go with snapshots or migration (yet)");
         if (options.gdbLevel !== undefined && options.gdbLevel > options.depth) throw new UsageError(`--gdb-level ${options.gdbLevel} is deeper than --depth ${options.depth}`);
+      }
+      if (options.json !== undefined) requireWritablePath(options.json, "--json file");
+      if (options.traceFile !== undefined && options.trace === undefined) throw new UsageError("--trace-file says where --trace writes: give --trace too");
+      if (options.trace !== undefined && options.threads === true) throw new UsageError("--trace needs the deterministic run: drop --threads");
+      if (options.trace?.level !== undefined && options.trace.level > options.depth) throw new UsageError(`--trace level=${options.trace.level} is deeper than --depth ${options.depth}`);
+      if (options.trace?.categories.has("exits") && (options.trace.level ?? options.depth) === 0) throw new UsageError("--trace exits traces a VM's exits: give --depth 1 or more (and a level of 1 or more)");
+      if (options.dumpDtb !== undefined) {
+        if (arriving !== undefined) throw new UsageError(`--dump-dtb describes the board a kernel boots on: drop ${arriving}`);
+        requireWritablePath(options.dumpDtb, "--dump-dtb file");
+        dumpDeviceTree(kernelPath!, options);
+        setStatus(0);
+        return;
       }
 
       const loaded = options.restore !== undefined ? readSnapshot(options.restore) : options.incoming !== undefined ? await incoming(options, io) : undefined;
@@ -229,7 +298,47 @@ export function addRunCommand(program: Command, io: Io, setStatus: SetStatus): v
         }
         io.stderr(`gdb: waiting on tcp:${gdb.host}:${gdb.port}\n`);
       }
-      const input = io.input?.();
+      // Ctrl-A escapes on a terminal (QEMU's -nographic), its monitor, and the signals that end the
+      // run with a summary: each ends the run at the next slice boundary, where its state is whole.
+      const monitor = new RunMonitor((text) => io.stderr(text), (partial) => statsTable(partial, { color: io.stderrColour === true, width: io.stderrColumns }));
+      const escapes = new ConsoleEscapes({
+        quit: () => {
+          monitor.end("quit");
+          input?.interrupt();
+        },
+        print: (text) => io.stderr(text),
+        command: (line) => {
+          monitor.command(line);
+          if (monitor.endedBy !== undefined) input?.interrupt();
+        },
+      });
+      const input = io.input?.({ escapes: (bytes) => escapes.filter(bytes) });
+      let traceFd: number | undefined;
+      if (options.traceFile !== undefined) {
+        try {
+          traceFd = openSync(options.traceFile, "w");
+        } catch (error) {
+          input?.close();
+          throw new UsageError(`--trace-file: ${(error as Error).message}`);
+        }
+      }
+      const tracer = options.trace === undefined ? undefined : new TraceWriter(traceFd ?? 2);
+      const summaryOnSignal = options.stats === true || options.json !== undefined;
+      const onSignal = (signal: keyof typeof SIGNAL_STATUS) => {
+        if (options.threads === true) {
+          // Worker threads run to the end of the guest without slice boundaries: no summary to stop at.
+          io.stderr(`matryoshka: interrupted by ${signal} (no summary with --threads)\n`);
+          process.exit(SIGNAL_STATUS[signal]);
+        }
+        monitor.end(signal);
+        input?.interrupt();
+      };
+      const onSigint = () => onSignal("SIGINT");
+      const onSigterm = () => onSignal("SIGTERM");
+      if (summaryOnSignal) {
+        process.on("SIGINT", onSigint);
+        process.on("SIGTERM", onSigterm);
+      }
       let report: RunReport;
       try {
         report = await runGuest({
@@ -244,7 +353,9 @@ export function addRunCommand(program: Command, io: Io, setStatus: SetStatus): v
           input,
           pauseAt: options.snapshotAt,
           resume: loaded === undefined ? undefined : (stack) => loaded.restore(stack),
-          afterSlice: source?.afterSlice ?? gdb?.afterSlice,
+          trace: tracer === undefined ? undefined : { ...options.trace!, write: tracer.write },
+          afterSlice: async (run) =>
+            (await monitor.between(run)) || (gdb !== undefined && (await gdb.afterSlice())) || (source !== undefined && (await source.afterSlice(run))),
           onStack: gdb?.onStack,
           // Pre-copy rounds go between slices: shorter ones, so that each round has less to send.
           // A guest of several harts keeps the run's own slices: their boundaries cut rounds of the
@@ -257,11 +368,34 @@ export function addRunCommand(program: Command, io: Io, setStatus: SetStatus): v
         throw usageErrorFromRun(error);
       } finally {
         await gdb?.close();
+        tracer?.flush();
+        if (traceFd !== undefined) closeSync(traceFd);
+        process.off("SIGINT", onSigint);
+        process.off("SIGTERM", onSigterm);
         input?.close();
         for (const disk of disks) disk.backend.close();
         dump?.close();
         await socket?.end();
         if (consoleFile !== undefined) closeSync(consoleFile);
+      }
+      const table = () => statsTable(report, { color: io.stderrColour === true, width: io.stderrColumns });
+      const writeJson = (status: number, interrupted?: string) => {
+        if (options.json === undefined) return;
+        try {
+          writeFileSync(options.json, `${JSON.stringify(runJson(report, { backend: setup.options.backend ?? "trap-and-emulate", status, interrupted }), null, 2)}\n`);
+        } catch (error) {
+          throw new UsageError(`cannot write --json file: ${error instanceof Error ? error.message : String(error)}`);
+        }
+      };
+      if (monitor.endedBy !== undefined) {
+        // Ended by Ctrl-A x (status 0, as QEMU's own C-a x) or by a signal (128 + its number, as a shell shows it).
+        const signal = monitor.endedBy as keyof typeof SIGNAL_STATUS;
+        const status = signal in SIGNAL_STATUS ? SIGNAL_STATUS[signal] : 0;
+        io.stderr(status === 0 ? "matryoshka: terminated\n" : `matryoshka: interrupted by ${signal}\n`);
+        if (options.stats) io.stderr(`${table()}\n`);
+        writeJson(status, monitor.endedBy);
+        setStatus(status);
+        return;
       }
       if (report.paused !== undefined && source?.report !== undefined) {
         const moved = source.report;
@@ -271,7 +405,8 @@ export function addRunCommand(program: Command, io: Io, setStatus: SetStatus): v
             `${moved.rounds} rounds, ${moved.pagesSent} pages sent, downtime ${moved.downtimeMilliseconds.toFixed(1)} ms ` +
             `(about ${Math.round(moved.downtimeMilliseconds * speed)} guest instructions at this run's speed; machine time stood still), total ${moved.totalMilliseconds.toFixed(1)} ms\n`,
         );
-        if (options.stats) io.stderr(`${statsTable(report, { color: io.stderrColour === true })}\n`);
+        if (options.stats) io.stderr(`${table()}\n`);
+        writeJson(0);
         setStatus(0);
         return;
       }
@@ -291,12 +426,13 @@ export function addRunCommand(program: Command, io: Io, setStatus: SetStatus): v
           `matryoshka: snapshot written to ${options.snapshot} at ${report.paused.machineTime} instructions of machine time ` +
             `(depth ${saved.config.depth}, ${saved.pages} RAM pages, ${saved.bytes.length} bytes)\n`,
         );
-        if (options.stats) io.stderr(`${statsTable(report, { color: io.stderrColour === true })}\n`);
+        if (options.stats) io.stderr(`${table()}\n`);
+        writeJson(0);
         setStatus(0);
         return;
       }
       if (source !== undefined && !source.began) io.stderr(`matryoshka: the guest ended before --migrate-at ${options.migrateAt}: nothing was migrated\n`);
-      if (options.stats) io.stderr(`${statsTable(report, { color: io.stderrColour === true })}\n`);
+      if (options.stats) io.stderr(`${table()}\n`);
       const outcome = report.outcome;
       if (outcome.kind === "limit") io.stderr(`matryoshka: instruction limit of ${options.maxInsns} reached\n`);
       else if (outcome.kind !== "pass" && outcome.kind !== "fail") {
@@ -307,8 +443,25 @@ export function addRunCommand(program: Command, io: Io, setStatus: SetStatus): v
         const note = failureCodeNote(outcome.code, status);
         if (note !== undefined) io.stderr(note);
       }
+      writeJson(status);
       setStatus(status);
     });
+}
+
+/** `--dump-dtb`: the guest's device tree, written without running anything. */
+function dumpDeviceTree(kernelPath: string, options: RunFlags): void {
+  const { options: run } = freshRun(kernelPath, options);
+  let fdt: Uint8Array;
+  try {
+    fdt = guestDeviceTree({ ...run, balloonMiB: options.balloon, console: () => {} });
+  } catch (error) {
+    throw usageErrorFromRun(error);
+  }
+  try {
+    writeFileSync(options.dumpDtb!, fdt);
+  } catch (error) {
+    throw new UsageError(`cannot write --dump-dtb file: ${error instanceof Error ? error.message : String(error)}`);
+  }
 }
 
 /** Instructions between pre-copy rounds. */

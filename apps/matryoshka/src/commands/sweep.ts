@@ -1,10 +1,11 @@
 import { writeFileSync } from "node:fs";
 import { InvalidArgumentError, Option, type Command } from "commander";
 import { DepthListError, MAX_DEPTH, parseDepths, sweep, sweepJson, type SweepResult } from "@matryoshka/runner";
-import { readInput, requireWritablePath } from "../arguments.js";
+import { optionalUserPath, readInput, requireWritablePath } from "../arguments.js";
 import { ExitStatus, UsageError, usageErrorFromRun } from "../exit-status.js";
-import { addGuestOptions, guestBoard, readGuestFiles, type GuestFlags } from "../guest-options.js";
+import { addGuestOptions, guestBoard, readGuestFiles, resolveGuestPaths, type GuestFlags } from "../guest-options.js";
 import type { Io, SetStatus } from "../io.js";
+import { jsonHeader } from "../run-view.js";
 import { differenceReport, progressReporter, summaryLine, sweepTable } from "../sweep-view.js";
 
 /** Largest --input file: console bytes every depth replays, held in memory once per depth. */
@@ -36,15 +37,21 @@ export function addSweepCommand(program: Command, io: Io, setStatus: SetStatus):
     .option("--json <file>", "also write the results, per depth and per level, as JSON")
     .option("--show-output", "print the first depth's console output before the table")
     .option("--no-warmup", "time the first depth cold (by default it runs once untimed first, so slowdowns are not skewed by start-up)")
-    .action(async (kernelPath: string, options: GuestFlags & { depths: number[]; input?: string; json?: string; showOutput?: boolean; warmup: boolean }) => {
+    .action(async (givenKernelPath: string, options: GuestFlags & { depths: number[]; input?: string; json?: string; showOutput?: boolean; warmup: boolean }) => {
+      // The kernel is resolved by `kernelFile` (readGuestFiles): a path from INIT_CWD, or a bundled guest's name.
+      const kernelPath = givenKernelPath;
+      resolveGuestPaths(options);
+      options.input = optionalUserPath(options.input);
+      options.json = optionalUserPath(options.json);
       const { kernel, bios, initrd } = readGuestFiles(kernelPath, options);
       const input = options.input === undefined ? undefined : readInput(options.input, "input file", MAX_INPUT_BYTES, `${MAX_INPUT_BYTES / 1048576} MiB`);
       if (options.json !== undefined) requireWritablePath(options.json, "--json file");
+      const board = guestBoard(options);
       const progress = progressReporter(io.progress, io.stderr);
       let result: SweepResult;
       try {
         result = await sweep({
-          kernel, bios, initrd, ...guestBoard(options), depths: options.depths,
+          kernel, bios, initrd, ...board, depths: options.depths,
           // Each depth gets fresh temporary copies of the disks, removed afterwards.
           disks: options.disk.map(({ path, slot }) => ({ image: path, slot })),
           input,
@@ -65,7 +72,7 @@ export function addSweepCommand(program: Command, io: Io, setStatus: SetStatus):
       io.stdout(`${sweepTable(result, { color: io.stdoutColour === true })}\n${summaryLine(result)}\n`);
       if (options.json !== undefined) {
         try {
-          writeFileSync(options.json, `${JSON.stringify(sweepJson(result, kernelPath), null, 2)}\n`);
+          writeFileSync(options.json, `${JSON.stringify({ ...jsonHeader("sweep", board.engine, board.backend), ...sweepJson(result, kernelPath) }, null, 2)}\n`);
         } catch (error) {
           throw new UsageError(`cannot write --json file: ${error instanceof Error ? error.message : String(error)}`);
         }
