@@ -20,7 +20,7 @@ function netPingWith(words: [number, number, number]): Uint8Array {
 }
 
 /** One guest at `depth`, its one network card on `port`, with its console collected. */
-function machine(depth: number, name: string, sw: NetSwitch, index: number, virtioVersion: 1 | 2, kernel = elf(name)) {
+function machine(depth: number, name: string, sw: NetSwitch, index: number, virtioVersion: 1 | 2, kernel: Uint8Array = elf(name)) {
   const output: number[] = [];
   const stack: Stack = buildStack(depth, { memoryMiB: 16, console: (b) => output.push(b), net: [{ backend: sw.port(), mac: defaultMac(index) }], virtioVersion });
   (stack.vms.at(-1) ?? stack.guest).boot({ kernel });
