@@ -9,7 +9,7 @@ import { benchEngines } from "./engines.js";
 import { benchSmp } from "./smp.js";
 import { benchMigration, benchSnapshots } from "./migration.js";
 import { benchPartition } from "./partition.js";
-import { benchNet } from "./net.js";
+import { benchNet, printNetTable } from "./net.js";
 import { benchBalloon, benchIdleTax, benchSharing } from "./memory.js";
 import { exitCount, measureAll, workload, type Configuration, type Measurement, type Workload } from "./nested.js";
 
@@ -219,10 +219,7 @@ console.log("\nLive migration, depth 1, bt engine, over loopback in one process:
 console.log(migrationTable.toString());
 
 // ---------------------------------------------------------------------------------------------
-// Networking: net-ping and net-echo on one learning switch, each under depth 1 and depth 5.
-const net = benchNet([1, 5]);
-const netTable = new Table({ head: ["depth (each VM)", "engine", "16 round trips ms", "µs / round trip", "Mbit/s (214-byte frames, both ways)"] });
-for (const row of net) netTable.push([row.depth, row.engine, row.wall.toFixed(0), row.roundTripMicros.toFixed(0), row.mbits.toFixed(2)]);
-console.log("\nNetworking between two VMs (guests/net-ping and net-echo on a NetSwitch, one frame in flight; medians of 3 interleaved rounds)");
-console.log(netTable.toString());
+// Networking: net-ping (bulk mode) and net-echo on one learning switch, each under depth 1 and
+// depth 5, and the same pair in two QEMU processes (bench/net.ts; alone: pnpm bench:net).
+printNetTable(await benchNet([1, 5], "bt", 3, qemu.available));
 

@@ -9,33 +9,7 @@
 #define MATRYOSHKA_VNET_H
 
 #include "rt.h"
-
-#define VNET_SLOTS 8u
-#define VNET_MMIO_BASE 0x10001000u
-
-#define VNET_MAGIC 0x000
-#define VNET_VERSION 0x004
-#define VNET_DEVICE_ID 0x008
-#define VNET_DEV_FEATURES 0x010
-#define VNET_DEV_FEAT_SEL 0x014
-#define VNET_DRV_FEATURES 0x020
-#define VNET_DRV_FEAT_SEL 0x024
-#define VNET_GUEST_PAGE_SIZE 0x028
-#define VNET_QUEUE_SEL 0x030
-#define VNET_QUEUE_NUM_MAX 0x034
-#define VNET_QUEUE_NUM 0x038
-#define VNET_QUEUE_ALIGN 0x03c
-#define VNET_QUEUE_PFN 0x040
-#define VNET_QUEUE_READY 0x044
-#define VNET_QUEUE_NOTIFY 0x050
-#define VNET_STATUS 0x070
-#define VNET_QUEUE_DESC_LO 0x080
-#define VNET_QUEUE_DESC_HI 0x084
-#define VNET_QUEUE_AVAIL_LO 0x090
-#define VNET_QUEUE_AVAIL_HI 0x094
-#define VNET_QUEUE_USED_LO 0x0a0
-#define VNET_QUEUE_USED_HI 0x0a4
-#define VNET_CONFIG 0x100
+#include "virtio-mmio.h"
 
 #define VNET_F_MAC 5
 #define VNET_F_MRG_RXBUF 15
@@ -85,20 +59,20 @@ static void vnet_fail(int code, const char *what) {
 }
 
 static void vnet_setup_queue(uint32_t index, struct vnet_queue *q) {
-    VNET(VNET_QUEUE_SEL) = index;
-    if (VNET(VNET_QUEUE_NUM_MAX) < VNET_QSIZE) vnet_fail(70, "virtqueue too small");
-    VNET(VNET_QUEUE_NUM) = VNET_QSIZE;
+    VNET(VIO_QUEUE_SEL) = index;
+    if (VNET(VIO_QUEUE_NUM_MAX) < VNET_QSIZE) vnet_fail(70, "virtqueue too small");
+    VNET(VIO_QUEUE_NUM) = VNET_QSIZE;
     if (vnet_modern) {
-        VNET(VNET_QUEUE_DESC_LO) = (uint32_t)q->desc;
-        VNET(VNET_QUEUE_DESC_HI) = 0;
-        VNET(VNET_QUEUE_AVAIL_LO) = (uint32_t)&q->avail;
-        VNET(VNET_QUEUE_AVAIL_HI) = 0;
-        VNET(VNET_QUEUE_USED_LO) = (uint32_t)&q->used;
-        VNET(VNET_QUEUE_USED_HI) = 0;
-        VNET(VNET_QUEUE_READY) = 1;
+        VNET(VIO_QUEUE_DESC_LO) = (uint32_t)q->desc;
+        VNET(VIO_QUEUE_DESC_HI) = 0;
+        VNET(VIO_QUEUE_AVAIL_LO) = (uint32_t)&q->avail;
+        VNET(VIO_QUEUE_AVAIL_HI) = 0;
+        VNET(VIO_QUEUE_USED_LO) = (uint32_t)&q->used;
+        VNET(VIO_QUEUE_USED_HI) = 0;
+        VNET(VIO_QUEUE_READY) = 1;
     } else {
-        VNET(VNET_QUEUE_ALIGN) = 4096;
-        VNET(VNET_QUEUE_PFN) = (uint32_t)q >> 12;
+        VNET(VIO_QUEUE_ALIGN) = 4096;
+        VNET(VIO_QUEUE_PFN) = (uint32_t)q >> 12;
     }
 }
 
@@ -116,44 +90,44 @@ static void vnet_post_rx(uint32_t i) {
 
 /* Finds the first virtio-net device, brings it up and fills vnet_mac. Returns its slot. */
 static uint32_t vnet_init(void) {
-    uint32_t slot = VNET_SLOTS;
-    for (uint32_t n = 0; n < VNET_SLOTS && slot == VNET_SLOTS; n++) {
-        uint32_t base = VNET_MMIO_BASE + n * 0x1000u;
-        if (mmio_read32(base + VNET_MAGIC) == 0x74726976u && mmio_read32(base + VNET_DEVICE_ID) == 1) slot = n;
+    uint32_t slot = VIO_MMIO_SLOTS;
+    for (uint32_t n = 0; n < VIO_MMIO_SLOTS && slot == VIO_MMIO_SLOTS; n++) {
+        uint32_t base = VIO_MMIO_BASE + n * VIO_MMIO_STRIDE;
+        if (mmio_read32(base + VIO_MAGIC) == VIO_MAGIC_VALUE && mmio_read32(base + VIO_DEVICE_ID) == 1) slot = n;
     }
-    if (slot == VNET_SLOTS) vnet_fail(71, "no virtio-net device in the 8 virtio-mmio slots");
-    vnet_base = VNET_MMIO_BASE + slot * 0x1000u;
-    uint32_t version = VNET(VNET_VERSION);
+    if (slot == VIO_MMIO_SLOTS) vnet_fail(71, "no virtio-net device in the 8 virtio-mmio slots");
+    vnet_base = VIO_MMIO_BASE + slot * VIO_MMIO_STRIDE;
+    uint32_t version = VNET(VIO_VERSION);
     if (version != 1 && version != 2) vnet_fail(72, "unknown virtio-mmio version");
     vnet_modern = version == 2;
-    VNET(VNET_STATUS) = 0;
-    VNET(VNET_STATUS) = 1;     /* ACKNOWLEDGE */
-    VNET(VNET_STATUS) = 1 | 2; /* DRIVER */
-    VNET(VNET_DEV_FEAT_SEL) = 0;
-    uint32_t f0 = VNET(VNET_DEV_FEATURES);
+    VNET(VIO_STATUS) = 0;
+    VNET(VIO_STATUS) = 1;     /* ACKNOWLEDGE */
+    VNET(VIO_STATUS) = 1 | 2; /* DRIVER */
+    VNET(VIO_DEV_FEAT_SEL) = 0;
+    uint32_t f0 = VNET(VIO_DEV_FEATURES);
     uint32_t want = (1u << VNET_F_MAC) | (1u << VNET_F_STATUS) | (1u << VNET_F_MRG_RXBUF);
     if ((f0 & want) != want) vnet_fail(73, "virtio-net lacks MAC, STATUS or MRG_RXBUF");
-    VNET(VNET_DRV_FEAT_SEL) = 0;
-    VNET(VNET_DRV_FEATURES) = want;
-    VNET(VNET_DRV_FEAT_SEL) = 1;
-    VNET(VNET_DRV_FEATURES) = vnet_modern ? 1u << (VNET_F_VERSION_1 - 32) : 0;
+    VNET(VIO_DRV_FEAT_SEL) = 0;
+    VNET(VIO_DRV_FEATURES) = want;
+    VNET(VIO_DRV_FEAT_SEL) = 1;
+    VNET(VIO_DRV_FEATURES) = vnet_modern ? 1u << (VNET_F_VERSION_1 - 32) : 0;
     if (vnet_modern) {
-        VNET(VNET_STATUS) = 1 | 2 | 8; /* FEATURES_OK */
-        if (!(VNET(VNET_STATUS) & 8)) vnet_fail(74, "virtio-net refused our features");
+        VNET(VIO_STATUS) = 1 | 2 | 8; /* FEATURES_OK */
+        if (!(VNET(VIO_STATUS) & 8)) vnet_fail(74, "virtio-net refused our features");
     } else {
-        VNET(VNET_GUEST_PAGE_SIZE) = 4096;
+        VNET(VIO_GUEST_PAGE_SIZE) = 4096;
     }
     vnet_setup_queue(0, &vnet_rxq);
     vnet_setup_queue(1, &vnet_txq);
     for (uint32_t i = 0; i < VNET_QSIZE; i++) vnet_post_rx(i);
-    VNET(VNET_STATUS) = VNET(VNET_STATUS) | 4; /* DRIVER_OK */
-    VNET(VNET_QUEUE_NOTIFY) = 0;
-    for (uint32_t i = 0; i < 6; i++) vnet_mac[i] = mmio_read8(vnet_base + VNET_CONFIG + i);
+    VNET(VIO_STATUS) = VNET(VIO_STATUS) | 4; /* DRIVER_OK */
+    VNET(VIO_QUEUE_NOTIFY) = 0;
+    for (uint32_t i = 0; i < 6; i++) vnet_mac[i] = mmio_read8(vnet_base + VIO_CONFIG + i);
     return slot;
 }
 
 __attribute__((unused)) static int vnet_link_up(void) {
-    return (mmio_read8(vnet_base + VNET_CONFIG + 6) & VNET_S_LINK_UP) != 0;
+    return (mmio_read8(vnet_base + VIO_CONFIG + 6) & VNET_S_LINK_UP) != 0;
 }
 
 /* Sends one frame (Ethernet header included) and waits until the device has taken it. */
@@ -169,7 +143,7 @@ static void vnet_send(const uint8_t *frame, uint32_t length) {
     VNET_FENCE();
     vnet_txq.avail.idx = (uint16_t)(vnet_txq.avail.idx + 1);
     VNET_FENCE();
-    VNET(VNET_QUEUE_NOTIFY) = 1;
+    VNET(VIO_QUEUE_NOTIFY) = 1;
     while (*(volatile uint16_t *)&vnet_txq.used.idx == vnet_tx_seen) VNET_FENCE();
     vnet_tx_seen++;
 }
@@ -188,7 +162,7 @@ static int vnet_poll(uint8_t *frame, uint32_t room) {
     if (length > room) length = room;
     memcpy(frame, vnet_rxbuf[e.id] + VNET_HDR, length);
     vnet_post_rx(e.id);
-    VNET(VNET_QUEUE_NOTIFY) = 0;
+    VNET(VIO_QUEUE_NOTIFY) = 0;
     return (int)length;
 }
 

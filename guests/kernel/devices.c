@@ -2,6 +2,7 @@
    virtio-mmio interfaces (version 1 "legacy" and version 2 "modern"), the read-only disk format,
    and interrupt-driven UART input. */
 #include "kernel.h"
+#include "virtio-mmio.h"
 
 /* ---------------------------------------------------------------- PLIC, S-mode context of hart 0 */
 
@@ -36,33 +37,7 @@ void plic_dispatch(void) {
     }
 }
 
-/* ---------------------------------------------------------------- virtio-mmio */
-
-#define VIO_MAGIC          0x000
-#define VIO_VERSION        0x004
-#define VIO_DEVICE_ID      0x008
-#define VIO_DEV_FEATURES   0x010
-#define VIO_DEV_FEAT_SEL   0x014
-#define VIO_DRV_FEATURES   0x020
-#define VIO_DRV_FEAT_SEL   0x024
-#define VIO_GUEST_PAGE_SIZE 0x028   /* legacy */
-#define VIO_QUEUE_SEL      0x030
-#define VIO_QUEUE_NUM_MAX  0x034
-#define VIO_QUEUE_NUM      0x038
-#define VIO_QUEUE_ALIGN    0x03c    /* legacy */
-#define VIO_QUEUE_PFN      0x040    /* legacy */
-#define VIO_QUEUE_READY    0x044    /* modern */
-#define VIO_QUEUE_NOTIFY   0x050
-#define VIO_INT_STATUS     0x060
-#define VIO_INT_ACK        0x064
-#define VIO_STATUS         0x070
-#define VIO_QUEUE_DESC_LO  0x080    /* modern */
-#define VIO_QUEUE_DESC_HI  0x084
-#define VIO_QUEUE_AVAIL_LO 0x090
-#define VIO_QUEUE_AVAIL_HI 0x094
-#define VIO_QUEUE_USED_LO  0x0a0
-#define VIO_QUEUE_USED_HI  0x0a4
-#define VIO_CONFIG         0x100
+/* ---------------------------------------------------------------- virtio-mmio (registers: virtio-mmio.h) */
 
 #define ST_ACKNOWLEDGE 1
 #define ST_DRIVER      2
@@ -150,19 +125,19 @@ static void blk_write(uint32_t sector, void *buf, uint32_t count) { blk_request(
 static void blk_flush(void) { blk_request(VIRTIO_BLK_T_FLUSH, 0, 0, 0); }
 
 static uint32_t blk_init(void) {
-    uint32_t slot = VIRTIO_SLOTS;
-    for (uint32_t n = 0; n < VIRTIO_SLOTS; n++) {
-        uint32_t base = VIRTIO_BASE + n * 0x1000u;
-        if (MMIO32(base + VIO_MAGIC) != 0x74726976u) continue;   /* "virt" */
-        if (MMIO32(base + VIO_DEVICE_ID) == 2 && slot == VIRTIO_SLOTS) slot = n;
+    uint32_t slot = VIO_MMIO_SLOTS;
+    for (uint32_t n = 0; n < VIO_MMIO_SLOTS; n++) {
+        uint32_t base = VIO_MMIO_BASE + n * VIO_MMIO_STRIDE;
+        if (MMIO32(base + VIO_MAGIC) != VIO_MAGIC_VALUE) continue;   /* "virt" */
+        if (MMIO32(base + VIO_DEVICE_ID) == 2 && slot == VIO_MMIO_SLOTS) slot = n;
     }
-    if (slot == VIRTIO_SLOTS) kfail(32, "no virtio-blk device in the 8 virtio-mmio slots");
-    blk_base = VIRTIO_BASE + slot * 0x1000u;
+    if (slot == VIO_MMIO_SLOTS) kfail(32, "no virtio-blk device in the 8 virtio-mmio slots");
+    blk_base = VIO_MMIO_BASE + slot * VIO_MMIO_STRIDE;
     uint32_t version = VIO(VIO_VERSION);
     if (version != 1 && version != 2) kfail(33, "virtio-mmio version %u", version);
     int modern = version == 2;
     kprintf("virtio: probed %u mmio slots: block device in slot %u at %p (irq %u), version %u (%s)\n",
-            VIRTIO_SLOTS, slot, blk_base, slot + 1, version, modern ? "modern" : "legacy");
+            VIO_MMIO_SLOTS, slot, blk_base, slot + 1, version, modern ? "modern" : "legacy");
 
     VIO(VIO_STATUS) = 0;
     VIO(VIO_STATUS) = ST_ACKNOWLEDGE;
@@ -377,13 +352,13 @@ static void balloon_send(int q, uint32_t count) {
 }
 
 void virtio_balloon_test(void) {
-    uint32_t slot = VIRTIO_SLOTS;
-    for (uint32_t n = 0; n < VIRTIO_SLOTS; n++) {
-        uint32_t base = VIRTIO_BASE + n * 0x1000u;
-        if (MMIO32(base + VIO_MAGIC) == 0x74726976u && MMIO32(base + VIO_DEVICE_ID) == VIRTIO_BALLOON_ID && slot == VIRTIO_SLOTS) slot = n;
+    uint32_t slot = VIO_MMIO_SLOTS;
+    for (uint32_t n = 0; n < VIO_MMIO_SLOTS; n++) {
+        uint32_t base = VIO_MMIO_BASE + n * VIO_MMIO_STRIDE;
+        if (MMIO32(base + VIO_MAGIC) == VIO_MAGIC_VALUE && MMIO32(base + VIO_DEVICE_ID) == VIRTIO_BALLOON_ID && slot == VIO_MMIO_SLOTS) slot = n;
     }
-    if (slot == VIRTIO_SLOTS) return;
-    balloon_base = VIRTIO_BASE + slot * 0x1000u;
+    if (slot == VIO_MMIO_SLOTS) return;
+    balloon_base = VIO_MMIO_BASE + slot * VIO_MMIO_STRIDE;
     int modern = BVIO(VIO_VERSION) == 2;
     BVIO(VIO_STATUS) = 0;
     BVIO(VIO_STATUS) = ST_ACKNOWLEDGE;

@@ -1,6 +1,7 @@
 /* The S-mode kernel: Sv32 page tables, U-mode tasks with their own address spaces, a round-robin
    scheduler driven by the timer, system calls, demand paging, and the order of the tests. */
 #include "kernel.h"
+#include "virtio-mmio.h"
 
 #define PTE_V (1u << 0)
 #define PTE_R (1u << 1)
@@ -315,7 +316,7 @@ static void vm_init(void) {
     map_range(kernel_root, PT_POOL_START, KERNEL_MAP_END, direct_paging ? PTE_R : PTE_R | PTE_W); /* the tables */
 #endif
     map_io_range(kernel_root, UART_BASE, UART_BASE + PAGE, PTE_R | PTE_W);
-    map_io_range(kernel_root, VIRTIO_BASE, VIRTIO_BASE + VIRTIO_SLOTS * PAGE, PTE_R | PTE_W);
+    map_io_range(kernel_root, VIO_MMIO_BASE, VIO_MMIO_BASE + VIO_MMIO_SLOTS * PAGE, PTE_R | PTE_W);
     map_io_megapage(kernel_root, PLIC_BASE, PLIC_BASE, PTE_R | PTE_W);
     kprintf("vm: kernel page table: text r-x, rodata r--, data/bss/stacks/frames rw- (4 KiB pages),"
             " uart+virtio rw- (4 KiB), plic rw- (4 MiB megapage)\n");

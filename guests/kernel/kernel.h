@@ -72,8 +72,6 @@ extern struct pv_shared pv_page; /* hart 0's page shared with the hypervisor (co
 #define PLIC_BASE    0x0c000000u
 #define UART_BASE    0x10000000u
 #define UART_IRQ     10
-#define VIRTIO_BASE  0x10001000u
-#define VIRTIO_SLOTS 8
 #define RAM_BASE     0x80000000u
 #define KERNEL_MAP_END 0x80400000u  /* the kernel maps (and allocates frames from) the first 4 MiB */
 

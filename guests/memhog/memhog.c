@@ -15,9 +15,8 @@
    transcript is the same with a balloon or without (on QEMU too) unless `verbose` is set, so a run
    under a memory manager can be compared with a run alone. */
 #include "rt.h"
+#include "virtio-mmio.h"
 
-#define VIRTIO_BASE 0x10001000u
-#define VIRTIO_SLOTS 8
 #define PAGE 4096u
 #define RAM_BASE 0x80000000u
 #define DATA_BASE (RAM_BASE + 0x100000u)
@@ -34,31 +33,6 @@ struct params {
 volatile struct params params = { 1024, 256, 4, 40, 100000, 0 };
 
 /* ---------------------------------------------------------------- virtio-balloon, polled */
-
-#define VIO_MAGIC 0x000
-#define VIO_VERSION 0x004
-#define VIO_DEVICE_ID 0x008
-#define VIO_DEV_FEAT_SEL 0x014
-#define VIO_DRV_FEATURES 0x020
-#define VIO_DRV_FEAT_SEL 0x024
-#define VIO_GUEST_PAGE_SIZE 0x028
-#define VIO_QUEUE_SEL 0x030
-#define VIO_QUEUE_NUM_MAX 0x034
-#define VIO_QUEUE_NUM 0x038
-#define VIO_QUEUE_ALIGN 0x03c
-#define VIO_QUEUE_PFN 0x040
-#define VIO_QUEUE_READY 0x044
-#define VIO_QUEUE_NOTIFY 0x050
-#define VIO_INT_STATUS 0x060
-#define VIO_INT_ACK 0x064
-#define VIO_STATUS 0x070
-#define VIO_QUEUE_DESC_LO 0x080
-#define VIO_QUEUE_DESC_HI 0x084
-#define VIO_QUEUE_AVAIL_LO 0x090
-#define VIO_QUEUE_AVAIL_HI 0x094
-#define VIO_QUEUE_USED_LO 0x0a0
-#define VIO_QUEUE_USED_HI 0x0a4
-#define VIO_CONFIG 0x100
 
 #define QSIZE 8
 #define BATCH 256   /* page numbers per request, as Linux's driver sends */
@@ -86,9 +60,9 @@ static volatile struct vq_avail *avail(int q) { return (volatile struct vq_avail
 static volatile struct vq_used *used(int q) { return (volatile struct vq_used *)(queues[q].page + PAGE); }
 
 static void balloon_init(void) {
-    for (uint32_t n = 0; n < VIRTIO_SLOTS; n++) {
-        uint32_t base = VIRTIO_BASE + n * 0x1000u;
-        if (mmio_read32(base + VIO_MAGIC) == 0x74726976u && mmio_read32(base + VIO_DEVICE_ID) == 5) balloon = base;
+    for (uint32_t n = 0; n < VIO_MMIO_SLOTS; n++) {
+        uint32_t base = VIO_MMIO_BASE + n * VIO_MMIO_STRIDE;
+        if (mmio_read32(base + VIO_MAGIC) == VIO_MAGIC_VALUE && mmio_read32(base + VIO_DEVICE_ID) == 5) balloon = base;
     }
     if (!balloon) return;
     int modern = VIO(VIO_VERSION) == 2;
@@ -119,7 +93,7 @@ static void balloon_init(void) {
     }
     VIO(VIO_STATUS) = modern ? (3 | 8 | 4) : (3 | 4);
     next_page = DATA_BASE / PAGE + params.fill_pages - 1;
-    if (params.verbose) printf("memhog: balloon in slot %u (%s)\n", (balloon - VIRTIO_BASE) / 0x1000u, modern ? "modern" : "legacy");
+    if (params.verbose) printf("memhog: balloon in slot %u (%s)\n", (balloon - VIO_MMIO_BASE) / VIO_MMIO_STRIDE, modern ? "modern" : "legacy");
 }
 
 /* Sends `count` page numbers from `pfns` on queue q and waits for the device to take them. */

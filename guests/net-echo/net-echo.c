@@ -1,6 +1,7 @@
 /* net-echo: answers net-ping. Every frame of EtherType 0x88b5 that starts with "MTRYPING" goes
    back to its sender with the MAC addresses swapped and "MTRYPONG" in place of the tag; a frame
-   tagged "MTRYBYE!" ends the run (pass). See guests/net-ping. */
+   tagged "MTRYBYE!" ends the run (pass). Frames tagged "MTRYBULK" (net-ping's bulk mode) go
+   back the same way with their tag kept. See guests/net-ping. */
 #include "rt.h"
 #include "vnet.h"
 
@@ -24,13 +25,14 @@ int main(void) {
             continue;
         }
         if (tagged("MTRYBYE!")) break;
-        if (!tagged("MTRYPING")) {
+        int bulk = tagged("MTRYBULK");
+        if (!bulk && !tagged("MTRYPING")) {
             ignored++;
             continue;
         }
         memcpy(frame, frame + 6, 6);
         memcpy(frame + 6, vnet_mac, 6);
-        memcpy(frame + 14, "MTRYPONG", 8);
+        if (!bulk) memcpy(frame + 14, "MTRYPONG", 8);
         vnet_send(frame, (uint32_t)length);
         echoed++;
     }

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Builds a Linux 6.1 rv32 guest that drives matryoshka's virtio-balloon (issue 19), OUTSIDE the
-# repository: OpenSBI's fw_jump.bin, the kernel's Image (tinyconfig + matryoshka.config) and an
-# initramfs whose /init prints "init: up" and sleeps. Idempotent: each step is skipped when its
-# output is newer than its inputs. Nothing it builds belongs in git.
+# Builds a Linux 6.1 rv32 guest that drives matryoshka's virtio-balloon (issue 19) and virtio-net
+# (issue 21), OUTSIDE the repository: OpenSBI's fw_jump.bin, the kernel's Image (tinyconfig +
+# matryoshka.config) and an initramfs whose /init (init.c) either prints "init: up" and sleeps or,
+# with mtest=udp-server / mtest=udp-client on the kernel command line, exchanges UDP over eth0.
+# Idempotent: each step is skipped when its output is newer than its inputs (the kernel's make
+# rebuilds only what changed). Nothing it builds belongs in git.
 #
 #   bash scripts/linux/build.sh            # build (as root the first time: it installs packages)
 #   bash scripts/linux/build.sh --print    # print the cache folder and exit
