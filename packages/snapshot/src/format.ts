@@ -23,7 +23,7 @@ import { crc32, deflateRawSync, inflateRawSync } from "node:zlib";
 
 export const SNAPSHOT_MAGIC = "MTRYSNAP";
 /** Bumped whenever a section's layout or meaning changes: readers refuse other versions. */
-export const SNAPSHOT_VERSION = 1;
+export const SNAPSHOT_VERSION = 2;
 
 const HEADER_BYTES = 20;
 const SECTION_HEADER_BYTES = 16;

@@ -96,17 +96,22 @@ function boards(stack: Stack): VirtMachine[] {
 
 /**
  * The per-level state of a paused stack: every board (the hardware's and each VM's: harts, clock,
- * devices), and each level's exit and shadow counters. Shadow tables, TLBs and decoded code are
- * not saved: they are caches a restored stack rebuilds. Throws a RangeError for what cannot be saved.
+ * devices), each level's exit and memory counters, frame table and shadow tables (so that a
+ * restored run counts exactly as the saved one would have). TLBs and decoded code are not saved:
+ * they are caches a restored stack rebuilds without a count changing. Throws a RangeError for what cannot be saved.
  */
-export function captureLevels(stack: Stack): LevelState[] {
+export function captureLevels(stack: Stack, cut = false): LevelState[] {
   return boards(stack).map((board, level): LevelState => {
     const vm: VM | undefined = level === 0 ? undefined : stack.vms[level - 1];
     if (vm === undefined) return { machine: board.saveState() };
     const exits = vm.engine.exits;
+    // A pause that cut a slice short ended the guest's context with a budget exit at every level
+    // it was entered at: an artefact of pausing, which the saved count leaves out (the restored
+    // run enters the context again without counting one either).
+    const budget = cut && vm.engine.lastExitWasBudget ? exits.budget - 1 : exits.budget;
     const saved: LevelState = {
       machine: board.saveState(),
-      exits: { ...exits, byCause: Array.from(exits.byCause) },
+      exits: { ...exits, budget, byCause: Array.from(exits.byCause) },
       shadow: vm.shadow.saveState(),
       memory: { ...vm.memory.stats },
       frames: frameTable(vm),
@@ -240,7 +245,7 @@ export function bootSections(options: Pick<SaveRunOptions, "kernel" | "bios" | "
 
 /** Every section of a snapshot but the RAM's, which is given (a migration sends its pages in rounds instead). */
 export function stateSections(paused: PausedRun, options: SaveRunOptions, config: SnapshotConfig, ram: Uint8Array): Section[] {
-  return [jsonSection("CONF", config), jsonSection("MACH", { levels: captureLevels(paused.stack) }), { tag: "RAM ", data: ram }, ...bootSections(options)];
+  return [jsonSection("CONF", config), jsonSection("MACH", { levels: captureLevels(paused.stack, paused.cut === true) }), { tag: "RAM ", data: ram }, ...bootSections(options)];
 }
 
 /** What `saveRun` wrote, for its one line of report. */
@@ -254,9 +259,8 @@ export interface SavedRun {
 /**
  * The snapshot of a paused run (`runGuest` with `pauseAt`): its configuration ("CONF"), every
  * level's board and counters ("MACH"), the guest's RAM ("RAM ": sparse, compressed) and the boot
- * images. At depth 1 and more the RAM stored is the guest's, guest-physical: the levels beneath are
- * built afresh on restore and back the guest's pages as it is written back (where a page lands in
- * the memory beneath is invisible to the guest), and their shadow tables are rebuilt as it runs.
+ * images. At depth 1 and more the RAM stored is the guest's, guest-physical: the levels beneath
+ * hold nothing else but its pages and the shadow tables, whose frames and entries "MACH" keeps.
  */
 export function saveRun(paused: PausedRun, options: SaveRunOptions): SavedRun {
   const config = snapshotConfig(paused, options);

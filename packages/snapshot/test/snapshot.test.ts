@@ -42,7 +42,11 @@ describe("the snapshot container", () => {
     view.setUint32(8, SNAPSHOT_VERSION + 1, true);
     // A valid header checksum for the other version: the version check itself must refuse it.
     view.setUint32(16, crc32(other.subarray(0, 16)), true);
-    expect(() => decodeSnapshot(other)).toThrow(/version 2 is not supported/);
+    expect(() => decodeSnapshot(other)).toThrow(new RegExp(`version ${SNAPSHOT_VERSION + 1} is not supported`));
+    // The previous layout (version 1: no frame tables or shadow entries) is refused the same way.
+    view.setUint32(8, 1, true);
+    view.setUint32(16, crc32(other.subarray(0, 16)), true);
+    expect(() => decodeSnapshot(other)).toThrow(/version 1 is not supported/);
     expect(() => decodeSnapshot(new Uint8Array(Buffer.from("#!/bin/sh\necho not a snapshot\n")))).toThrow(/bad magic/);
     expect(() => decodeSnapshot(new Uint8Array(file.length + 1).fill(0).map((_, i) => file[i] ?? 0))).toThrow(/follow the last section/);
   });
