@@ -36,6 +36,18 @@ describe("the snapshot container", () => {
     }
   });
 
+  it("refuses a section whose announced length is not what it decompresses to, even with valid checksums", () => {
+    for (const lie of [1, -1, 1_000_000]) {
+      const bad = file.slice();
+      const view = new DataView(bad.buffer);
+      // The first section (CONF, deflated): its payload length at bytes 12..15 of its header.
+      view.setUint32(20 + 12, view.getUint32(20 + 12, true) + lie, true);
+      const stored = view.getUint32(20 + 8, true);
+      view.setUint32(20 + 16, crc32(bad.subarray(40, 40 + stored), crc32(bad.subarray(20, 36))), true);
+      expect(() => decodeSnapshot(bad), `lie ${lie}`).toThrow(/corrupt: section "CONF" (does not decompress|decompresses to|says it holds)/);
+    }
+  });
+
   it("refuses another version and what is not a snapshot, saying which", () => {
     const other = file.slice();
     const view = new DataView(other.buffer);
