@@ -82,6 +82,60 @@ describe("pnpm matryoshka run --snapshot / --restore", () => {
   });
 });
 
+/**
+ * The `--stats` tables, minus what measures the host rather than the machine (see the snapshot
+ * package's README): wall time, MIPS and the translator's own rows.
+ */
+function machineStats(stderr: string, backend: string): string[] {
+  const lines = stderr.split("\n").filter((line) => !/wall time|MIPS|\bbt: |snapshot written/.test(line));
+  if (backend !== "bt") return lines;
+  // With the bt backend, which sensitive instructions arrive as "bt call" exits and which as
+  // "illegal" traps depends on the translator's cache (README): their sum must agree.
+  const header = lines.find((line) => line.includes("│ level │"))?.split("│").map((cell) => cell.trim());
+  const illegal = header?.indexOf("exit: illegal") ?? -1;
+  const call = header?.indexOf("exit: bt call") ?? -1;
+  return lines.map((line) => {
+    if (!/^│ L\d/.test(line)) return line;
+    const cells = line.split("│").map((cell) => cell.trim());
+    const count = (index: number) => (index < 0 ? 0 : Number(cells[index]!.replaceAll(",", "")));
+    const sum = count(illegal) + count(call);
+    if (illegal >= 0) cells[illegal] = "";
+    if (call >= 0) cells[call] = `illegal + bt call: ${sum}`;
+    return cells.join("|");
+  });
+}
+
+// Each case picks its engine itself: it runs once, in the "interpreter" project.
+describe.skipIf(process.env.MATRYOSHKA_ENGINE === "bt")("run --stats after --restore", () => {
+  const cases = [
+    { guest: "kernel", depth: 2, engine: "bt", backend: "trap-and-emulate", at: 7_000_001 },
+    { guest: "kernel", depth: 1, engine: "interpreter", backend: "trap-and-emulate", at: 5_555_555 },
+    { guest: "kernel", depth: 5, engine: "bt", backend: "bt", at: 7_654_321 },
+    { guest: "kernel-pv", depth: 2, engine: "bt", backend: "pv", at: 9_000_000 },
+    { guest: "hello", depth: 30, engine: "bt", backend: "trap-and-emulate", at: 300 },
+  ];
+  for (const c of cases) {
+    it(`${c.guest} at depth ${c.depth}, ${c.engine} engine, ${c.backend} backend: the whole --stats table agrees but for host time`, async () => {
+      const disk = join(dir, `stats-${c.guest}-${c.depth}.img`);
+      const args = ["run", guestPath(c.guest), "--depth", String(c.depth), "--engine", c.engine, "--backend", c.backend, "--mem", "16"];
+      if (c.guest !== "hello") args.push("--disk", disk, "--virtio-version", "2");
+      copyFileSync(join(repoRoot, "guests/kernel/disk.img"), disk);
+      const whole = await runFrontDoor([...args, "--stats"], { input: "hello\n" });
+      expect(whole.status).toBe(0);
+      copyFileSync(join(repoRoot, "guests/kernel/disk.img"), disk);
+      const file = join(dir, `stats-${c.guest}-${c.depth}.snap`);
+      const first = await runFrontDoor([...args, "--snapshot", file, "--snapshot-at", String(c.at)], { input: "hello\n" });
+      expect(first.status).toBe(0);
+      const rest = await runFrontDoor(["run", "--restore", file, "--stats"]);
+      expect(rest.status).toBe(0);
+      expect(first.stdout + rest.stdout).toBe(whole.stdout);
+      const expected = machineStats(whole.stderr, c.backend);
+      expect(expected.some((line) => /shadow fills/.test(line)), "the per-level table is there").toBe(true);
+      expect(machineStats(rest.stderr, c.backend)).toEqual(expected);
+    });
+  }
+});
+
 /** `pnpm matryoshka run --incoming tcp:127.0.0.1:0 …` in the background: its port once it listens, and how it ends. */
 function destination(...extra: string[]) {
   const child = spawn("pnpm", ["matryoshka", "run", "--incoming", "tcp:127.0.0.1:0", ...extra], { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"] });

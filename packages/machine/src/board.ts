@@ -596,7 +596,11 @@ export class VirtMachine {
         }
         anyRan = true;
         const untilTimer = this.clock.instructionsUntil(this.clint.mtimecmp(h));
-        const budget = Math.max(1, Math.min(this.quantum, limit - this.clock.elapsed, untilTimer > 0 ? untilTimer : this.quantum));
+        // Quanta end at whole multiples of the quantum of machine time, not `quantum` after wherever
+        // this call began: a run stopped and continued (a snapshot restored, a pause) then cuts its
+        // harts' turns, and so the VMs' budget exits, exactly where an uninterrupted run does.
+        const quantum = this.quantum - (this.clock.elapsed % this.quantum);
+        const budget = Math.max(1, Math.min(quantum, limit - this.clock.elapsed, untilTimer > 0 ? untilTimer : quantum));
         const before = hart.steps;
         const retiredBefore = hart.steps - hart.trapped;
         this.clock.beginSlice(hart);

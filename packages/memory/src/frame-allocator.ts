@@ -103,6 +103,28 @@ export class FrameAllocator implements FrameSource {
     if (--this.refs[index]! === 0) this.freeList[this.freeCount++] = index;
   }
 
+  /**
+   * Takes the given frames out of the free list with the given reference counts (a snapshot's
+   * restore puts a VM's pages back at the frames they had). The other free frames keep their
+   * order. Throws a RangeError for a frame that is not free or not of this memory.
+   */
+  claim(frames: ReadonlyMap<number, number>): void {
+    for (const [frame, refs] of frames) {
+      const index = this.indexOf(frame);
+      if (this.refs[index] !== 0) throw new RangeError(`frame 0x${frame.toString(16)} is not free`);
+      if (!Number.isInteger(refs) || refs < 1) throw new RangeError(`frame 0x${frame.toString(16)} cannot have ${refs} references`);
+      this.refs[index] = refs;
+      this.used[index] = 1;
+    }
+    // One pass keeps the rest of the free list in order (claimed frames now have references).
+    let kept = 0;
+    for (let i = 0; i < this.freeCount; i++) {
+      const index = this.freeList[i]!;
+      if (this.refs[index] === 0) this.freeList[kept++] = index;
+    }
+    this.freeCount = kept;
+  }
+
   references(frame: number): number {
     const index = frame - this.firstFrame;
     return index >= 0 && index < this.totalFrames ? this.refs[index]! : 0;

@@ -173,11 +173,14 @@ export class PagedMemory extends GuestMemoryBase implements FrameTable {
   /**
    * Where guest page `page`'s frame lies in the views now, or -1 if it has none: a look that
    * backs nothing, breaks no sharing and is not an access of the guest's (activity sampling does
-   * not count it). For a hypervisor reading pages (the sharing scanner).
+   * not count it). For a hypervisor reading pages (the sharing scanner, a snapshot). Nor does it
+   * back anything in the memories beneath: a frame that is an untouched page of a VM below has
+   * no bytes yet (it reads as zero), and is -1 here too.
    */
   peekOffset(page: number): number {
     const frame = this.currentFrame(page);
-    return frame < 0 ? -1 : this.platform.frameOffset(frame, false);
+    if (frame < 0) return -1;
+    return this.platform instanceof PagedMemory ? this.platform.peekOffset(frame) : this.platform.frameOffset(frame, false);
   }
 
   /** Whether guest page `page` is pinned to its frame (direct paging). */

@@ -245,3 +245,28 @@ describe("observedMemory", () => {
     expect(writes).toEqual([[HOST + 10, 3], [HOST + 8188, 4], [HOST, 16]]);
   });
 });
+
+describe("FrameAllocator.claim (a snapshot's frames taken back)", () => {
+  it("takes exactly the frames named, with their references, and hands the others out in their order", () => {
+    const host = new Ram(HOST, 8 * 4096);
+    const first = HOST >>> 12;
+    const fresh = new FrameAllocator(host);
+    const order = Array.from({ length: 8 }, () => fresh.allocateFrame());
+    const allocator = new FrameAllocator(host);
+    allocator.claim(new Map([[first + 2, 1], [first + 5, 3]]));
+    expect(allocator.freeFrames).toBe(6);
+    expect(allocator.references(first + 5)).toBe(3);
+    const rest = Array.from({ length: 6 }, () => allocator.allocateFrame());
+    expect(rest).toEqual(order.filter((frame) => frame !== first + 2 && frame !== first + 5));
+    expect(allocator.allocateFrame()).toBe(-1);
+  });
+
+  it("refuses a frame that is not free, or not of its memory", () => {
+    const host = new Ram(HOST, 4 * 4096);
+    const allocator = new FrameAllocator(host);
+    const taken = allocator.allocateFrame();
+    expect(() => allocator.claim(new Map([[taken, 1]]))).toThrow(/not free/);
+    expect(() => allocator.claim(new Map([[(HOST >>> 12) + 99, 1]]))).toThrow(RangeError);
+    expect(() => allocator.claim(new Map([[(HOST >>> 12) + 1, 0]]))).toThrow(/references/);
+  });
+});

@@ -1,4 +1,4 @@
-import type { Bus, FrameSource, FrameTable, GuestMemory, GuestPhysicalAddress } from "@matryoshka/memory";
+import { PagedMemory, type Bus, type FrameSource, type FrameTable, type GuestMemory, type GuestPhysicalAddress } from "@matryoshka/memory";
 import { PMP_R, PMP_W, PMP_X, type Pmp } from "./pmp.js";
 import { Access, leafAllows, PTE_A, PTE_D, PTE_R, PTE_U, PTE_V, PTE_W, PTE_X, SATP_MODE_SV32, WalkInfo, walkSv32, type TranslationState } from "./sv32.js";
 
@@ -85,6 +85,27 @@ export class FramePool {
     this.free[this.freeCount++] = pa / 4096;
   }
 
+  /** The frames held, in the order taken, and those free for reuse, in stack order (a snapshot's). */
+  saveState(): FramePoolState {
+    return { frames: [...this.everyFrame], free: Array.from(this.free.subarray(0, this.freeCount)) };
+  }
+
+  /**
+   * Holds the frames of a saved pool again: a fresh pool over a source, whose frames the caller
+   * already took from that source (`FrameAllocator.claim`), so nothing is counted twice.
+   */
+  restoreState(state: FramePoolState): void {
+    if (this.source === undefined || this.taken !== 0) throw new RangeError("only a fresh pool over a frame source takes saved frames");
+    if (state.frames.length > this.limit || state.free.length > state.frames.length) throw new RangeError(`a pool of ${this.limit} frames cannot hold ${state.frames.length}`);
+    for (const frame of state.frames) this.everyFrame.add(frame);
+    this.taken = state.frames.length;
+    state.free.forEach((frame, index) => {
+      if (!this.everyFrame.has(frame)) throw new RangeError(`free shadow frame ${frame} is not one of the pool's`);
+      this.free[index] = frame;
+    });
+    this.freeCount = state.free.length;
+  }
+
   /** Gives every frame taken from the source back to it (the VM ended). Nothing may be in use. */
   releaseAll(): void {
     if (this.source === undefined) return;
@@ -95,6 +116,25 @@ export class FramePool {
     this.taken -= this.freeCount;
     this.freeCount = 0;
   }
+}
+
+/** A pool's frames, as a snapshot keeps them (page numbers of the memory the tables live in). */
+export interface FramePoolState {
+  frames: number[];
+  free: number[];
+}
+
+/**
+ * Shadow page tables as a snapshot keeps them: the statistics, the pool's frames, and per root (in
+ * the order they were created) its key, ASID, table and, per second-level table in use, its
+ * frame and its non-zero entries as [index, word] pairs. A restore writes the very same entries
+ * back at the same frames, so the restored run faults, fills and counts exactly as the saved one
+ * would have: the tables are a cache, but rebuilding it lazily would add fills and exits.
+ */
+export interface ShadowState {
+  stats: ShadowStats;
+  pool: FramePoolState;
+  roots: { key: number; asid: number; table: number; tables: { vpn1: number; frame: number; megapage: boolean; entries: number[] }[] }[];
 }
 
 function isFrameSource(frames: FrameSource | ArrayLike<number>): frames is FrameSource {
@@ -438,6 +478,62 @@ export class ShadowPageTables {
       if (base >= 0) this.memory.i32[base + vpn1] = 0;
     }
     root.used.length = 0;
+  }
+
+  /** The tables' state (see ShadowState). */
+  saveState(): ShadowState {
+    const i32 = this.memory.i32;
+    const roots = [...this.roots.values()].map((root) => ({
+      key: root.key,
+      asid: root.asid,
+      table: root.table,
+      tables: root.used.map((vpn1) => {
+        const frame = root.second[vpn1]!;
+        const entries: number[] = [];
+        // Peeking, not backing: saving must not change what the memory beneath holds.
+        const base = this.memory instanceof PagedMemory ? this.memory.peekOffset(frame) : this.memory.frameOffset(frame, false);
+        if (base >= 0) {
+          for (let i = 0; i < 1024; i++) {
+            const word = i32[(base >>> 2) + i]!;
+            if (word !== 0) entries.push(i, word);
+          }
+        }
+        return { vpn1, frame, megapage: root.megapage[vpn1] !== 0, entries };
+      }),
+    }));
+    return { stats: { ...this.stats }, pool: this.pool.saveState(), roots };
+  }
+
+  /**
+   * Puts saved tables back into a fresh pager whose pool is empty, at the frames they had: the
+   * caller took those frames from the source first (and the memory beneath holds them, as the
+   * saved one did), so nothing here counts as a fill or a root created. The hardware's TLBs start
+   * empty, which changes nothing the guest or the counters see: they refill from these entries.
+   */
+  restoreState(state: ShadowState): void {
+    if (this.roots.size !== 0) throw new RangeError("shadow tables are restored into a fresh pager only");
+    this.pool.restoreState(state.pool);
+    const i32 = this.memory.i32;
+    for (const saved of state.roots) {
+      const root: ShadowRoot = { key: saved.key, asid: saved.asid, table: saved.table, second: new Int32Array(1024), used: [], megapage: new Uint8Array(1024) };
+      this.roots.set(saved.key, root);
+      for (const table of saved.tables) {
+        if (!Number.isInteger(table.vpn1) || table.vpn1 < 0 || table.vpn1 >= 1024 || root.second[table.vpn1] !== 0) throw new RangeError(`shadow table for VPN[1] ${table.vpn1} is out of range or repeated`);
+        const rootWord = this.entryWord(root.table, table.vpn1);
+        const base = this.entryWord(table.frame * 4096, 0);
+        if (rootWord < 0 || base < 0) throw new RangeError(`shadow table frame ${table.frame} is not in memory`);
+        root.second[table.vpn1] = table.frame;
+        root.used.push(table.vpn1);
+        root.megapage[table.vpn1] = table.megapage ? 1 : 0;
+        i32[rootWord] = ((table.frame << 10) | PTE_V) | 0;
+        for (let i = 0; i + 1 < table.entries.length; i += 2) {
+          const index = table.entries[i]!;
+          if (!Number.isInteger(index) || index < 0 || index >= 1024) throw new RangeError(`shadow entry index ${index} is out of range`);
+          i32[base + index] = table.entries[i + 1]! | 0;
+        }
+      }
+    }
+    Object.assign(this.stats, state.stats);
   }
 
   /** Drops every table and gives the pool's frames back to where they came from (the VM ended). */

@@ -118,6 +118,12 @@ export interface PausedRun {
   counters: RunCounters;
   /** Machine time (instructions) at which it paused, counting earlier boots. */
   machineTime: number;
+  /**
+   * True when the pause ended the guest's board's quantum early (`pauseAt` between quantum
+   * boundaries): a VM whose guest was running then took one budget exit for the cut that an
+   * uninterrupted run would not have taken.
+   */
+  cut?: boolean;
 }
 
 /** Host input for the guest's UART, e.g. from process.stdin. */
@@ -235,7 +241,9 @@ export async function runGuest(options: RunOptions): Promise<RunReport> {
         if (late) machine.uart.receive(late);
       }
       outcome = { kind: "limit" };
-      paused = { stack, counters: { earlierTime, earlierInstructions, resets }, machineTime: earlierTime + machine.clock.elapsed };
+      const machineTime = earlierTime + machine.clock.elapsed;
+      // Cut short: the guest board's last quantum ended at the pause rather than at its boundary.
+      paused = { stack, counters: { earlierTime, earlierInstructions, resets }, machineTime, cut: machine.clock.elapsed % machine.quantum !== 0 };
       break;
     }
     if (options.afterSlice) {
@@ -250,7 +258,12 @@ export async function runGuest(options: RunOptions): Promise<RunReport> {
     // slice that ends early cuts short: pausing there would change the interleaving of the rest of
     // the run, so they pause at the first boundary of the run's own slices at or after `pauseAt`.
     const untilPause = pauseAt === undefined || machine.harts.length > 1 ? left : Math.min(left, pauseAt - earlierTime - machine.clock.elapsed);
-    outcome = options.threads === true ? await runOnThreads(stack, untilPause, options.input) : machine.run(Math.min(slice, untilPause));
+    // Slices end at whole multiples of the slice length of machine time, counted from the first
+    // boot: a restored run then cuts its harts' quanta where the saved run would have gone on to
+    // cut them, and the VMs' budget exits agree with an uninterrupted run's.
+    const now = earlierTime + machine.clock.elapsed;
+    const thisSlice = slice - (now % slice);
+    outcome = options.threads === true ? await runOnThreads(stack, untilPause, options.input) : machine.run(Math.min(thisSlice, untilPause));
     if (outcome.kind === "limit") {
       if (earlierTime + machine.clock.elapsed >= limit) break;
       if (pauseAt !== undefined && earlierTime + machine.clock.elapsed >= pauseAt) continue;

@@ -13,8 +13,12 @@ import { crc32, deflateRawSync, inflateRawSync } from "node:zlib";
  *     0  4  tag, four ASCII characters ("CONF", "MACH", "RAM ", …)
  *     4  4  flags: bit 0 set when the payload is deflateRaw-compressed
  *     8  4  stored length (bytes that follow)
- *    12  4  CRC-32 of the section's bytes 0..11 followed by the stored bytes
- *    16  …  the stored bytes
+ *    12  4  payload length once decompressed (the stored length when not compressed)
+ *    16  4  CRC-32 of the section's bytes 0..15 followed by the stored bytes
+ *    20  …  the stored bytes
+ *
+ * The payload length (new in version 2) lets a reader inflate into one buffer of the right size,
+ * with no chunks to join and no copy, and refuse a section that inflates to more than it says.
  *
  * Nothing may follow the last section. A reader checks the magic, the version, the header's CRC,
  * that every section lies inside the file, each section's CRC, and that the file ends where the
@@ -23,10 +27,10 @@ import { crc32, deflateRawSync, inflateRawSync } from "node:zlib";
 
 export const SNAPSHOT_MAGIC = "MTRYSNAP";
 /** Bumped whenever a section's layout or meaning changes: readers refuse other versions. */
-export const SNAPSHOT_VERSION = 1;
+export const SNAPSHOT_VERSION = 2;
 
 const HEADER_BYTES = 20;
-const SECTION_HEADER_BYTES = 16;
+const SECTION_HEADER_BYTES = 20;
 const FLAG_DEFLATED = 1;
 /** Sections larger than this are not believed (a corrupt length), whatever the file's size. */
 const MAX_SECTION_BYTES = 0x7fff_ffff;
@@ -54,7 +58,7 @@ export function encodeSnapshot(sections: readonly Section[]): Uint8Array {
     checkTag(section.tag);
     const compress = section.compress ?? true;
     const data = compress ? new Uint8Array(deflateRawSync(section.data)) : section.data;
-    return { tag: section.tag, flags: compress ? FLAG_DEFLATED : 0, data };
+    return { tag: section.tag, flags: compress ? FLAG_DEFLATED : 0, data, raw: section.data.length };
   });
   const total = HEADER_BYTES + stored.reduce((sum, section) => sum + SECTION_HEADER_BYTES + section.data.length, 0);
   const out = new Uint8Array(total);
@@ -68,7 +72,8 @@ export function encodeSnapshot(sections: readonly Section[]): Uint8Array {
     out.set(Buffer.from(section.tag, "latin1"), at);
     view.setUint32(at + 4, section.flags, true);
     view.setUint32(at + 8, section.data.length, true);
-    view.setUint32(at + 12, crc32(section.data, crc32(out.subarray(at, at + 12))), true);
+    view.setUint32(at + 12, section.raw, true);
+    view.setUint32(at + 16, crc32(section.data, crc32(out.subarray(at, at + 16))), true);
     out.set(section.data, at + SECTION_HEADER_BYTES);
     at += SECTION_HEADER_BYTES + section.data.length;
   }
@@ -94,17 +99,30 @@ export function decodeSnapshot(bytes: Uint8Array): Map<string, Uint8Array> {
     const tag = Buffer.from(bytes.subarray(at, at + 4)).toString("latin1");
     const flags = view.getUint32(at + 4, true);
     const length = view.getUint32(at + 8, true);
-    const checksum = view.getUint32(at + 12, true);
+    const raw = view.getUint32(at + 12, true);
+    const checksum = view.getUint32(at + 16, true);
     const start = at + SECTION_HEADER_BYTES;
     if (length > MAX_SECTION_BYTES || start + length > bytes.length) throw new SnapshotError(`truncated: section "${tag}" needs ${length} bytes, the file has ${Math.max(0, bytes.length - start)} left`);
     const stored = bytes.subarray(start, start + length);
-    if (crc32(stored, crc32(bytes.subarray(at, at + 12))) !== checksum) throw new SnapshotError(`corrupt: section "${tag}" fails its checksum`);
+    if (crc32(stored, crc32(bytes.subarray(at, at + 16))) !== checksum) throw new SnapshotError(`corrupt: section "${tag}" fails its checksum`);
     if ((flags & ~FLAG_DEFLATED) !== 0) throw new SnapshotError(`corrupt: section "${tag}" has unknown flags 0x${flags.toString(16)}`);
+    // Deflate expands at most about 1032:1 (RFC 1951's longest match per bit): a larger claim is a
+    // lie that would only make the reader allocate a buffer it cannot fill.
+    if (raw > MAX_SECTION_BYTES || ((flags & FLAG_DEFLATED) === 0 ? raw !== length : raw > length * 1032 + 64)) throw new SnapshotError(`corrupt: section "${tag}" says it holds ${raw} bytes`);
     let data: Uint8Array;
-    try {
-      data = (flags & FLAG_DEFLATED) !== 0 ? new Uint8Array(inflateRawSync(stored)) : stored;
-    } catch {
-      throw new SnapshotError(`corrupt: section "${tag}" does not decompress`);
+    if ((flags & FLAG_DEFLATED) !== 0) {
+      let inflated: Buffer;
+      try {
+        // One chunk of the announced size: no chunks joined, and never more than announced.
+        inflated = inflateRawSync(stored, { chunkSize: Math.max(64, raw), maxOutputLength: Math.max(1, raw) });
+      } catch {
+        throw new SnapshotError(`corrupt: section "${tag}" does not decompress to the ${raw} bytes it announces`);
+      }
+      if (inflated.length !== raw) throw new SnapshotError(`corrupt: section "${tag}" decompresses to ${inflated.length} bytes, not the ${raw} it announces`);
+      // A view, not a copy: the inflated buffer is this section's alone.
+      data = new Uint8Array(inflated.buffer, inflated.byteOffset, inflated.byteLength);
+    } else {
+      data = stored;
     }
     if (sections.has(tag)) throw new SnapshotError(`corrupt: section "${tag}" appears twice`);
     sections.set(tag, data);

@@ -22,12 +22,13 @@ export function encodeRam(memory: GuestMemory, pages?: Iterable<number>, keepZer
   const i32 = memory.i32;
   const candidates = pages ?? rangeOf(total);
   for (const page of candidates) {
-    // A VM's page that was never touched has no frame: it reads as zero, and reading it must not back it.
-    if (memory instanceof PagedMemory && memory.currentFrame(first + page) < 0) {
+    // A VM's page that was never touched has no frame, or a frame no level beneath has backed:
+    // it reads as zero, and reading it must not back it (saving changes nothing of the run).
+    const offset = memory instanceof PagedMemory ? memory.peekOffset(first + page) : memory.frameOffset(first + page, false);
+    if (offset < 0 && memory instanceof PagedMemory) {
       if (keepZero) chosen.push(page);
       continue;
     }
-    const offset = memory.frameOffset(first + page, false);
     if (offset < 0) throw new RangeError(`RAM page ${page} cannot be read`);
     if (!keepZero) {
       let word = offset >>> 2;
@@ -45,11 +46,11 @@ export function encodeRam(memory: GuestMemory, pages?: Iterable<number>, keepZer
   let at = 12 + 4 * chosen.length;
   chosen.forEach((page, index) => {
     view.setUint32(12 + 4 * index, page, true);
-    if (memory instanceof PagedMemory && memory.currentFrame(first + page) < 0) {
+    const offset = memory instanceof PagedMemory ? memory.peekOffset(first + page) : memory.frameOffset(first + page, false);
+    if (offset < 0) {
       at += PAGE_BYTES; // zero, as the array already is
       return;
     }
-    const offset = memory.frameOffset(first + page, false);
     data.set(memory.u8.subarray(offset, offset + PAGE_BYTES), at);
     at += PAGE_BYTES;
   });

@@ -3,6 +3,7 @@ import { readFileSync, statSync } from "node:fs";
 import { resolve } from "node:path";
 import type { MachineState, VirtMachine } from "@matryoshka/machine";
 import type { PausedRun, RunCounters, Stack } from "@matryoshka/runner";
+import { FrameAllocator, type PagedMemoryStats } from "@matryoshka/memory";
 import type { VM } from "@matryoshka/vmm";
 import { decodeRam, encodeRam } from "./ram.js";
 import { decodeSnapshot, encodeSnapshot, jsonSection, readJsonSection, requireSection, SnapshotError, type Section } from "./format.js";
@@ -42,16 +43,25 @@ export interface SnapshotConfig {
   fromLevel?: number;
 }
 
+/** A VM's shadow tables as saved (`ShadowState` of @matryoshka/mmu, reached through the VM's type). */
+type ShadowState = ReturnType<VM["shadow"]["saveState"]>;
+
 /** One level's state ("MACH"): its board (level 0 the hardware, k VM k's), and what its hypervisor counted. */
 export interface LevelState {
   machine: MachineState;
   exits?: Record<string, number | number[]>;
-  shadow?: Record<string, number>;
+  /** The VM's shadow page tables: statistics, frames and entries (`ShadowPageTables.saveState`). */
+  shadow?: ShadowState;
+  /** The VM's memory's counters (resident, shared, copies…), put back after its pages are. */
+  memory?: PagedMemoryStats;
   /** The VM's backend's own state (`VirtualizationBackend.saveState`): the pv firmware's; absent for stateless backends. */
   backend?: unknown;
   /**
-   * The VM's frame table, [page index, platform frame, flags] per resident page, when its guest
-   * knows machine frames (pv with direct paging): a restore must put every page at the same frame.
+   * The VM's frame table, [page index, platform frame, flags] per resident page (zero pages
+   * included: residency is kept apart from contents). A restore puts every page at the frame it
+   * had, at every level, so that the memory beneath holds what it held (the shadow tables'
+   * frames too) and every level's resident count, fills and exits continue as they would have;
+   * a pv guest needs it anyway, its page tables holding machine frames.
    */
   frames?: [number, number, number][];
 }
@@ -86,21 +96,27 @@ function boards(stack: Stack): VirtMachine[] {
 
 /**
  * The per-level state of a paused stack: every board (the hardware's and each VM's: harts, clock,
- * devices), and each level's exit and shadow counters. Shadow tables, TLBs and decoded code are
- * not saved: they are caches a restored stack rebuilds. Throws a RangeError for what cannot be saved.
+ * devices), each level's exit and memory counters, frame table and shadow tables (so that a
+ * restored run counts exactly as the saved one would have). TLBs and decoded code are not saved:
+ * they are caches a restored stack rebuilds without a count changing. Throws a RangeError for what cannot be saved.
  */
-export function captureLevels(stack: Stack): LevelState[] {
+export function captureLevels(stack: Stack, cut = false): LevelState[] {
   return boards(stack).map((board, level): LevelState => {
     const vm: VM | undefined = level === 0 ? undefined : stack.vms[level - 1];
     if (vm === undefined) return { machine: board.saveState() };
     const exits = vm.engine.exits;
+    // A pause that cut a slice short ended the guest's context with a budget exit at every level
+    // it was entered at: an artefact of pausing, which the saved count leaves out (the restored
+    // run enters the context again without counting one either).
+    const budget = cut && vm.engine.lastExitWasBudget ? exits.budget - 1 : exits.budget;
     const saved: LevelState = {
       machine: board.saveState(),
-      exits: { ...exits, byCause: Array.from(exits.byCause) },
-      shadow: { ...vm.shadow.stats },
+      exits: { ...exits, budget, byCause: Array.from(exits.byCause) },
+      shadow: vm.shadow.saveState(),
+      memory: { ...vm.memory.stats },
+      frames: frameTable(vm),
     };
     if (vm.backend.saveState !== undefined) saved.backend = vm.backend.saveState();
-    if (vm.backend.name === "pv") saved.frames = frameTable(vm);
     return saved;
   });
 }
@@ -113,20 +129,21 @@ const PINNED_FLAG = 2;
 function frameTable(vm: VM): [number, number, number][] {
   const { table, flags } = vm.memory.state;
   const out: [number, number, number][] = [];
-  for (let index = 0; index < table.length; index++) if (table[index]! >= 0) out.push([index, table[index]!, flags[index]!]);
+  for (let index = 0; index < table.length; index++) if (table[index]! >= 0) out.push([index, table[index]!, flags[index]! & (SHARED_FLAG | PINNED_FLAG)]);
   return out;
 }
 
 /**
- * Gives a fresh VM's pages the frames they had (see `LevelState.frames`): every frame of its
- * hypervisor is taken, the saved ones are entered in the VM's table and the rest given back, then
- * pinned pages are pinned again. Contents come afterwards, through the memory as usual.
+ * Gives a fresh VM's pages the frames they had (see `LevelState.frames`), and its shadow tables
+ * theirs: those frames are claimed from its hypervisor's allocator (with one reference per page
+ * sharing a frame), entered in the VM's table and its shadow pool, then pinned pages are pinned
+ * again. Contents come afterwards, through the memory as usual. Nothing here counts as a fill, a
+ * root created or a page backed: the counters are put back as saved.
  */
-function restoreFrameTable(vm: VM, frames: readonly [number, number, number][]): void {
+function restoreFrameTable(vm: VM, frames: readonly [number, number, number][], shadow: ShadowState | undefined): void {
   const memory = vm.memory;
   const source = vm.placement.frames;
-  const held: number[] = [];
-  for (let frame = source.allocateFrame(); frame >= 0; frame = source.allocateFrame()) held.push(frame);
+  if (!(source instanceof FrameAllocator)) throw new SnapshotError("the VM's hypervisor does not hand out frames from an allocator a restore can claim them from");
   const wanted = new Map<number, number>();
   const { table, flags } = memory.state;
   for (const [index, frame, flag] of frames) {
@@ -135,16 +152,19 @@ function restoreFrameTable(vm: VM, frames: readonly [number, number, number][]):
     flags[index] = flag & SHARED_FLAG;
     wanted.set(frame, (wanted.get(frame) ?? 0) + 1);
   }
-  for (const frame of held) {
-    const uses = wanted.get(frame) ?? 0;
-    if (uses === 0) source.releaseFrame(frame);
-    for (let i = 1; i < uses; i++) source.retainFrame(frame);
-    wanted.delete(frame);
+  for (const frame of shadow?.pool.frames ?? []) {
+    if (wanted.has(frame)) throw new SnapshotError(`corrupt: shadow table frame ${frame} is also a page's`);
+    wanted.set(frame, 1);
   }
-  if (wanted.size > 0) throw new SnapshotError(`the VM's pages were at ${wanted.size} frame(s) the rebuilt hypervisor does not have free`);
+  try {
+    source.claim(wanted);
+  } catch (error) {
+    throw new SnapshotError(`the VM's pages were at frames the rebuilt hypervisor does not have free (${error instanceof Error ? error.message : String(error)})`);
+  }
   memory.stats.resident = frames.length;
   memory.stats.shared = frames.filter(([, , flag]) => (flag & SHARED_FLAG) !== 0).length;
   for (const [index, , flag] of frames) if ((flag & PINNED_FLAG) !== 0) memory.pin(memory.base / 4096 + index);
+  if (shadow !== undefined) vm.shadow.restoreState(shadow);
 }
 
 /** The backends' state, once the memory holds its pages again. */
@@ -174,11 +194,17 @@ export function restoreLevels(stack: Stack, levels: readonly LevelState[], fromL
         else if (typeof value === "number" && key in exits) exits[key] = value;
       }
     }
-    if (saved.shadow) {
-      const shadow = vm.shadow.stats as unknown as Record<string, number>;
-      for (const [key, value] of Object.entries(saved.shadow)) if (typeof value === "number" && key in shadow) shadow[key] = value;
-    }
-    if (saved.frames) restoreFrameTable(vm, saved.frames);
+    if (saved.frames) restoreFrameTable(vm, saved.frames, saved.shadow);
+  });
+}
+
+/** The memories' counters, once their pages are back (writing them back counted nothing, but to be exact). */
+export function restoreMemoryStats(stack: Stack, levels: readonly LevelState[], fromLevel = 0): void {
+  stack.vms.forEach((vm, index) => {
+    const saved = levels[index + 1]?.memory;
+    if (index + 1 < fromLevel || saved === undefined) return;
+    const stats = vm.memory.stats as unknown as Record<string, number>;
+    for (const [key, value] of Object.entries(saved)) if (typeof value === "number" && key in stats) stats[key] = value;
   });
 }
 
@@ -219,7 +245,7 @@ export function bootSections(options: Pick<SaveRunOptions, "kernel" | "bios" | "
 
 /** Every section of a snapshot but the RAM's, which is given (a migration sends its pages in rounds instead). */
 export function stateSections(paused: PausedRun, options: SaveRunOptions, config: SnapshotConfig, ram: Uint8Array): Section[] {
-  return [jsonSection("CONF", config), jsonSection("MACH", { levels: captureLevels(paused.stack) }), { tag: "RAM ", data: ram }, ...bootSections(options)];
+  return [jsonSection("CONF", config), jsonSection("MACH", { levels: captureLevels(paused.stack, paused.cut === true) }), { tag: "RAM ", data: ram }, ...bootSections(options)];
 }
 
 /** What `saveRun` wrote, for its one line of report. */
@@ -233,9 +259,8 @@ export interface SavedRun {
 /**
  * The snapshot of a paused run (`runGuest` with `pauseAt`): its configuration ("CONF"), every
  * level's board and counters ("MACH"), the guest's RAM ("RAM ": sparse, compressed) and the boot
- * images. At depth 1 and more the RAM stored is the guest's, guest-physical: the levels beneath are
- * built afresh on restore and back the guest's pages as it is written back (where a page lands in
- * the memory beneath is invisible to the guest), and their shadow tables are rebuilt as it runs.
+ * images. At depth 1 and more the RAM stored is the guest's, guest-physical: the levels beneath
+ * hold nothing else but its pages and the shadow tables, whose frames and entries "MACH" keeps.
  */
 export function saveRun(paused: PausedRun, options: SaveRunOptions): SavedRun {
   const config = snapshotConfig(paused, options);
@@ -302,6 +327,7 @@ export function loadRun(bytes: Uint8Array): LoadedRun {
         restoreLevels(stack, levels, config.fromLevel ?? 0);
         decodeRam(ram, stack.guest.ram);
         restoreBackends(stack, levels, config.fromLevel ?? 0);
+        restoreMemoryStats(stack, levels, config.fromLevel ?? 0);
       } catch (error) {
         if (error instanceof SnapshotError) throw error;
         throw new SnapshotError(`corrupt: the machine state does not fit the machine it describes (${error instanceof Error ? error.message : String(error)})`);

@@ -36,13 +36,29 @@ describe("the snapshot container", () => {
     }
   });
 
+  it("refuses a section whose announced length is not what it decompresses to, even with valid checksums", () => {
+    for (const lie of [1, -1, 1_000_000]) {
+      const bad = file.slice();
+      const view = new DataView(bad.buffer);
+      // The first section (CONF, deflated): its payload length at bytes 12..15 of its header.
+      view.setUint32(20 + 12, view.getUint32(20 + 12, true) + lie, true);
+      const stored = view.getUint32(20 + 8, true);
+      view.setUint32(20 + 16, crc32(bad.subarray(40, 40 + stored), crc32(bad.subarray(20, 36))), true);
+      expect(() => decodeSnapshot(bad), `lie ${lie}`).toThrow(/corrupt: section "CONF" (does not decompress|decompresses to|says it holds)/);
+    }
+  });
+
   it("refuses another version and what is not a snapshot, saying which", () => {
     const other = file.slice();
     const view = new DataView(other.buffer);
     view.setUint32(8, SNAPSHOT_VERSION + 1, true);
     // A valid header checksum for the other version: the version check itself must refuse it.
     view.setUint32(16, crc32(other.subarray(0, 16)), true);
-    expect(() => decodeSnapshot(other)).toThrow(/version 2 is not supported/);
+    expect(() => decodeSnapshot(other)).toThrow(new RegExp(`version ${SNAPSHOT_VERSION + 1} is not supported`));
+    // The previous layout (version 1: no frame tables or shadow entries) is refused the same way.
+    view.setUint32(8, 1, true);
+    view.setUint32(16, crc32(other.subarray(0, 16)), true);
+    expect(() => decodeSnapshot(other)).toThrow(/version 1 is not supported/);
     expect(() => decodeSnapshot(new Uint8Array(Buffer.from("#!/bin/sh\necho not a snapshot\n")))).toThrow(/bad magic/);
     expect(() => decodeSnapshot(new Uint8Array(file.length + 1).fill(0).map((_, i) => file[i] ?? 0))).toThrow(/follow the last section/);
   });

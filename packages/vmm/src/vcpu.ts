@@ -44,6 +44,11 @@ export interface VcpuShared {
   readonly emulator: Interpreter;
   /** What watches the VM's exits and shadow fills (`--trace exits,mmu`); null unless tracing. */
   observer: VmObserver | null;
+  /** The kind of the last exit any vCPU of the VM took (-1 before the first). */
+  lastExit: number;
+  /** The virtual hart that took it, and its instructions started then. */
+  lastExitHart: Hart | undefined;
+  lastExitSteps: number;
 }
 
 /** Watches a VM's vCPUs for tracing (see `VmEngine.observer`); called after the event. */
@@ -250,6 +255,9 @@ export class Vcpu {
     h = Math.imul(h ^ this.vhart.pc, 0x01000193);
     h = Math.imul(h ^ this.exit.retired, 0x01000193);
     exits.trace = h;
+    this.shared.lastExit = kind;
+    this.shared.lastExitHart = this.vhart;
+    this.shared.lastExitSteps = this.vhart.steps;
   }
 
   /**
@@ -284,11 +292,20 @@ export class VmEngine implements Engine {
   private readonly platformHarts: readonly PlatformHart[];
   private readonly vcpus: Vcpu[] = [];
 
+  /**
+   * Whether the VM's last exit was a budget exit and nothing ran since: a run paused mid-quantum
+   * ended that way, an exit an uninterrupted run does not take (a snapshot leaves it out).
+   */
+  get lastExitWasBudget(): boolean {
+    const shared = this.shared;
+    return shared.lastExit === ExitKind.Budget && shared.lastExitHart !== undefined && shared.lastExitHart.steps === shared.lastExitSteps;
+  }
+
   constructor(platformHarts: readonly PlatformHart[], shadow: ShadowPageTables, frames: FrameTable, backend: VirtualizationBackend) {
     this.platformHarts = platformHarts;
     this.shadow = shadow;
     this.backend = backend;
-    this.shared = { shadow, frames, backend, exits: this.exits, emulator: new Interpreter(), observer: null };
+    this.shared = { shadow, frames, backend, exits: this.exits, emulator: new Interpreter(), observer: null, lastExit: -1, lastExitHart: undefined, lastExitSteps: 0 };
   }
 
   /** Watches this VM's exits and shadow fills (null: nothing watches, the default). */
